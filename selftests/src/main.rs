@@ -1,1 +1,87 @@
-fn main(){}
+// SPDX-License-Identifier: MIT OR Apache-2.0
+
+//! vmm kselftests. Runs inside the test kernel (see testbed/), loads
+//! `vmm.ko` itself, and prints TAP on standard output.
+//!
+//! Environment (from the kernel command line): `vmmtest_backend` (`vmx` or
+//! `svm`) and `vmmtest_levels` (`4` or `5`) say what the machine is, so the
+//! capability test can check the module's view against it.
+
+mod kmod;
+mod mem;
+mod tap;
+mod tests;
+
+use std::process::ExitCode;
+
+use tap::Test;
+
+/// Opens `/dev/vmm` (loading the module first if a test unloaded it).
+pub fn vmm() -> Result<libvmm::Vmm, String> {
+    kmod::ensure_vmm().map_err(|e| format!("loading vmm.ko: {e}"))?;
+    libvmm::Vmm::open().map_err(|e| format!("opening /dev/vmm: {e}"))
+}
+
+/// The descriptor flags (`F_GETFD`) of `fd`.
+pub fn fd_flags(fd: i32) -> i32 {
+    // SAFETY: F_GETFD only reads the descriptor table entry.
+    unsafe { libc::fcntl(fd, libc::F_GETFD) }
+}
+
+/// xorshift64: reproducible pseudo-random numbers for the tests.
+pub struct Rng(pub u64);
+
+impl Rng {
+    /// The next number.
+    pub fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+}
+
+macro_rules! tests {
+    ($($module:ident :: $name:ident),* $(,)?) => {
+        &[$(Test { name: stringify!($name), run: tests::$module::$name }),*]
+    };
+}
+
+const TESTS: &[Test] = tests![
+    module::loads_and_logs_its_backend,
+    ctl::version_and_abi,
+    ctl::caps_match_the_cpu,
+    ctl::unknown_commands_are_enotty,
+    ctl::bad_pointers_are_efault,
+    ctl::bad_names_are_einval,
+    ctl::reserved_fields_and_flags_are_einval,
+    ctl::random_ioctls_never_succeed_wrongly,
+    vm::create_returns_a_vm_fd,
+    vm::duplicate_name_is_eexist,
+    vm::open_by_name,
+    vm::list_sizes_and_e2big,
+    vm::destroy_leaves_fds_enxio,
+    vm::persistent_vm_outlives_its_fds,
+    vm::destroy_on_close_waits_for_the_last_fd,
+    vm::vm_fd_bad_input,
+    vm::vm_fds_survive_dev_close,
+    vm::dup_shares_the_vm,
+    stress::vm_limit_is_enospc,
+    stress::many_vms_return_memory,
+    stress::racing_create_open_destroy,
+    module::unload_refused_while_dev_open,
+    module::unload_refused_while_a_vm_exists,
+    module::unload_refused_while_a_vm_fd_is_open,
+    module::unload_turns_everything_off,
+    module::kvm_first_then_vmm_is_refused,
+    module::vmm_first_then_kvm_coexist,
+];
+
+fn main() -> ExitCode {
+    let only: Vec<String> = std::env::args().skip(1).collect();
+    let selected: Vec<&Test> =
+        TESTS.iter().filter(|t| only.is_empty() || only.iter().any(|o| o == t.name)).collect();
+    let owned: Vec<Test> = selected.iter().map(|t| Test { name: t.name, run: t.run }).collect();
+    let failed = tap::run(&owned, &mut std::io::stdout());
+    if failed == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE }
+}

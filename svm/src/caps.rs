@@ -98,6 +98,16 @@ pub struct SvmCaps {
 }
 
 impl SvmCaps {
+    /// Fills the SVM part of a `VMM_GET_CAPS` answer.
+    pub fn fill_uapi(&self, c: &mut uapi::VmmCaps) {
+        c.backend = uapi::Backend::Svm as u32;
+        c.revision = self.revision;
+        c.nr_asids = self.nr_asids;
+        c.features |= self.features().bits();
+        c.raw = [0; 10];
+        c.raw[..4].copy_from_slice(&self.raw);
+    }
+
     /// Features for `VMM_GET_CAPS`.
     pub fn features(&self) -> Features {
         let mut f = Features::empty();

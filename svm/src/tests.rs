@@ -105,3 +105,14 @@ fn refusals() {
     cpu.leaf_a[1] = 1;
     assert!(matches!(probe(&cpu), Err(Unavailable::Missing(_))));
 }
+
+#[test]
+fn uapi_caps_carry_backend_and_raw_values() {
+    let caps = probe(&qemu_tcg()).unwrap();
+    let mut c = vmm_uapi::VmmCaps::ZERO;
+    caps.fill_uapi(&mut c);
+    assert_eq!(c.backend, vmm_uapi::Backend::Svm as u32);
+    assert_eq!((c.revision, c.nr_asids), (1, 16));
+    assert_eq!(c.raw[..4], [1, 16, 0x1001_0001, 0]);
+    assert_eq!(c.raw[4..], [0; 6]);
+}

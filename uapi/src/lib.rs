@@ -491,6 +491,8 @@ const fn fingerprint() -> u64 {
         h = fnv1a(h, IOCTLS[i].1 as u64);
         i += 1;
     }
+    h = fnv1a(h, Features::all().bits());
+    h = fnv1a(h, CreateFlags::all().bits() as u64);
     let mut c = 0;
     while c < CONSTANTS.len() {
         h = fnv1a(h, CONSTANTS[c].1);
@@ -499,7 +501,7 @@ const fn fingerprint() -> u64 {
     h
 }
 
-/// A hash of every size, offset, ioctl number and constant above. The kernel
+/// A hash of every size, offset, ioctl number, flag mask and constant above. The kernel
 /// reports the value it was compiled with in [`VmmVersion`]; the userspace
 /// library refuses a module whose value differs from its own.
 pub const ABI_FINGERPRINT: u64 = fingerprint();

@@ -256,6 +256,24 @@ impl VmxCaps {
         self.basic & (1 << 48) != 0
     }
 
+    /// Whether CR0 and CR4 satisfy the VMX fixed bits (Appendix A.7, A.8):
+    /// every FIXED0 bit set, no bit outside FIXED1 set.
+    pub const fn cr_fixed_ok(&self, cr0: u64, cr4: u64) -> bool {
+        const fn ok(v: u64, f: [u64; 2]) -> bool {
+            v & f[0] == f[0] && v & !f[1] == 0
+        }
+        ok(cr0, self.cr0_fixed) && ok(cr4, self.cr4_fixed)
+    }
+
+    /// Fills the VMX part of a `VMM_GET_CAPS` answer.
+    pub fn fill_uapi(&self, c: &mut uapi::VmmCaps) {
+        c.backend = uapi::Backend::Vmx as u32;
+        c.revision = self.revision();
+        c.nr_asids = 0;
+        c.features |= self.features().bits();
+        c.raw = self.raw;
+    }
+
     fn proc2_allows(&self, bits: ProcBased2) -> bool {
         self.proc.allows(ProcBased::SECONDARY.bits()) && self.proc2.allows(bits.bits())
     }

@@ -177,3 +177,28 @@ fn resolve_controls() {
     assert!(a.allows(0x41));
     assert!(!a.allows(0x100));
 }
+
+#[test]
+fn cr_fixed_bits() {
+    let caps = probe(&skylake()).unwrap();
+    // A 64-bit kernel: PE, NE, PG set; CR4 with VMXE.
+    assert!(caps.cr_fixed_ok(0x8005_0033, 0x3706f0 | CR4_VMXE));
+    // VMXE missing from CR4 (FIXED0 requires it).
+    assert!(!caps.cr_fixed_ok(0x8005_0033, 0x3706f0));
+    // CR0.NE clear.
+    assert!(!caps.cr_fixed_ok(0x8005_0013, 0x3706f0 | CR4_VMXE));
+    // A CR4 bit outside FIXED1 (bit 24 is not allowed by 0x3767ff).
+    assert!(!caps.cr_fixed_ok(0x8005_0033, 0x3706f0 | CR4_VMXE | (1 << 24)));
+}
+
+#[test]
+fn uapi_caps_carry_backend_and_raw_values() {
+    let caps = probe(&skylake()).unwrap();
+    let mut c = vmm_uapi::VmmCaps::ZERO;
+    caps.fill_uapi(&mut c);
+    assert_eq!(c.backend, vmm_uapi::Backend::Vmx as u32);
+    assert_eq!(c.revision, 4);
+    assert_eq!(c.raw[0], 0x00da_0400_0000_0004);
+    assert_eq!(c.raw[2], 0xfff9_fffe_0400_6172);
+    assert!(Features::from_bits_retain(c.features).contains(Features::NESTED_PAGING));
+}

@@ -1,0 +1,61 @@
+# SPDX-License-Identifier: GPL-2.0
+#
+# vmm: the two commands are `make run` and `make check`; everything else is
+# what they are made of. Kbuild (not this file) describes the module itself.
+#
+#   make              build vmm.ko against KDIR (default: the cached test kernel)
+#   make KDIR=/path   build vmm.ko against any Rust-enabled 7.3 tree
+#   make deps         install packages, bindgen, rust-src; fetch linux-source-7.3
+#   make kernel       build (once) and cache the test kernel
+#   make tools        build vmmctl and the selftests (static, for the initramfs)
+#   make run          boot QEMU (AMD-V), load vmm.ko, show vmmctl at work
+#   make check        host tests, module build, selftests on QEMU x2 and Bochs
+#   make clean        remove build products from the tree
+
+LLVM        ?= -19
+TESTBED     := $(CURDIR)/testbed
+BUILD       := $(CURDIR)/build
+DEFAULT_KDIR = $(shell $(TESTBED)/kernel.sh path 2>/dev/null)
+KDIR        ?= $(DEFAULT_KDIR)
+TARGET      := x86_64-unknown-linux-gnu
+TOOLS_DIR   := $(CURDIR)/target/$(TARGET)/release
+
+export KDIR LLVM
+
+.PHONY: all module deps kernel tools run check clean
+
+all: module
+
+deps:
+	@bash $(TESTBED)/deps.sh
+
+# Only the default KDIR is ours to build; a KDIR given on the command line
+# is used as it is.
+kernel: deps
+ifeq ($(origin KDIR),command line)
+	@test -f $(KDIR)/Module.symvers -o -f $(KDIR)/vmlinux.symvers || \
+		{ echo "KDIR=$(KDIR) is not a built kernel tree"; exit 1; }
+else
+	@bash $(TESTBED)/kernel.sh build >/dev/null
+endif
+
+module: kernel
+	@echo "[module] building vmm.ko against $(KDIR)"
+	@$(MAKE) -C $(KDIR) M=$(CURDIR) LLVM=$(LLVM) \
+		KBUILD_EXTRA_SYMBOLS=$(wildcard $(KDIR)/vmlinux.symvers) \
+		$$(python3 $(TESTBED)/crate-src.py $(CURDIR)/Cargo.toml) modules
+
+tools: deps
+	@echo "[tools] building vmmctl and vmm-selftests (static)"
+	@RUSTFLAGS="-C target-feature=+crt-static" cargo build --quiet --locked --release \
+		--target $(TARGET) -p vmmctl -p vmm-selftests
+
+run: module tools
+	@python3 $(TESTBED)/run.py demo
+
+check: deps
+	@python3 $(TESTBED)/check.py
+
+clean:
+	@$(MAKE) -C $(KDIR) M=$(CURDIR) LLVM=$(LLVM) clean >/dev/null 2>&1 || true
+	@rm -rf $(BUILD) src/crates

@@ -1,0 +1,174 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Hardware access: the only modules of vmm that execute privileged
+//! instructions or call the C helpers. Everything above them is safe Rust.
+//!
+//! - [`cpu`]: CPUID, MSRs and control registers of the local CPU.
+//! - [`vmx`]: VMXON regions and the VMX window.
+//! - [`svm`]: the SVM window.
+//! - [`ffi`]: declarations of `src/helpers.c`.
+//! - [`on_cpu`]: run a closure on one CPU with interrupts off.
+
+pub(crate) mod cpu;
+pub(crate) mod ffi;
+pub(crate) mod svm;
+pub(crate) mod vmx;
+
+use core::ffi::c_void;
+use kernel::{bindings, error::to_result, interrupt::LocalInterruptDisabled, prelude::*};
+
+/// Runs `f` on CPU `cpu` with interrupts disabled there, and waits for it.
+/// Fails with `ENXIO` when `cpu` is offline.
+pub(crate) fn on_cpu<F: FnMut(&LocalInterruptDisabled) + Send>(cpu: u32, f: &mut F) -> Result {
+    /// # Safety
+    ///
+    /// `info` must point to an `F` that stays valid and unaliased for the
+    /// duration of the call.
+    unsafe extern "C" fn trampoline<F: FnMut(&LocalInterruptDisabled)>(info: *mut c_void) {
+        // SAFETY: `on_cpu` passes a pointer to its `&mut F`, and waits for
+        // this call to finish before that borrow ends.
+        let f = unsafe { &mut *info.cast::<F>() };
+        // The cross-call runs with interrupts already off; the guard nests
+        // and proves it to the type system.
+        let irq = kernel::interrupt::local_interrupt_disable();
+        f(&irq);
+    }
+    let cpu = i32::try_from(cpu).map_err(|_| EINVAL)?;
+    // SAFETY: `trampoline::<F>` matches the callback type; `wait = 1` keeps
+    // `f` borrowed until the callback has returned on `cpu`.
+    to_result(unsafe {
+        bindings::smp_call_function_single(cpu, Some(trampoline::<F>), (f as *mut F).cast(), 1)
+    })
+}
+
+/// Number of possible CPU ids.
+pub(crate) fn nr_cpu_ids() -> u32 {
+    // SAFETY: `nr_cpu_ids` is written once during early boot and only read
+    // afterwards.
+    unsafe { bindings::nr_cpu_ids }
+}
+
+/// Why a VMX or SVM window could not be opened on this CPU.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum WindowError {
+    /// CR4.VMXE or EFER.SVME is already set: another hypervisor owns it.
+    InUse,
+    /// The module is shutting down (reboot, panic or unload).
+    ShuttingDown,
+    /// The per-CPU state handed in belongs to another CPU.
+    WrongCpu,
+    /// CR0/CR4 do not meet the VMX fixed-bit requirements.
+    FixedBits,
+    /// The instruction failed (VMfail) or faulted.
+    Failed(&'static str),
+}
+
+impl WindowError {
+    /// The errno a caller sees.
+    pub(crate) fn to_errno(self) -> Error {
+        match self {
+            Self::InUse => EBUSY,
+            Self::ShuttingDown => ESHUTDOWN,
+            Self::WrongCpu | Self::FixedBits | Self::Failed(_) => EIO,
+        }
+    }
+}
+
+/// Windows open right now, on any CPU. A window is an interrupts-off
+/// section, so after a cross-call barrier on every CPU this is zero unless
+/// the barrier was issued from inside one.
+pub(crate) static OPEN_WINDOWS: kernel::sync::atomic::Atomic<u32> =
+    kernel::sync::atomic::Atomic::new(0);
+
+/// Set once by the reboot and panic hooks (and on unload): no new window
+/// opens afterwards.
+pub(crate) static SHUTTING_DOWN: kernel::sync::atomic::Atomic<bool> =
+    kernel::sync::atomic::Atomic::new(false);
+
+/// The CPU this code runs on.
+pub(crate) fn this_cpu(_irq: &LocalInterruptDisabled) -> u32 {
+    // SAFETY: with interrupts off the task cannot migrate, so the id stays
+    // true for as long as `_irq` lives.
+    unsafe { bindings::raw_smp_processor_id() }
+}
+
+/// Runs `f` on every online CPU, interrupts off, and waits for all of them.
+pub(crate) fn on_each_cpu<F: Fn(&LocalInterruptDisabled) + Sync>(f: &F) {
+    /// # Safety
+    ///
+    /// `info` must point to an `F` that stays valid for the call.
+    unsafe extern "C" fn trampoline<F: Fn(&LocalInterruptDisabled)>(info: *mut c_void) {
+        // SAFETY: `on_each_cpu` passes `&F` and waits for every CPU; `F` is
+        // `Sync`, so shared use from several CPUs at once is sound.
+        let f = unsafe { &*info.cast::<F>() };
+        let irq = kernel::interrupt::local_interrupt_disable();
+        f(&irq);
+    }
+    // SAFETY: the trampoline matches the callback type, and the call is
+    // synchronous, so `f` outlives every use.
+    unsafe { ffi::vmm_on_each_cpu(trampoline::<F>, (f as *const F).cast_mut().cast()) };
+}
+
+/// Holds CPU hotplug off (`cpus_read_lock`) while it lives.
+pub(crate) struct CpusReadGuard(());
+
+impl CpusReadGuard {
+    /// Takes the hotplug read lock; may sleep.
+    pub(crate) fn new() -> Self {
+        // SAFETY: paired with `cpus_read_unlock` in `Drop`.
+        unsafe { bindings::cpus_read_lock() };
+        Self(())
+    }
+}
+
+impl Drop for CpusReadGuard {
+    fn drop(&mut self) {
+        // SAFETY: the lock was taken in `new`.
+        unsafe { bindings::cpus_read_unlock() };
+    }
+}
+
+/// Turns VMX and SVM off on this CPU, whoever turned them on. For the panic
+/// path only, when the machine is going down and a window may be open here.
+pub(crate) fn emergency_off(cpu: &cpu::LocalCpu<'_>) {
+    use crate::x86::{CpuInfo, CR4_VMXE, EFER_SVME, MSR_EFER};
+    let cr4 = cpu.cr4();
+    if cr4 & CR4_VMXE != 0 {
+        // SAFETY: VMXE is set, so VMXOFF either leaves VMX operation or
+        // fails/faults harmlessly (caught by the helper). Clearing VMXE then
+        // restores what the kernel's shadow expects.
+        unsafe {
+            ffi::vmm_vmxoff();
+            ffi::vmm_write_cr4_raw(cr4 & !CR4_VMXE);
+        }
+    }
+    if let Some(efer) = cpu.rdmsr(MSR_EFER).filter(|e| e & EFER_SVME != 0) {
+        // SAFETY: SVME is set, so STGI is defined; it unblocks INIT and NMI
+        // before SVM goes off.
+        unsafe { ffi::vmm_stgi() };
+        cpu.wrmsr(MSR_EFER, efer & !EFER_SVME);
+    }
+}
+
+/// The reboot and panic notifiers, registered while this value lives.
+pub(crate) struct Hooks(());
+
+impl Hooks {
+    /// Registers `on_reboot` and `on_panic`.
+    pub(crate) fn register(
+        on_reboot: unsafe extern "C" fn(),
+        on_panic: unsafe extern "C" fn(),
+    ) -> Result<Self> {
+        // SAFETY: both callbacks are functions of this module, and `Drop`
+        // unregisters them before the module's text goes away.
+        kernel::error::to_result(unsafe { ffi::vmm_hooks_register(on_reboot, on_panic) })?;
+        Ok(Self(()))
+    }
+}
+
+impl Drop for Hooks {
+    fn drop(&mut self) {
+        // SAFETY: registered in `register`.
+        unsafe { ffi::vmm_hooks_unregister() };
+    }
+}

@@ -1,0 +1,86 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! vmm: a bhyve-style hypervisor for Intel VT-x and AMD-V.
+//!
+//! This file is the crate root of `vmm.ko`: the module list and `module!`.
+//! The pure crates (ABI, architectural definitions, VT-x and AMD-V
+//! decisions, and later the vlapic and guest address space) are compiled in
+//! as modules under `cfg(kernel)`; they are host-tested with `cargo test`.
+//!
+//! - [`abi`]: copying ABI structs to and from userspace.
+//! - [`ctl`]: `/dev/vmm`, the control device.
+//! - [`hw`]: every privileged instruction and C helper, behind safe APIs.
+//! - [`virt`]: VMX/SVM ownership, the load-time probe, shutdown paths.
+//! - [`vm`]: VMs, the registry and VM fds.
+
+#[path = "../uapi/src/lib.rs"]
+pub mod uapi;
+#[path = "../x86/src/lib.rs"]
+pub mod x86;
+#[path = "../vmx/src/lib.rs"]
+pub mod vmx;
+#[path = "../svm/src/lib.rs"]
+pub mod svm;
+#[path = "../vlapic/src/lib.rs"]
+pub mod vlapic;
+#[path = "../vmspace/src/lib.rs"]
+pub mod vmspace;
+
+mod abi;
+mod ctl;
+mod hw;
+mod virt;
+mod vm;
+
+use kernel::{
+    miscdevice::{MiscDeviceOptions, MiscDeviceRegistration},
+    prelude::*,
+    sync::Arc,
+};
+
+module! {
+    type: VmmModule,
+    name: "vmm",
+    authors: ["The vmm developers"],
+    description: "bhyve-style hypervisor for Intel VT-x and AMD-V",
+    license: "GPL",
+}
+
+/// The loaded module. Fields drop in declaration order: `/dev/vmm` goes
+/// first, so no ioctl can start while the rest is torn down.
+#[pin_data]
+pub(crate) struct VmmModule {
+    #[pin]
+    dev: MiscDeviceRegistration<ctl::Ctl>,
+    core: Core,
+}
+
+/// Everything but the device node. Fields drop in declaration order: the
+/// shutdown hooks first (they wait for and report on windows), then the
+/// shared state, then the per-CPU virtualization state.
+pub(crate) struct Core {
+    _hooks: virt::ShutdownHooks,
+    pub(crate) shared: Arc<vm::Shared>,
+    _virt: virt::Virt,
+}
+
+impl Core {
+    fn new() -> Result<Self> {
+        let virt = virt::Virt::probe()?;
+        Ok(Self {
+            shared: vm::Shared::new(virt.caps)?,
+            _hooks: virt::ShutdownHooks::register()?,
+            _virt: virt,
+        })
+    }
+}
+
+impl kernel::InPlaceModule for VmmModule {
+    fn init(_module: &'static ThisModule) -> impl PinInit<Self, Error> {
+        let core = Core::new();
+        try_pin_init!(Self {
+            core: core?,
+            dev <- MiscDeviceRegistration::register(MiscDeviceOptions { name: c"vmm" }),
+        }? Error)
+    }
+}

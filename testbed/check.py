@@ -1,0 +1,160 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: GPL-2.0
+"""`make check`: every test, in order, ending with `N passed, N failed`.
+
+1. `cargo test` for the host crates.
+2. The module build (and the static tools for the initramfs).
+3. The selftests on each emulated machine, booted once each: QEMU TCG (SVM)
+   with 5-level and 4-level paging, and Bochs (VMX, Skylake-X with APICv).
+
+A machine's checks are its TAP results plus: the run finished in time,
+every planned test reported, the kernel log is free of WARN/BUG/oops/lockdep
+splats, and the reboot hook ran. Bochs boots in parallel with the QEMU runs.
+"""
+
+import os
+import re
+import subprocess
+import sys
+import threading
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import machines as tb  # noqa: E402
+
+SPLATS = [
+    "WARNING:", "BUG:", "Oops", "Call Trace:", "Kernel panic", "general protection fault",
+    "possible circular locking", "possible recursive locking", "inconsistent lock state",
+    "suspicious RCU usage", "DEBUG_LOCKS_WARN_ON", "UBSAN:", "KASAN:", "INFO: task ",
+    "stack-protector", "double fault", "unable to handle",
+]
+REBOOT_HOOK = "vmm: reboot: no vmm window open"
+
+
+class Tally:
+    def __init__(self):
+        self.passed, self.failed, self.skipped = 0, 0, 0
+        self.failures = []
+        self.lock = threading.Lock()
+
+    def add(self, group, name, ok, detail="", skip=False):
+        with self.lock:
+            if skip:
+                self.skipped += 1
+            elif ok:
+                self.passed += 1
+            else:
+                self.failed += 1
+                self.failures.append(f"{group}: {name}" + (f"\n    {detail}" if detail else ""))
+
+
+def host_tests(t):
+    tb.log("cargo test (host crates)")
+    r = subprocess.run(["cargo", "test", "--workspace", "--locked", "--quiet"],
+                       cwd=tb.ROOT, capture_output=True, text=True)
+    results = re.findall(r"test result: \w+\. (\d+) passed; (\d+) failed", r.stdout)
+    passed = sum(int(p) for p, _ in results)
+    failed = sum(int(f) for _, f in results)
+    with t.lock:
+        t.passed += passed
+        t.failed += failed
+    for line in r.stdout.splitlines():
+        m = re.match(r"test (\S+) \.\.\. FAILED", line)
+        if m:
+            t.failures.append(f"host: {m.group(1)}")
+    if r.returncode != 0 and failed == 0:
+        t.add("host", "cargo test", False, (r.stderr or r.stdout)[-2000:])
+    tb.log(f"host: {passed} passed, {failed} failed")
+
+
+def build(t):
+    for target in ("module", "tools"):
+        tb.log(f"make {target}")
+        r = subprocess.run(["make", "--no-print-directory", target], cwd=tb.ROOT,
+                           capture_output=True, text=True)
+        t.add("build", f"make {target}", r.returncode == 0, (r.stdout + r.stderr)[-3000:])
+        if r.returncode != 0:
+            print(r.stdout + r.stderr, file=sys.stderr)
+            return False
+    return True
+
+
+def parse_tap(text):
+    plan, results = None, []
+    lines = text.splitlines()
+    for i, line in enumerate(lines):
+        m = re.match(r"^1\.\.(\d+)$", line)
+        if m:
+            plan = int(m.group(1))
+        m = re.match(r"^(not )?ok (\d+) - (\S+)(?: # SKIP (.*))?$", line)
+        if m:
+            detail = []
+            for nxt in lines[i + 1:]:
+                if not nxt.startswith("  # "):
+                    break
+                detail.append(nxt[4:])
+            results.append((int(m.group(2)), m.group(1) is None, m.group(3), m.group(4),
+                            "\n    ".join(detail)))
+    return plan, results
+
+
+def splats(text):
+    found = []
+    for line in text.splitlines():
+        if any(s in line for s in SPLATS):
+            found.append(line.strip())
+    return found
+
+
+def run_machine(m, kdir, initrd, t):
+    tb.log(f"{m.name}: booting ({m.kind}, {m.backend}, {m.levels}-level paging)")
+    console, tap, secs, timed_out = tb.boot(m, kdir, initrd, "check")
+    plan, results = parse_tap(tap)
+    before = (t.passed, t.failed, t.skipped)
+    for num, ok, name, skip, detail in results:
+        t.add(m.name, f"{num} {name}", ok, detail, skip=bool(skip) and ok)
+    done = "# vmm-selftests done" in tap
+    t.add(m.name, "finished in time", done and not timed_out,
+          f"timed out after {secs:.0f}s" if timed_out else "no end marker in TAP output")
+    t.add(m.name, "every planned test reported", plan is not None and len(results) == plan,
+          f"plan {plan}, {len(results)} results")
+    bad = splats(console + "\n" + tap)
+    t.add(m.name, "kernel log clean", not bad, "\n    ".join(bad[:20]))
+    t.add(m.name, "reboot hook turned virtualization off", REBOOT_HOOK in console,
+          f"'{REBOOT_HOOK}' not on the console")
+    p, f, s = (t.passed - before[0], t.failed - before[1], t.skipped - before[2])
+    tb.log(f"{m.name}: {p} passed, {f} failed, {s} skipped in {secs:.0f}s (logs: {m.logs})")
+
+
+def main():
+    start = time.monotonic()
+    t = Tally()
+    host_tests(t)
+    if build(t):
+        kdir = os.environ.get("KDIR") or subprocess.check_output(
+            [str(tb.ROOT / "testbed/kernel.sh"), "path"], text=True).strip()
+        initrd = tb.build_initramfs(kdir)
+        ms = tb.machines()
+        only = os.environ.get("MACHINES")
+        if only:
+            ms = [m for m in ms if m.name in only.split(",")]
+        slow = [m for m in ms if m.kind == "bochs"]
+        threads = [threading.Thread(target=run_machine, args=(m, kdir, initrd, t)) for m in slow]
+        for th in threads:
+            th.start()
+        for m in ms:
+            if m.kind != "bochs":
+                run_machine(m, kdir, initrd, t)
+        for th in threads:
+            th.join()
+    if t.failures:
+        print("\nFailures:")
+        for f in t.failures:
+            print(f"  {f}")
+    print(f"\n{t.skipped} skipped; took {time.monotonic() - start:.0f}s")
+    print(f"{t.passed} passed, {t.failed} failed")
+    return 1 if t.failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,48 @@
+#!/bin/busybox sh
+# SPDX-License-Identifier: GPL-2.0
+#
+# /init of the test initramfs. The kernel command line picks the mode:
+#   vmmtest=check  run the selftests; TAP and a kernel-log dump go to ttyS1
+#   vmmtest=demo   show vmmctl at work on the console
+# Either way the machine reboots at the end, which ends the emulator.
+/bin/busybox --install -s /bin
+mount -t proc proc /proc
+mount -t sysfs sysfs /sys
+mount -t devtmpfs devtmpfs /dev 2>/dev/null
+mount -t tmpfs tmpfs /tmp
+export PATH=/bin
+
+case "${vmmtest:-demo}" in
+check)
+	out=/dev/ttyS1
+	echo "# vmm selftests: $(uname -r), $(grep -c ^processor /proc/cpuinfo) CPUs" >"$out"
+	/bin/vmm-selftests >"$out" 2>&1
+	echo "# selftests exit $?" >"$out"
+	# Keep vmm loaded so the reboot hook runs (the host looks for it).
+	grep -q '^vmm ' /proc/modules || insmod /modules/vmm.ko
+	echo "# dmesg-begin" >"$out"
+	dmesg >"$out"
+	echo "# dmesg-end" >"$out"
+	echo "# vmm-selftests done" >"$out"
+	;;
+demo)
+	run() { echo "\$ $*"; "$@"; }
+	echo
+	echo "=== vmm demo on $(uname -r) ==="
+	run insmod /modules/vmm.ko
+	dmesg | grep ' vmm: '
+	run vmmctl caps
+	run vmmctl create demo-vm
+	run vmmctl create scratch
+	run vmmctl list
+	run vmmctl destroy scratch
+	run vmmctl list
+	run vmmctl destroy demo-vm
+	run vmmctl list
+	run rmmod vmm
+	dmesg | grep ' vmm: unload'
+	echo "=== demo done ==="
+	;;
+esac
+sync
+reboot -f
