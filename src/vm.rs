@@ -5,8 +5,8 @@
 //! Lifetime rules:
 //! - A VM is *named* from `VMM_CREATE_VM` until `VMM_DESTROY_VM` or, with
 //!   `DESTROY_ON_CLOSE`, until its last VM fd closes. While named it sits in
-//!   [`Shared::vms`] and holds a reference on the module, so `rmmod` fails
-//!   with `EBUSY` while any VM exists.
+//!   [`Shared::vms`] and holds a reference on the module, so unloading is
+//!   refused (`delete_module` fails with `EWOULDBLOCK`) while any VM exists.
 //! - Each VM fd holds an `Arc<Vm>`. A destroyed VM stays allocated until its
 //!   last fd closes; every ioctl on it then fails with `ENXIO`.
 //! - The registry holds `Arc<Vm>` and each `Vm` holds `Arc<Shared>`; the
