@@ -24,7 +24,7 @@ impl MiscDevice for Ctl {
         // SAFETY: the only `MiscDeviceRegistration<Ctl>` is the `dev` field
         // of the pinned `VmmModule`, and the misc core keeps it registered
         // (so the module alive) for the duration of `open`.
-        let module = unsafe { &*kernel::container_of!(misc, crate::VmmModule, dev) };
+        let module = unsafe { &*kernel::container_of!(core::ptr::from_ref(misc).cast_mut(), crate::VmmModule, dev) };
         Ok(module.core.shared.clone())
     }
 

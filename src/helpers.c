@@ -28,8 +28,9 @@
 #include <asm/special_insns.h>
 #include <asm/tlbflush.h>
 
-int vmm_anon_inode_getfd(const char *name, const struct file_operations *fops,
-			 void *priv)
+#include "helpers.h"
+
+int vmm_anon_inode_getfd(const char *name, const void *fops, void *priv)
 {
 	return anon_inode_getfd(name, fops, priv, O_RDWR | O_CLOEXEC);
 }
@@ -45,9 +46,9 @@ void vmm_module_put(void)
 	module_put(THIS_MODULE);
 }
 
-u64 vmm_page_to_phys(struct page *page)
+u64 vmm_page_to_phys(void *page)
 {
-	return page_to_phys(page);
+	return page_to_phys((struct page *)page);
 }
 
 /* Runs fn(info) on every online CPU with interrupts off, and waits. */
@@ -80,13 +81,16 @@ u64 vmm_read_cr4(void)
 /*
  * Writes CR4 without updating the kernel's shadow. Only CR4.VMXE may differ
  * from the live value, and only inside a window with interrupts disabled;
- * see Documentation/ownership.rst.
+ * see Documentation/ownership.rst. native_write_cr4() is not exported to
+ * modules in 7.3 (only for LKDTM); its CR4-pinning check guards bits this
+ * function refuses to change anyway.
  */
 void vmm_write_cr4_raw(u64 val)
 {
 	lockdep_assert_irqs_disabled();
-	WARN_ON_ONCE((val ^ __read_cr4()) & ~(u64)X86_CR4_VMXE);
-	native_write_cr4(val);
+	if (WARN_ON_ONCE((val ^ __read_cr4()) & ~(u64)X86_CR4_VMXE))
+		return;
+	asm volatile("mov %0, %%cr4" : : "r" (val) : "memory");
 }
 
 /* VMXON: 0, or -EIO on VMfail (CF or ZF set), or -EFAULT on a fault. */

@@ -13,7 +13,7 @@
 //!   cycle is broken when the VM is unlinked, which must happen before the
 //!   module can unload (the module reference above).
 
-use core::ffi::{c_int, c_long, c_uint, c_ulong};
+use kernel::ffi::{c_int, c_long, c_uint, c_ulong};
 use kernel::{
     bindings,
     prelude::*,
@@ -142,8 +142,8 @@ impl Vm {
 
 impl Drop for Vm {
     fn drop(&mut self) {
-        self.shared.nr_vm_objects.sub(1, Relaxed);
-        self.shared.vm_bytes.sub(VM_BYTES, Relaxed);
+        self.shared.nr_vm_objects.fetch_sub(1, Relaxed);
+        self.shared.vm_bytes.fetch_sub(VM_BYTES, Relaxed);
     }
 }
 
@@ -213,7 +213,9 @@ pub(crate) fn open(shared: &Arc<Shared>, arg: UserArg) -> Result<isize> {
     let vms = shared.vms.lock();
     let vm = find(&vms, &name).ok_or(ENOENT)?.clone();
     vm.nr_fds.add(1, Relaxed);
-    install_fd(vm.clone()).inspect_err(|_| vm.nr_fds.sub(1, Relaxed))
+    install_fd(vm.clone()).inspect_err(|_| {
+        vm.nr_fds.fetch_sub(1, Relaxed);
+    })
 }
 
 /// `VMM_DESTROY_VM`: takes a VM's name away. Its fds then fail with ENXIO.
@@ -237,9 +239,13 @@ pub(crate) fn destroy(shared: &Arc<Shared>, arg: UserArg) -> Result<isize> {
 /// (`O_RDWR | O_CLOEXEC`). On success the file owns the `Arc`.
 fn install_fd(vm: Arc<Vm>) -> Result<isize> {
     let private = vm.into_foreign();
-    // SAFETY: `VM_FOPS` expects `private_data` made by
+    // Promoted to a `'static`, as miscdevice does for its vtable.
+    let fops: &'static bindings::file_operations = &VM_FOPS;
+    // SAFETY: `fops` (`VM_FOPS`) expects `private_data` made by
     // `Arc::<Vm>::into_foreign`, and the name is a static C string.
-    let fd = unsafe { ffi::vmm_anon_inode_getfd(c"vmm-vm".as_char_ptr(), &VM_FOPS, private) };
+    let fd = unsafe {
+        ffi::vmm_anon_inode_getfd(c"vmm-vm".as_ptr().cast(), core::ptr::from_ref(fops).cast(), private)
+    };
     if fd < 0 {
         // SAFETY: no file was created, so nothing else owns `private`.
         drop(unsafe { Arc::<Vm>::from_foreign(private) });

@@ -2,23 +2,22 @@
 
 //! Declarations of the C helpers in `src/helpers.c`.
 //!
-//! These mirror the C definitions by hand. Keep both sides primitive-typed
-//! (integers, opaque pointers, plain function pointers) so a mismatch is
-//! visible at a glance; every function here is called only from the safe
-//! wrappers in `src/hw/` and `src/vm.rs`.
+//! These mirror `src/helpers.h` by hand. Both sides are primitive-typed
+//! (integers, `void *`, plain function pointers) so a mismatch is visible at
+//! a glance; every function here is called only from the safe wrappers in
+//! `src/hw/` and `src/vm.rs`.
 
-use core::ffi::{c_char, c_int, c_void};
-use kernel::bindings;
+use kernel::ffi::{c_char, c_int, c_void};
 
 extern "C" {
     pub(crate) fn vmm_anon_inode_getfd(
         name: *const c_char,
-        fops: *const bindings::file_operations,
+        fops: *const c_void,
         private: *mut c_void,
     ) -> c_int;
     pub(crate) fn vmm_module_get();
     pub(crate) fn vmm_module_put();
-    pub(crate) fn vmm_page_to_phys(page: *mut bindings::page) -> u64;
+    pub(crate) fn vmm_page_to_phys(page: *mut c_void) -> u64;
     pub(crate) fn vmm_on_each_cpu(func: unsafe extern "C" fn(*mut c_void), info: *mut c_void);
     pub(crate) fn vmm_rdmsr_safe(msr: u32, val: *mut u64) -> c_int;
     pub(crate) fn vmm_wrmsr_safe(msr: u32, val: u64) -> c_int;

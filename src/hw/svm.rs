@@ -35,7 +35,7 @@ impl<'a> SvmWindow<'a> {
         }
         OPEN_WINDOWS.add(1, Relaxed);
         if !cpu.wrmsr(MSR_EFER, efer | EFER_SVME) {
-            OPEN_WINDOWS.sub(1, Relaxed);
+            OPEN_WINDOWS.fetch_sub(1, Relaxed);
             return Err(WindowError::Failed("setting EFER.SVME faulted"));
         }
         Ok(Self { cpu, efer })
@@ -49,7 +49,7 @@ impl Drop for SvmWindow<'_> {
         // that INIT and NMI are not left blocked.
         let stgi = unsafe { ffi::vmm_stgi() };
         let cleared = self.cpu.wrmsr(MSR_EFER, self.efer);
-        OPEN_WINDOWS.sub(1, Relaxed);
+        OPEN_WINDOWS.fetch_sub(1, Relaxed);
         if stgi != 0 || !cleared {
             pr_err!("leaving SVM failed (stgi {stgi}, efer cleared {cleared})\n");
         }

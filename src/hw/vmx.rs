@@ -39,7 +39,7 @@ impl VmxonRegion {
         // the page.
         unsafe { page.write_raw(rev.as_ptr(), 0, rev.len())? };
         // SAFETY: `page.as_ptr()` is a valid `struct page` that `page` owns.
-        let pa = unsafe { ffi::vmm_page_to_phys(page.as_ptr()) };
+        let pa = unsafe { ffi::vmm_page_to_phys(page.as_ptr().cast()) };
         // INVARIANT: the page is zeroed but for the revision identifier, and
         // is dedicated to `cpu`.
         Ok(Self { _page: page, pa, cpu })
@@ -86,7 +86,7 @@ impl<'a> VmxWindow<'a> {
             r => {
                 // SAFETY: restores the value the kernel's shadow holds.
                 unsafe { ffi::vmm_write_cr4_raw(cr4) };
-                OPEN_WINDOWS.sub(1, Relaxed);
+                OPEN_WINDOWS.fetch_sub(1, Relaxed);
                 Err(WindowError::Failed(if r == -14 { "VMXON faulted" } else { "VMXON failed" }))
             }
         }
@@ -101,7 +101,7 @@ impl Drop for VmxWindow<'_> {
         // SAFETY: restores the CR4 value the kernel's shadow holds, with
         // interrupts still off.
         unsafe { ffi::vmm_write_cr4_raw(self.cr4) };
-        OPEN_WINDOWS.sub(1, Relaxed);
+        OPEN_WINDOWS.fetch_sub(1, Relaxed);
         if r != 0 {
             pr_err!("VMXOFF failed ({r}); VMX state on this CPU is suspect\n");
         }

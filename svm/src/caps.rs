@@ -104,8 +104,8 @@ impl SvmCaps {
         c.revision = self.revision;
         c.nr_asids = self.nr_asids;
         c.features |= self.features().bits();
-        c.raw = [0; 10];
-        c.raw[..4].copy_from_slice(&self.raw);
+        let [a, b, d, vm_cr] = self.raw;
+        c.raw = [a, b, d, vm_cr, 0, 0, 0, 0, 0, 0];
     }
 
     /// Features for `VMM_GET_CAPS`.

@@ -6,7 +6,7 @@
 //! Nothing here touches hardware. The glue reads MSRs and CPUID through the
 //! [`CpuInfo`] trait and receives either [`VmxCaps`] or the reason to refuse.
 
-use crate::msr;
+use super::msr;
 #[cfg(kernel)]
 use crate::{uapi, x86};
 #[cfg(not(kernel))]
@@ -202,8 +202,8 @@ bitflags::bitflags! {
 
 /// IA32_FEATURE_CONTROL bits.
 mod feature_control {
-    pub const LOCKED: u64 = 1 << 0;
-    pub const VMX_OUTSIDE_SMX: u64 = 1 << 2;
+    pub(super) const LOCKED: u64 = 1 << 0;
+    pub(super) const VMX_OUTSIDE_SMX: u64 = 1 << 2;
 }
 
 /// What the load-time probe found on a VMX CPU.
