@@ -8,7 +8,10 @@ which ends the emulator. The first serial port is the kernel console.
 """
 
 import os
+import pty
+import select
 import shutil
+import signal
 import subprocess
 import time
 from dataclasses import dataclass, field
@@ -108,7 +111,7 @@ error: action=report
 info: action=ignore
 debug: action=ignore
 log: {bochslog}
-# Debian 2.7 has no nogui library; term runs under script(1) below.
+# Debian 2.7 has no nogui library; term runs on a pty that run_on_pty drains.
 display_library: term
 """
 
@@ -129,6 +132,39 @@ def bochs_iso(m, kernel, initrd, mode):
                     "-c", "isolinux/boot.cat", "-no-emul-boot", "-boot-load-size", "4",
                     "-boot-info-table", "-o", str(iso), str(iso_dir)], check=True)
     return iso
+
+
+def run_on_pty(argv, logfile, timeout, cwd):
+    """Runs `argv` with a pseudo-terminal as its terminal, copying what it
+    writes there to `logfile` until it exits. Bochs's term display needs a
+    terminal, and blocks for good if nobody reads it. Returns whether the
+    timeout hit."""
+    master, slave = pty.openpty()
+    env = dict(os.environ, TERM="vt100")
+    proc = subprocess.Popen(argv, stdin=slave, stdout=slave, stderr=slave, cwd=cwd, env=env,
+                            start_new_session=True)
+    os.close(slave)
+    deadline = time.monotonic() + timeout
+    with open(logfile, "wb") as out:
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+                os.close(master)
+                return True
+            ready, _, _ = select.select([master], [], [], min(left, 1.0))
+            if ready:
+                try:
+                    data = os.read(master, 65536)
+                except OSError:  # EIO: the child closed its side
+                    data = b""
+                if data:
+                    out.write(data)
+                    continue
+            if proc.poll() is not None:
+                os.close(master)
+                return False
 
 
 def boot(m, kdir, initrd, mode="check"):
@@ -155,14 +191,7 @@ def boot(m, kdir, initrd, mode="check"):
         (m.logs / "bochsrc").write_text(rc)
         (m.logs / "cont.rc").write_text("c\nquit\n")
         argv = ["bochs-bin", "-q", "-f", str(m.logs / "bochsrc"), "-rc", str(m.logs / "cont.rc")]
-        # The term display wants a terminal; give it a throwaway one.
-        argv = ["script", "-qec", " ".join(argv), "/dev/null"]
-        with open(m.logs / "emulator.log", "wb") as err:
-            try:
-                subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=err, stderr=err,
-                               timeout=m.timeout, cwd=m.logs)
-            except subprocess.TimeoutExpired:
-                timed_out = True
+        timed_out = run_on_pty(argv, m.logs / "emulator.log", m.timeout, m.logs)
     secs = time.monotonic() - start
     read = lambda p: p.read_text(errors="replace").replace("\r", "") if p.exists() else ""
     return read(console), read(tap), secs, timed_out

@@ -202,3 +202,64 @@ fn uapi_caps_carry_backend_and_raw_values() {
     assert_eq!(c.raw[2], 0xfff9_fffe_0400_6172);
     assert!(Features::from_bits_retain(c.features).contains(Features::NESTED_PAGING));
 }
+
+/// Bochs 2.7 `corei7_skylake_x`, as vmm.ko logged it under `make check`
+/// (the TRUE controls; FIXED1 values were not logged and are typical ones).
+fn bochs_skx() -> FakeCpu {
+    let mut cpu = skylake();
+    for (msr, value) in [
+        (IA32_VMX_BASIC, 0x00d8_1000_0000_002b),
+        (IA32_VMX_TRUE_PINBASED_CTLS, 0x0000_007f_0000_0016),
+        (IA32_VMX_TRUE_PROCBASED_CTLS, 0xf7f9_fffe_0400_6172),
+        (IA32_VMX_PROCBASED_CTLS2, 0x0217_7fff_0000_0000),
+        (IA32_VMX_TRUE_EXIT_CTLS, 0x007f_ffff_0003_6dfb),
+        (IA32_VMX_TRUE_ENTRY_CTLS, 0x0000_ffff_0000_11fb),
+        (IA32_VMX_MISC, 0x6004_01e0),
+        (IA32_VMX_EPT_VPID_CAP, 0x0000_0f01_0633_4141),
+        (IA32_VMX_CR0_FIXED0, 0x8000_0021),
+        (IA32_VMX_CR4_FIXED0, 0x2000),
+    ] {
+        cpu.set(msr, value);
+    }
+    cpu
+}
+
+#[test]
+fn bochs_skylake_x_matches_testbed_facts() {
+    let caps = probe(&bochs_skx()).expect("Bochs skx runs vmm");
+    assert_eq!(caps.revision(), 0x2b);
+    assert_eq!(caps.region_size(), 4096);
+    let f = caps.features();
+    // TESTBED.md: EPT (4-level, 2M/1G, A/D, INVEPT single and all), VPID,
+    // unrestricted guest, APIC virtualization, x2APIC mode, APIC-register
+    // virtualization, virtual-interrupt delivery, TPR shadow, MSR bitmaps,
+    // ack-interrupt-on-exit, preemption timer, PLE, VMCS shadowing.
+    for want in [
+        Features::NESTED_PAGING,
+        Features::NPT_2M,
+        Features::NPT_1G,
+        Features::VMX_EPT_AD,
+        Features::VMX_INVEPT_SINGLE,
+        Features::VMX_INVEPT_ALL,
+        Features::TAGGED_TLB,
+        Features::VMX_INVVPID,
+        Features::UNRESTRICTED_GUEST,
+        Features::VMX_APIC_ACCESS,
+        Features::VMX_X2APIC_MODE,
+        Features::VMX_APIC_REG_VIRT,
+        Features::VMX_VINTR_DELIVERY,
+        Features::VMX_TPR_SHADOW,
+        Features::VMX_MSR_BITMAP,
+        Features::VMX_ACK_INTR_ON_EXIT,
+        Features::VMX_PREEMPT_TIMER,
+        Features::VMX_PLE,
+        Features::VMX_VMCS_SHADOW,
+    ] {
+        assert!(f.contains(want), "missing {want:?}");
+    }
+    // Posted interrupts are missing on every 2.7 model, MTF exists only on
+    // icl/tgl, and there is no 5-level EPT.
+    assert!(!f.contains(Features::VMX_POSTED_INTR));
+    assert!(!f.contains(Features::VMX_MTF));
+    assert!(!f.contains(Features::VMX_EPT_5LEVEL));
+}
