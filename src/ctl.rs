@@ -21,10 +21,11 @@ impl MiscDevice for Ctl {
     type Ptr = Arc<Shared>;
 
     fn open(_file: &File, misc: &MiscDeviceRegistration<Self>) -> Result<Arc<Shared>> {
-        // SAFETY: the only `MiscDeviceRegistration<Ctl>` is the `dev` field
-        // of the pinned `VmmModule`, and the misc core keeps it registered
-        // (so the module alive) for the duration of `open`.
-        let module = unsafe { &*kernel::container_of!(core::ptr::from_ref(misc).cast_mut(), crate::VmmModule, dev) };
+        // The only `MiscDeviceRegistration<Ctl>` is the `dev` field of the
+        // pinned `VmmModule`; the misc core keeps it registered during `open`.
+        let field = core::ptr::from_ref(misc).cast_mut();
+        // SAFETY: so `field` lies in a live `VmmModule`.
+        let module = unsafe { &*kernel::container_of!(field, crate::VmmModule, dev) };
         Ok(module.core.shared.clone())
     }
 

@@ -20,7 +20,7 @@ use crate::hw::{
     self, cpu::LocalCpu, svm::SvmWindow, vmx::VmxWindow, vmx::VmxonRegion, WindowError,
 };
 use crate::uapi::{Features, VmmCaps};
-use crate::x86::{self, CpuInfo, Vendor, EFER_SVME, MSR_EFER};
+use crate::x86::{self, CpuInfo, Refusal, Vendor, EFER_SVME, MSR_EFER};
 use crate::{svm, vmx};
 
 /// What one CPU reported; every CPU must report the same.
@@ -52,35 +52,27 @@ fn refuse(why: &str, err: Error) -> Error {
     err
 }
 
-fn vmx_errno(e: vmx::caps::Unavailable) -> Error {
-    use vmx::caps::Unavailable::*;
-    let errno = match e {
-        NoVmx => ENODEV,
-        DisabledByFirmware => EPERM,
-        InUse => EBUSY,
-        MsrFault(_) => EIO,
-        Missing(_) => EOPNOTSUPP,
+/// Logs why the CPU cannot be used and returns the errno for the refusal.
+fn unavailable(kind: Refusal, why: &str) -> Error {
+    let errno = match kind {
+        Refusal::Absent => ENODEV,
+        Refusal::DisabledByFirmware => EPERM,
+        Refusal::InUse => EBUSY,
+        Refusal::Fault => EIO,
+        Refusal::Missing => EOPNOTSUPP,
     };
-    refuse(e.describe(), errno)
-}
-
-fn svm_errno(e: svm::caps::Unavailable) -> Error {
-    use svm::caps::Unavailable::*;
-    let errno = match e {
-        NoSvm => ENODEV,
-        DisabledByFirmware => EPERM,
-        InUse => EBUSY,
-        MsrFault(_) => EIO,
-        Missing(_) => EOPNOTSUPP,
-    };
-    refuse(e.describe(), errno)
+    refuse(why, errno)
 }
 
 /// Reads the local CPU's capabilities and decides whether vmm can use it.
 fn detect(cpu: &LocalCpu<'_>) -> Result<(CpuCaps, u32, u32)> {
     let caps = match Vendor::detect(cpu) {
-        Vendor::Intel => CpuCaps::Vmx(vmx::caps::probe(cpu).map_err(vmx_errno)?),
-        Vendor::Amd => CpuCaps::Svm(svm::caps::probe(cpu).map_err(svm_errno)?),
+        Vendor::Intel => CpuCaps::Vmx(
+            vmx::caps::probe(cpu).map_err(|e| unavailable(e.kind(), e.describe()))?,
+        ),
+        Vendor::Amd => CpuCaps::Svm(
+            svm::caps::probe(cpu).map_err(|e| unavailable(e.kind(), e.describe()))?,
+        ),
         Vendor::Other => return Err(refuse("CPU vendor has neither VT-x nor AMD-V", ENODEV)),
     };
     Ok((caps, x86::host_paging_levels(cpu), x86::phys_addr_bits(cpu)))

@@ -131,9 +131,8 @@ impl Vm {
             let unlinked = unlink(&mut vms, self);
             drop(vms);
             if unlinked {
-                // SAFETY: the reference was taken when the VM was named; the
-                // file being released still holds its own, so the module
-                // stays loaded until this returns.
+                // The file being released holds its own module reference.
+                // SAFETY: drops the reference taken when the VM was named.
                 unsafe { ffi::vmm_module_put() };
             }
         }

@@ -12,6 +12,7 @@ import pty
 import select
 import shutil
 import signal
+import tty
 import subprocess
 import time
 from dataclasses import dataclass, field
@@ -72,8 +73,10 @@ class Machine:
     logs: Path = field(default=None)
 
     def cmdline(self, mode):
+        only = os.environ.get("TESTS", "")
         return (f"console=ttyS0,115200 panic=-1 reboot=t vmmtest={mode} "
-                f"vmmtest_backend={self.backend} vmmtest_levels={self.levels} {self.append}").strip()
+                f"vmmtest_backend={self.backend} vmmtest_levels={self.levels} "
+                + (f"vmmtest_only={only} " if only else "") + self.append).strip()
 
 
 def machines():
@@ -103,8 +106,8 @@ romimage: file=/usr/share/bochs/BIOS-bochs-latest
 vgaromimage: file=/usr/share/bochs/VGABIOS-lgpl-latest
 ata0-master: type=cdrom, path={iso}, status=inserted
 boot: cdrom
-com1: enabled=1, mode=file, dev={console}
-com2: enabled=1, mode=file, dev={tap}
+com1: enabled=1, mode=term, dev={console}
+com2: enabled=1, mode=term, dev={tap}
 magic_break: enabled=0
 panic: action=fatal
 error: action=report
@@ -134,37 +137,56 @@ def bochs_iso(m, kernel, initrd, mode):
     return iso
 
 
-def run_on_pty(argv, logfile, timeout, cwd):
+def run_on_pty(argv, logfile, timeout, cwd, serial=()):
     """Runs `argv` with a pseudo-terminal as its terminal, copying what it
     writes there to `logfile` until it exits. Bochs's term display needs a
-    terminal, and blocks for good if nobody reads it. Returns whether the
-    timeout hit."""
+    terminal, and blocks for good if nobody reads it. `serial` is a list of
+    (pty master fd, file) pairs drained the same way: Bochs's file-mode
+    serial ports buffer for minutes, its term-mode ones write at once.
+    Returns whether the timeout hit."""
     master, slave = pty.openpty()
     env = dict(os.environ, TERM="vt100")
     proc = subprocess.Popen(argv, stdin=slave, stdout=slave, stderr=slave, cwd=cwd, env=env,
                             start_new_session=True)
     os.close(slave)
+    sinks = {master: open(logfile, "wb")}
+    for fd, path in serial:
+        sinks[fd] = open(path, "wb")
     deadline = time.monotonic() + timeout
-    with open(logfile, "wb") as out:
+    timed_out = False
+    try:
         while True:
             left = deadline - time.monotonic()
             if left <= 0:
                 os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait()
-                os.close(master)
-                return True
-            ready, _, _ = select.select([master], [], [], min(left, 1.0))
-            if ready:
+                timed_out = True
+                break
+            ready, _, _ = select.select(list(sinks), [], [], min(left, 1.0))
+            for fd in ready:
                 try:
-                    data = os.read(master, 65536)
-                except OSError:  # EIO: the child closed its side
+                    data = os.read(fd, 65536)
+                except OSError:  # EIO: the other side is closed
                     data = b""
                 if data:
-                    out.write(data)
-                    continue
-            if proc.poll() is not None:
-                os.close(master)
-                return False
+                    sinks[fd].write(data)
+                    sinks[fd].flush()
+            if not ready and proc.poll() is not None:
+                break
+    finally:
+        for fd, f in sinks.items():
+            f.close()
+            os.close(fd)
+    return timed_out
+
+
+def serial_pty():
+    """A raw pty for an emulated serial port: (master fd, slave path)."""
+    master, slave = pty.openpty()
+    tty.setraw(slave)
+    path = os.ttyname(slave)
+    # Bochs opens the path itself; keep our slave fd open so the pty lives.
+    return master, slave, path
 
 
 def boot(m, kdir, initrd, mode="check"):
@@ -186,12 +208,19 @@ def boot(m, kdir, initrd, mode="check"):
                 timed_out = True
     else:
         iso = bochs_iso(m, kernel, initrd, mode)
-        rc = BOCHSRC.format(cpu=m.cpu, iso=iso, console=console, tap=tap,
+        con_m, con_s, con_path = serial_pty()
+        tap_m, tap_s, tap_path = serial_pty()
+        rc = BOCHSRC.format(cpu=m.cpu, iso=iso, console=con_path, tap=tap_path,
                             bochslog=m.logs / "bochs.log")
         (m.logs / "bochsrc").write_text(rc)
         (m.logs / "cont.rc").write_text("c\nquit\n")
         argv = ["bochs-bin", "-q", "-f", str(m.logs / "bochsrc"), "-rc", str(m.logs / "cont.rc")]
-        timed_out = run_on_pty(argv, m.logs / "emulator.log", m.timeout, m.logs)
+        try:
+            timed_out = run_on_pty(argv, m.logs / "emulator.log", m.timeout, m.logs,
+                                   serial=[(con_m, console), (tap_m, tap)])
+        finally:
+            os.close(con_s)
+            os.close(tap_s)
     secs = time.monotonic() - start
     read = lambda p: p.read_text(errors="replace").replace("\r", "") if p.exists() else ""
     return read(console), read(tap), secs, timed_out

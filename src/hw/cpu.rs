@@ -36,9 +36,9 @@ impl<'a> LocalCpu<'a> {
 
     /// Writes `index` = `value`; `false` when the write faulted.
     pub(crate) fn wrmsr(&self, index: u32, value: u64) -> bool {
-        // SAFETY: a faulting WRMSR is caught by the helper's exception-table
-        // fixup. Callers write only virtualization MSRs (EFER.SVME,
-        // VM_HSAVE_PA), which the kernel does not cache.
+        // Callers write only virtualization state (EFER.SVME, VM_HSAVE_PA),
+        // which the kernel does not cache.
+        // SAFETY: a faulting WRMSR is caught by the helper's fixup.
         unsafe { ffi::vmm_wrmsr_safe(index, value) == 0 }
     }
 }

@@ -134,9 +134,9 @@ pub(crate) fn emergency_off(cpu: &cpu::LocalCpu<'_>) {
     use crate::x86::{CpuInfo, CR4_VMXE, EFER_SVME, MSR_EFER};
     let cr4 = cpu.cr4();
     if cr4 & CR4_VMXE != 0 {
-        // SAFETY: VMXE is set, so VMXOFF either leaves VMX operation or
-        // fails/faults harmlessly (caught by the helper). Clearing VMXE then
-        // restores what the kernel's shadow expects.
+        // Clearing VMXE afterwards restores what the kernel's shadow expects.
+        // SAFETY: VMXE is set, so VMXOFF leaves VMX operation or fails or
+        // faults harmlessly (the helper catches it).
         unsafe {
             ffi::vmm_vmxoff();
             ffi::vmm_write_cr4_raw(cr4 & !CR4_VMXE);

@@ -44,9 +44,9 @@ impl<'a> SvmWindow<'a> {
 
 impl Drop for SvmWindow<'_> {
     fn drop(&mut self) {
+        // GIF must be 1 before SVM goes off, or INIT and NMI stay blocked.
         // SAFETY: SVME is on (type invariant), so STGI is defined; a fault
-        // comes back as an error code. GIF must be 1 before SVM goes off so
-        // that INIT and NMI are not left blocked.
+        // comes back as an error code.
         let stgi = unsafe { ffi::vmm_stgi() };
         let cleared = self.cpu.wrmsr(MSR_EFER, self.efer);
         OPEN_WINDOWS.fetch_sub(1, Relaxed);

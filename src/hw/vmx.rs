@@ -74,13 +74,13 @@ impl<'a> VmxWindow<'a> {
             return Err(WindowError::FixedBits);
         }
         OPEN_WINDOWS.add(1, Relaxed);
-        // SAFETY: interrupts are off (the `LocalCpu` invariant), so no
-        // kernel code on this CPU writes CR4 from its shadow before the
-        // window closes; only VMXE differs from the live value.
+        // Interrupts are off (the `LocalCpu` invariant), so no kernel code on
+        // this CPU writes CR4 from its shadow before the window closes.
+        // SAFETY: only VMXE differs from the live value, as the helper needs.
         unsafe { ffi::vmm_write_cr4_raw(cr4 | CR4_VMXE) };
-        // SAFETY: `region.pa` is this CPU's own page-aligned VMXON region
-        // (checked above) holding the revision identifier, and it outlives
-        // the window; faults and VMfail come back as error codes.
+        // `region` is this CPU's own (checked above) and outlives the window;
+        // faults and VMfail come back as error codes.
+        // SAFETY: `region.pa` is a page-aligned VMXON region with the revision.
         match unsafe { ffi::vmm_vmxon(region.pa) } {
             0 => Ok(Self { cr4, _cpu: PhantomData }),
             r => {

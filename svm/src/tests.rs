@@ -116,3 +116,12 @@ fn uapi_caps_carry_backend_and_raw_values() {
     assert_eq!(c.raw[..4], [1, 16, 0x1001_0001, 0]);
     assert_eq!(c.raw[4..], [0; 6]);
 }
+
+#[test]
+fn refusal_kinds() {
+    use vmm_x86::Refusal;
+    assert_eq!(Unavailable::NoSvm.kind(), Refusal::Absent);
+    assert_eq!(Unavailable::InUse.kind(), Refusal::InUse);
+    assert_eq!(Unavailable::MsrFault(1).kind(), Refusal::Fault);
+    assert!(Unavailable::DisabledByFirmware.describe().contains("VM_CR.SVMDIS"));
+}

@@ -32,6 +32,17 @@ pub enum Unavailable {
 }
 
 impl Unavailable {
+    /// The vendor-neutral kind of refusal.
+    pub fn kind(&self) -> x86::Refusal {
+        match self {
+            Self::NoVmx => x86::Refusal::Absent,
+            Self::DisabledByFirmware => x86::Refusal::DisabledByFirmware,
+            Self::InUse => x86::Refusal::InUse,
+            Self::MsrFault(_) => x86::Refusal::Fault,
+            Self::Missing(_) => x86::Refusal::Missing,
+        }
+    }
+
     /// One line for the kernel log.
     pub fn describe(&self) -> &'static str {
         match self {

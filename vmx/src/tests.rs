@@ -263,3 +263,12 @@ fn bochs_skylake_x_matches_testbed_facts() {
     assert!(!f.contains(Features::VMX_MTF));
     assert!(!f.contains(Features::VMX_EPT_5LEVEL));
 }
+
+#[test]
+fn refusal_kinds() {
+    use vmm_x86::Refusal;
+    assert_eq!(Unavailable::NoVmx.kind(), Refusal::Absent);
+    assert_eq!(Unavailable::DisabledByFirmware.kind(), Refusal::DisabledByFirmware);
+    assert_eq!(Unavailable::Missing("x").kind(), Refusal::Missing);
+    assert!(Unavailable::InUse.describe().contains("CR4.VMXE"));
+}

@@ -32,6 +32,22 @@ pub const MSR_EFER: u32 = 0xc000_0080;
 /// EFER.SVME: SVM operation is enabled on this CPU.
 pub const EFER_SVME: u64 = 1 << 12;
 
+/// Why a backend cannot be used, in vendor-neutral terms (each backend's
+/// `Unavailable` says the vendor-specific detail).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Refusal {
+    /// The CPU does not have the virtualization extension.
+    Absent,
+    /// Firmware disabled it.
+    DisabledByFirmware,
+    /// Another hypervisor has it enabled.
+    InUse,
+    /// Reading a capability faulted.
+    Fault,
+    /// A feature vmm requires is missing.
+    Missing,
+}
+
 /// The CPU vendors whose virtualization vmm drives.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Vendor {

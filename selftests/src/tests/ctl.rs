@@ -182,16 +182,16 @@ pub fn random_ioctls_never_succeed_wrongly() -> TestResult {
     let known: Vec<u32> = IOCTLS.iter().map(|(_, c)| *c).collect();
     let mut tried = 0;
     while tried < 4000 {
-        let (dir, size, nr) = (rng.next() % 4, rng.next() % 300, rng.next() % 256);
+        let (dir, size, nr) = (rng.next_u64() % 4, rng.next_u64() % 300, rng.next_u64() % 256);
         let cmd = (dir << 30 | size << 16 | nr) as u32 | (VMM_IOC_MAGIC << 8);
         if known.contains(&cmd) {
             continue;
         }
         tried += 1;
-        let addr = match rng.next() % 3 {
+        let addr = match rng.next_u64() % 3 {
             0 => buf.as_mut_ptr() as usize,
             1 => 0,
-            _ => rng.next() as usize,
+            _ => rng.next_u64() as usize,
         };
         expect_errno!(ioctl_raw(v.as_fd(), cmd, addr), libc::ENOTTY);
     }

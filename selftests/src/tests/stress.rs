@@ -2,9 +2,6 @@
 
 //! Limits, leaks and races.
 
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
-
 use libvmm::uapi::{CreateFlags, VMM_MAX_VMS};
 
 use crate::tap::{Outcome::Pass, TestResult};
@@ -73,19 +70,19 @@ pub fn many_vms_return_memory() -> TestResult {
 }
 
 pub fn racing_create_open_destroy() -> TestResult {
-    let stop = Arc::new(AtomicBool::new(false));
+    // A fixed number of operations per thread, not a time limit: emulated
+    // clocks run at their own pace (Bochs counts instructions).
+    const OPS: u32 = 1500;
     let names = ["race-0", "race-1", "race-2"];
     let mut handles = Vec::new();
     for t in 0..4 {
-        let stop = stop.clone();
         handles.push(std::thread::spawn(move || -> Result<u32, String> {
             let v = vmm()?;
             let mut rng = crate::Rng(0x1234 + t);
-            let mut ops = 0;
             let mut held = Vec::new();
-            while !stop.load(Ordering::Relaxed) {
-                let name = names[(rng.next() % 3) as usize];
-                let r = match rng.next() % 5 {
+            for _ in 0..OPS {
+                let name = names[(rng.next_u64() % 3) as usize];
+                let r = match rng.next_u64() % 5 {
                     0 => v.create_vm(name, CreateFlags::empty()).map(|f| held.push(f)),
                     1 => v.create_vm(name, CreateFlags::DESTROY_ON_CLOSE).map(|f| held.push(f)),
                     2 => v.open_vm(name).map(|f| held.push(f)),
@@ -104,13 +101,10 @@ pub fn racing_create_open_destroy() -> TestResult {
                         ensure!(e.raw_os_error() == Some(libc::ENXIO), "VM fd: {e}");
                     }
                 }
-                ops += 1;
             }
-            Ok(ops)
+            Ok(OPS)
         }));
     }
-    std::thread::sleep(std::time::Duration::from_secs(3));
-    stop.store(true, Ordering::Relaxed);
     let mut total = 0;
     for h in handles {
         total += h.join().map_err(|_| "thread panicked")??;
@@ -121,6 +115,6 @@ pub fn racing_create_open_destroy() -> TestResult {
     }
     let st = s(v.stats())?;
     ensure!(st.nr_vms == 0 && st.nr_vm_objects == 0 && st.vm_bytes == 0, "leak: {st:?}");
-    ensure!(total > 100, "only {total} operations ran");
+    ensure!(total == 4 * OPS, "only {total} operations ran");
     Ok(Pass)
 }
