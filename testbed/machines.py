@@ -154,23 +154,29 @@ def run_on_pty(argv, logfile, timeout, cwd, serial=()):
         sinks[fd] = open(path, "wb")
     deadline = time.monotonic() + timeout
     timed_out = False
+    live = set(sinks)
     try:
         while True:
             left = deadline - time.monotonic()
             if left <= 0:
-                os.killpg(proc.pid, signal.SIGKILL)
+                try:
+                    os.killpg(proc.pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
                 proc.wait()
                 timed_out = True
                 break
-            ready, _, _ = select.select(list(sinks), [], [], min(left, 1.0))
+            ready, _, _ = select.select(list(live), [], [], min(left, 1.0))
             for fd in ready:
                 try:
                     data = os.read(fd, 65536)
-                except OSError:  # EIO: the other side is closed
+                except OSError:  # EIO: the other side is closed for good
                     data = b""
                 if data:
                     sinks[fd].write(data)
                     sinks[fd].flush()
+                else:
+                    live.discard(fd)
             if not ready and proc.poll() is not None:
                 break
     finally:
