@@ -8,8 +8,8 @@
    with 5-level and 4-level paging, and Bochs (VMX, Skylake-X with APICv).
 
 A machine's checks are its TAP results plus: the run finished in time,
-every planned test reported, the kernel log is free of WARN/BUG/oops/lockdep
-splats, and the reboot hook ran. Bochs boots in parallel with the QEMU runs.
+every planned test reported, the kernel log (the console, which prints every
+message) is free of WARN/BUG/oops/lockdep splats, and the reboot hook ran. Bochs boots in parallel with the QEMU runs.
 """
 
 import os
