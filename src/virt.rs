@@ -233,10 +233,12 @@ unsafe extern "C" fn on_reboot() {
 /// and EFER; this covers a panic raised inside one of our windows.
 unsafe extern "C" fn on_panic() {
     hw::SHUTTING_DOWN.store(true, Release);
-    if hw::OPEN_WINDOWS.load(Relaxed) != 0 {
+    let open = hw::OPEN_WINDOWS.load(Relaxed);
+    if open != 0 {
         let irq = kernel::interrupt::local_interrupt_disable();
         hw::emergency_off(&LocalCpu::new(&irq));
     }
+    pr_info!("panic: no new windows; {open} were open, VMX/SVM now off on this CPU\n");
 }
 
 /// The reboot and panic notifiers; on drop (module unload) it also waits

@@ -10,6 +10,8 @@
 A machine's checks are its TAP results plus: the run finished in time,
 every planned test reported, the kernel log (the console, which prints every
 message) is free of WARN/BUG/oops/lockdep splats, and the reboot hook ran. Bochs boots in parallel with the QEMU runs.
+The first QEMU machine boots once more, into a panic with vmm loaded, to
+check that vmm's panic notifier runs.
 """
 
 import os
@@ -29,6 +31,7 @@ SPLATS = [
     "stack-protector", "double fault", "unable to handle",
 ]
 REBOOT_HOOK = "vmm: reboot: no vmm window open"
+PANIC_HOOK = "vmm: panic: no new windows"
 
 
 class Tally:
@@ -126,6 +129,17 @@ def run_machine(m, kdir, initrd, t):
     tb.log(f"{m.name}: {p} passed, {f} failed, {s} skipped in {secs:.0f}s (logs: {m.logs})")
 
 
+def panic_boot(m, kdir, initrd, t):
+    """A second, short boot in which init exits with vmm loaded: the kernel
+    panics, and vmm's panic notifier must run before the machine resets."""
+    tb.log(f"{m.name}: booting to panic with vmm loaded")
+    console, _, secs, timed_out = tb.boot(m, kdir, initrd, "panic", tag="panic")
+    t.add(m.name, "panic hook ran", PANIC_HOOK in console and "Kernel panic" in console
+          and not timed_out, f"no '{PANIC_HOOK}' after a panic (logs: {m.logs})")
+    bad = [b for b in splats(console) if "Kernel panic" not in b and "Call Trace:" not in b]
+    t.add(m.name, "panic path has no other splat", not bad, "\n    ".join(bad[:20]))
+
+
 def main():
     start = time.monotonic()
     t = Tally()
@@ -145,6 +159,8 @@ def main():
         for m in ms:
             if m.kind != "bochs":
                 run_machine(m, kdir, initrd, t)
+        if ms and ms[0].kind == "qemu":
+            panic_boot(ms[0], kdir, initrd, t)
         for th in threads:
             th.join()
     if t.failures:

@@ -24,6 +24,13 @@ check)
 	grep -q '^vmm ' /proc/modules || insmod /modules/vmm.ko
 	echo "# vmm-selftests done" >"$out"
 	;;
+panic)
+	# Init exits with vmm loaded: the kernel panics ("Attempted to kill
+	# init"), and vmm's panic notifier must run (the host checks the log).
+	insmod /modules/vmm.ko
+	echo "# panicking with vmm loaded"
+	exit 1
+	;;
 demo)
 	run() { echo "\$ $*"; "$@"; }
 	echo

@@ -195,10 +195,11 @@ def serial_pty():
     return master, slave, path
 
 
-def boot(m, kdir, initrd, mode="check"):
-    """Boots machine `m` once; returns (console text, tap text, seconds, timed_out)."""
+def boot(m, kdir, initrd, mode="check", tag=""):
+    """Boots machine `m` once; returns (console text, tap text, seconds, timed_out).
+    Logs go to build/logs/<machine>[-<tag>]/."""
     kernel = Path(kdir) / "arch/x86/boot/bzImage"
-    m.logs = BUILD / "logs" / m.name
+    m.logs = BUILD / "logs" / (m.name + (f"-{tag}" if tag else ""))
     shutil.rmtree(m.logs, ignore_errors=True)
     m.logs.mkdir(parents=True)
     console, tap = m.logs / "console.log", m.logs / "tap.log"
