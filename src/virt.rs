@@ -107,7 +107,7 @@ impl Virt {
                 None => found = Some(here),
                 Some(first) if *first == here => {}
                 Some(_) => {
-                    pr_err!("CPU {cpu} reports other capabilities than CPU 0\n");
+                    pr_err!("CPU {cpu} reports other capabilities than the first CPU\n");
                     return Err(refuse("CPUs disagree on virtualization capabilities", EIO));
                 }
             }
