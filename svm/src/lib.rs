@@ -13,7 +13,9 @@
 #![cfg_attr(not(kernel), no_std)]
 #![forbid(unsafe_code)]
 
+pub mod asid;
 pub mod caps;
+pub mod vmcb;
 
 #[cfg(test)]
 mod tests;

@@ -125,3 +125,28 @@ fn refusal_kinds() {
     assert_eq!(Unavailable::MsrFault(1).kind(), Refusal::Fault);
     assert!(Unavailable::DisabledByFirmware.describe().contains("VM_CR.SVMDIS"));
 }
+
+#[test]
+fn vmcb_exit_codes_and_intercepts() {
+    use crate::vmcb::{ExitCode, Intercept1, Intercept2, Vmcb};
+    // The exits TESTBED.md saw a real VMRUN return under QEMU TCG.
+    assert_eq!(ExitCode::from(0x81), ExitCode::Vmmcall);
+    assert_eq!(ExitCode::from(0x78), ExitCode::Hlt);
+    assert_eq!(ExitCode::from(0x400), ExitCode::Npf);
+    assert_eq!(ExitCode::from(0x4e), ExitCode::Exception(14));
+    assert_eq!(ExitCode::from(0x13), ExitCode::CrWrite(3));
+    assert_eq!(ExitCode::from(u64::MAX), ExitCode::Invalid);
+    assert_eq!(ExitCode::from(0x1234), ExitCode::Other(0x1234));
+    // Intercept bits as the APM numbers them (word 3: bit 96 + n).
+    assert_eq!(Intercept1::CPUID.bits(), 1 << 18);
+    assert_eq!(Intercept1::HLT.bits(), 1 << 24);
+    assert_eq!(Intercept1::IOIO_PROT.bits(), 1 << 27);
+    assert_eq!(Intercept1::MSR_PROT.bits(), 1 << 28);
+    assert_eq!(Intercept1::SHUTDOWN.bits(), 1 << 31);
+    assert_eq!(Intercept2::VMRUN.bits(), 1);
+    let mut vmcb = Vmcb::ZERO;
+    vmcb.set_intercept1(Intercept1::HLT | Intercept1::SHUTDOWN);
+    vmcb.set_intercept2(Intercept2::VMRUN | Intercept2::VMMCALL);
+    assert_eq!(vmcb.control.intercepts, [0, 0, 0, 0x8100_0000, 0x3, 0]);
+    assert_eq!(core::mem::align_of::<Vmcb>(), 4096);
+}
