@@ -178,7 +178,7 @@ impl<F: PteFormat> PageTable<F> {
             if !F::present(e) {
                 return None;
             }
-            if level == 1 || (level <= 3 && F::large(e)) {
+            if is_leaf::<F>(e, level) {
                 let size = PageSize::at_level(level)?;
                 let offset = gpa & (size.bytes() - 1);
                 return Some(Translation { hpa: F::addr(e) + offset, prot: F::prot(e), size });
@@ -294,24 +294,30 @@ impl<F: PteFormat> PageTable<F> {
 
     /// Whether any page in `[gpa, end)` is mapped.
     fn any_mapped(&self, mem: &impl PhysMem, gpa: u64, end: u64) -> bool {
-        let mut cur = gpa;
-        while cur < end {
+        self.next_leaf(mem, gpa, end).is_some()
+    }
+
+    /// The first leaf that maps an address in `[cur, end)`, skipping holes
+    /// a whole entry at a time.
+    fn next_leaf(&self, mem: &impl PhysMem, mut cur: u64, end: u64) -> Option<Leaf> {
+        'walk: while cur < end {
             let mut table = self.root;
             let mut level = self.top();
             loop {
-                let e = mem.read(table + index(cur, level) * 8);
+                let at = table + index(cur, level) * 8;
+                let e = mem.read(at);
                 if !F::present(e) {
                     cur = next_boundary(cur, level);
-                    break;
+                    continue 'walk;
                 }
-                if level == 1 || (level <= 3 && F::large(e)) {
-                    return true;
+                if is_leaf::<F>(e, level) {
+                    return Some(Leaf { at, entry: e, level, gpa: cur });
                 }
                 table = F::addr(e);
                 level -= 1;
             }
         }
-        false
+        None
     }
 
     /// The physical address of the entry for `gpa` at `level`, creating
@@ -348,32 +354,18 @@ impl<F: PteFormat> PageTable<F> {
     ) -> Result<bool, Error> {
         let mut changed = false;
         let mut cur = gpa;
-        while cur < end {
-            let mut table = self.root;
-            let mut level = self.top();
-            loop {
-                let at = table + index(cur, level) * 8;
-                let e = mem.read(at);
-                if !F::present(e) {
-                    cur = next_boundary(cur, level).min(end);
-                    break;
-                }
-                if level == 1 || (level <= 3 && F::large(e)) {
-                    let size = level_bytes(level);
-                    let base = cur & !(size - 1);
-                    if base >= gpa && base + size <= end {
-                        let new = f(e, level);
-                        changed |= new != e;
-                        mem.write(at, new);
-                        cur = base + size;
-                        break;
-                    }
-                    // Covered in part: split, then look again at this level.
-                    self.split(mem, at, e, level)?;
-                    continue;
-                }
-                table = F::addr(e);
-                level -= 1;
+        while let Some(leaf) = self.next_leaf(mem, cur, end) {
+            let size = level_bytes(leaf.level);
+            let base = leaf.gpa & !(size - 1);
+            if base >= gpa && base + size <= end {
+                let new = f(leaf.entry, leaf.level);
+                changed |= new != leaf.entry;
+                mem.write(leaf.at, new);
+                cur = base + size;
+            } else {
+                // Covered in part: split, then walk to the same address again.
+                self.split(mem, leaf.at, leaf.entry, leaf.level)?;
+                cur = leaf.gpa;
             }
         }
         Ok(changed)
@@ -420,8 +412,7 @@ impl<F: PteFormat> PageTable<F> {
             let lo = base + i * span;
             let at = table + i * 8;
             let e = mem.read(at);
-            let inside = lo < end && lo.saturating_add(span) > gpa;
-            if inside && level > 1 && F::present(e) && !(level <= 3 && F::large(e)) {
+            if overlaps(lo, span, gpa, end) && is_table::<F>(e, level) {
                 let child = F::addr(e);
                 if self.prune_table(mem, child, level - 1, lo, gpa, end) {
                     mem.write(at, 0);
@@ -448,8 +439,7 @@ impl<F: PteFormat> PageTable<F> {
             let lo = base + i * span;
             let at = table + i * 8;
             let e = mem.read(at);
-            let inside = lo < end && lo.saturating_add(span) > gpa;
-            if !inside || level == 1 || !F::present(e) || (level <= 3 && F::large(e)) {
+            if !overlaps(lo, span, gpa, end) || !is_table::<F>(e, level) {
                 continue;
             }
             let child = F::addr(e);
@@ -471,15 +461,15 @@ impl<F: PteFormat> PageTable<F> {
     /// returns its first entry.
     fn uniform(&self, mem: &impl PhysMem, table: u64, level: u8) -> Option<u64> {
         let first = mem.read(table);
-        let is_leaf = |e: u64| F::present(e) && (level == 1 || F::large(e));
-        if !is_leaf(first) || F::addr(first) % level_bytes(level + 1) != 0 {
+        let leaf_here = |e: u64| F::present(e) && is_leaf::<F>(e, level);
+        if !leaf_here(first) || F::addr(first) % level_bytes(level + 1) != 0 {
             return None;
         }
         let step = level_bytes(level);
         (0..ENTRIES)
             .all(|i| {
                 let e = mem.read(table + i * 8);
-                is_leaf(e) && F::addr(e) == F::addr(first) + i * step && F::prot(e) == F::prot(first)
+                leaf_here(e) && F::addr(e) == F::addr(first) + i * step && F::prot(e) == F::prot(first)
             })
             .then_some(first)
     }
@@ -488,13 +478,41 @@ impl<F: PteFormat> PageTable<F> {
         if level > 1 {
             for i in 0..ENTRIES {
                 let e = mem.read(table + i * 8);
-                if F::present(e) && !(level <= 3 && F::large(e)) {
+                if is_table::<F>(e, level) {
                     self.free_table(mem, F::addr(e), level - 1);
                 }
             }
         }
         mem.free(table);
     }
+}
+
+/// A leaf entry found by a walk.
+struct Leaf {
+    /// Physical address of the entry.
+    at: u64,
+    /// Its value.
+    entry: u64,
+    /// Its level (1 for 4 KiB).
+    level: u8,
+    /// The address the walk was looking for, inside the leaf.
+    gpa: u64,
+}
+
+/// Whether present entry `e` at `level` maps memory (rather than pointing
+/// to a table): always at level 1, with the large bit at levels 2 and 3.
+fn is_leaf<F: PteFormat>(e: u64, level: u8) -> bool {
+    level == 1 || (level <= 3 && F::large(e))
+}
+
+/// Whether `e` at `level` points to a next-level table.
+fn is_table<F: PteFormat>(e: u64, level: u8) -> bool {
+    F::present(e) && !is_leaf::<F>(e, level)
+}
+
+/// Whether `[lo, lo + span)` overlaps `[gpa, end)`.
+fn overlaps(lo: u64, span: u64, gpa: u64, end: u64) -> bool {
+    lo < end && lo.saturating_add(span) > gpa
 }
 
 /// The first address after `cur` that starts a new entry at `level`
