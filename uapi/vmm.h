@@ -131,14 +131,241 @@ struct vmm_stats {
 	__u32 nr_vms;		/* VMs that have a name */
 	__u32 nr_vm_objects;	/* VM objects alive, incl. destroyed but held */
 	__u64 vm_bytes;		/* bytes held in VM allocations */
-	__u64 reserved[4];	/* zero */
+	__u64 seg_pages;	/* pages of segment memory held */
+	__u64 nr_vcpu_objects;	/* vCPU objects alive */
+	__u64 reserved[2];	/* zero */
 };
 
 /* VMM_VM_GET_INFO result. */
 struct vmm_vm_info {
 	char name[VMM_NAME_MAX];	/* NUL-terminated, zero-filled name */
 	__u32 flags;			/* VMM_CREATE_* the VM was created with */
-	__u32 reserved[3];		/* zero */
+	__u32 guest_phys_bits;		/* mappings end at or below 1 << this */
+	__u32 nr_vcpus;			/* vCPUs created */
+	__u32 nr_segments;		/* segments allocated */
+	__u32 nr_mappings;		/* guest-physical mappings in place */
+	__u32 reserved;			/* zero */
+};
+
+/*
+ * Guest memory. Segments are kernel-owned, zero-filled and live until the VM
+ * is destroyed; mmap the VM fd at vmm_segment.mmap_offset to reach one. Pages
+ * a sequencer still maps outlive the VM until munmap.
+ */
+#define VMM_MAX_SEGMENTS	32		/* one more: ENOSPC */
+#define VMM_MAX_MAPPINGS	64		/* one more: ENOSPC */
+#define VMM_MAX_VM_MEMORY	(16ULL << 30)	/* per-VM segment bytes */
+#define VMM_SEG_MMAP_SHIFT	36		/* mmap offset = id << this */
+
+#define VMM_SEG_SYSMEM		1	/* guest RAM */
+#define VMM_SEG_ROM		2	/* device memory the guest cannot write */
+
+#define VMM_PROT_READ		(1U << 0)
+#define VMM_PROT_WRITE		(1U << 1)	/* requires READ; not for ROM */
+#define VMM_PROT_EXEC		(1U << 2)	/* requires READ */
+
+/* VMM_VM_ALLOC_SEG argument. */
+struct vmm_segment {
+	__u32 kind;		/* in: VMM_SEG_* */
+	__u32 id;		/* out: segment id */
+	__u64 len;		/* in: non-zero multiple of 4096 */
+	__u64 mmap_offset;	/* out: mmap offset of the segment */
+	__u32 flags;		/* zero */
+	__u32 reserved;		/* zero */
+	__u64 reserved2[2];	/* zero */
+};
+
+/* VMM_VM_MAP / VMM_VM_UNMAP argument (unmap: gpa and len only). */
+struct vmm_map {
+	__u64 gpa;		/* first guest-physical address, 4 KiB-aligned */
+	__u64 len;		/* bytes, 4 KiB-aligned, non-zero */
+	__u64 seg_offset;	/* offset into the segment, 4 KiB-aligned */
+	__u32 seg_id;		/* from VMM_VM_ALLOC_SEG */
+	__u32 prot;		/* VMM_PROT_* */
+	__u32 flags;		/* zero */
+	__u32 reserved;		/* zero */
+};
+
+/* vCPUs. */
+#define VMM_MAX_VCPUS		16	/* ids 0 .. VMM_MAX_VCPUS - 1 */
+#define VMM_MAX_REGS		64	/* registers per GET/SET_REGS or _DESCS */
+#define VMM_MAX_CPUID		256	/* entries in a CPUID table */
+
+/* VMM_VM_CREATE_VCPU argument; returns a vCPU fd. */
+struct vmm_create_vcpu {
+	__u32 id;		/* 0 .. VMM_MAX_VCPUS - 1, once each */
+	__u32 flags;		/* zero */
+	__u64 reserved[3];	/* zero */
+};
+
+/* Register ids: general registers in encoding order, then the rest. */
+#define VMM_REG_RAX	0
+#define VMM_REG_RCX	1
+#define VMM_REG_RDX	2
+#define VMM_REG_RBX	3
+#define VMM_REG_RSP	4
+#define VMM_REG_RBP	5
+#define VMM_REG_RSI	6
+#define VMM_REG_RDI	7
+#define VMM_REG_R8	8	/* R9..R15 are 9..15 */
+#define VMM_REG_R15	15
+#define VMM_REG_RIP	16
+#define VMM_REG_RFLAGS	17
+#define VMM_REG_CR0	18
+#define VMM_REG_CR2	19
+#define VMM_REG_CR3	20
+#define VMM_REG_CR4	21
+#define VMM_REG_EFER	22
+#define VMM_REG_DR6	23
+#define VMM_REG_DR7	24
+/* Selectors (VMM_VCPU_*_REGS) and descriptors (VMM_VCPU_*_DESCS). */
+#define VMM_REG_ES	32
+#define VMM_REG_CS	33
+#define VMM_REG_SS	34
+#define VMM_REG_DS	35
+#define VMM_REG_FS	36
+#define VMM_REG_GS	37
+#define VMM_REG_LDTR	38
+#define VMM_REG_TR	39
+#define VMM_REG_GDTR	40	/* descriptor only */
+#define VMM_REG_IDTR	41	/* descriptor only */
+
+/* vmm_seg_desc.access: VMX access-rights layout. */
+#define VMM_ACCESS_RIGHTS_VALID		0x1f0ffU	/* bits that may be set */
+#define VMM_ACCESS_RIGHTS_UNUSABLE	(1U << 16)	/* null selector loaded */
+
+/* VMM_VCPU_GET_REGS / VMM_VCPU_SET_REGS argument. */
+struct vmm_regs {
+	__u32 count;	/* 1 .. VMM_MAX_REGS */
+	__u32 flags;	/* zero */
+	__u64 ids;	/* user address of __u32 ids[count] */
+	__u64 values;	/* user address of __u64 values[count] */
+};
+
+/* A descriptor's hidden part, or GDTR/IDTR. */
+struct vmm_seg_desc {
+	__u64 base;
+	__u32 limit;	/* bytes, scaled by G */
+	__u32 access;	/* VMX access rights; zero for GDTR/IDTR */
+};
+
+/* VMM_VCPU_GET_DESCS / VMM_VCPU_SET_DESCS argument. */
+struct vmm_descs {
+	__u32 count;	/* 1 .. VMM_MAX_REGS */
+	__u32 flags;	/* zero */
+	__u64 ids;	/* user address of __u32 ids[count]: ES .. IDTR */
+	__u64 descs;	/* user address of struct vmm_seg_desc descs[count] */
+};
+
+#define VMM_CPUID_INDEXED	(1U << 0)	/* index (ECX) selects the entry */
+
+struct vmm_cpuid_entry {
+	__u32 function;	/* EAX in */
+	__u32 index;	/* ECX in, with VMM_CPUID_INDEXED */
+	__u32 flags;	/* VMM_CPUID_INDEXED or zero */
+	__u32 eax, ebx, ecx, edx;
+	__u32 reserved;	/* zero */
+};
+
+/* VMM_VCPU_SET_CPUID (count 0: back to default) / VMM_VCPU_GET_CPUID. */
+struct vmm_cpuid {
+	__u32 count;	/* set: entries; get: in room, out entries (E2BIG) */
+	__u32 flags;	/* zero */
+	__u64 entries;	/* user address of struct vmm_cpuid_entry[count] */
+};
+
+/* The run protocol: vmm_entry completes the previous exit. */
+#define VMM_ENTRY_RUN		0	/* abandon a pending instruction */
+#define VMM_ENTRY_COMPLETE	1	/* complete INOUT/RDMSR/WRMSR; value for IN/RDMSR */
+#define VMM_ENTRY_INJECT_GP	2	/* pending RDMSR/WRMSR raises #GP(0) */
+
+struct vmm_entry {
+	__u32 cmd;		/* VMM_ENTRY_* */
+	__u32 flags;		/* zero */
+	__u64 value;		/* IN / RDMSR result */
+	__u64 reserved[2];	/* zero */
+};
+
+#define VMM_EXIT_INOUT		1	/* struct vmm_exit_inout; needs completion */
+#define VMM_EXIT_HLT		2	/* RIP is past the HLT */
+#define VMM_EXIT_PAGING		3	/* struct vmm_exit_paging */
+#define VMM_EXIT_SUSPENDED	4	/* struct vmm_exit_suspended */
+#define VMM_EXIT_RDMSR		5	/* struct vmm_exit_msr; needs completion */
+#define VMM_EXIT_WRMSR		6	/* struct vmm_exit_msr; needs completion */
+#define VMM_EXIT_SVM		7	/* struct vmm_exit_svm */
+#define VMM_EXIT_VMX		8	/* VT-x backend */
+#define VMM_EXIT_INST_EMUL	9	/* struct vmm_exit_inst_emul */
+#define VMM_EXIT_KICKED		10	/* VMM_VCPU_KICK; nothing pending */
+
+#define VMM_INOUT_IN		(1U << 0)
+#define VMM_INOUT_STRING	(1U << 1)
+#define VMM_INOUT_REP		(1U << 2)
+
+struct vmm_exit_inout {
+	__u32 flags;		/* VMM_INOUT_* */
+	__u32 port;
+	__u32 size;		/* 1, 2 or 4 */
+	__u32 reserved;
+	__u64 value;		/* OUT data */
+	__u64 gpa;		/* string: element address */
+	__u64 count;		/* string with REP: elements left */
+	__u64 reserved2[3];
+};
+
+#define VMM_ACCESS_READ		(1U << 0)
+#define VMM_ACCESS_WRITE	(1U << 1)
+#define VMM_ACCESS_EXEC		(1U << 2)
+#define VMM_PAGING_UNMAPPED	(1U << 0)
+#define VMM_PAGING_PROTECTION	(1U << 1)
+
+struct vmm_exit_paging {
+	__u64 gpa;
+	__u32 access;		/* VMM_ACCESS_* */
+	__u32 flags;		/* VMM_PAGING_* */
+	__u64 reserved[6];
+};
+
+#define VMM_SUSPEND_TRIPLE_FAULT	1
+#define VMM_SUSPEND_USER		2
+
+struct vmm_exit_suspended {
+	__u32 how;		/* VMM_SUSPEND_* */
+	__u32 vcpu;		/* which vCPU triple-faulted */
+	__u64 reserved[7];
+};
+
+struct vmm_exit_msr {
+	__u32 msr;
+	__u32 reserved;
+	__u64 value;		/* WRMSR value */
+	__u64 reserved2[6];
+};
+
+struct vmm_exit_svm {
+	__u64 exit_code, exit_info1, exit_info2, exit_int_info;
+	__u64 reserved[4];
+};
+
+struct vmm_exit_inst_emul {
+	__u8 bytes[16];
+	__u32 len;
+	__u32 reserved;
+	__u64 reserved2[5];
+};
+
+struct vmm_exit {
+	__u32 reason;		/* VMM_EXIT_* */
+	__u32 vcpu;
+	__u64 rip;
+	__u32 inst_len;		/* zero when unknown */
+	__u32 reserved;
+	__u64 data[8];		/* read as the struct vmm_exit_* of the reason */
+};
+
+/* VMM_VCPU_RUN argument. */
+struct vmm_run {
+	struct vmm_entry entry;	/* in */
+	struct vmm_exit exit;	/* out */
 };
 
 /* ioctls on /dev/vmm. */
@@ -152,5 +379,20 @@ struct vmm_vm_info {
 
 /* ioctls on a VM fd. */
 #define VMM_VM_GET_INFO	_IOR(VMM_IOC_MAGIC, 0x40, struct vmm_vm_info)
+#define VMM_VM_ALLOC_SEG _IOWR(VMM_IOC_MAGIC, 0x41, struct vmm_segment)
+#define VMM_VM_MAP	_IOW(VMM_IOC_MAGIC, 0x42, struct vmm_map)
+#define VMM_VM_UNMAP	_IOW(VMM_IOC_MAGIC, 0x43, struct vmm_map)
+#define VMM_VM_CREATE_VCPU _IOW(VMM_IOC_MAGIC, 0x44, struct vmm_create_vcpu) /* returns a vCPU fd */
+#define VMM_VM_SUSPEND	_IO(VMM_IOC_MAGIC, 0x45)
+
+/* ioctls on a vCPU fd. */
+#define VMM_VCPU_RUN	_IOWR(VMM_IOC_MAGIC, 0x80, struct vmm_run)
+#define VMM_VCPU_GET_REGS _IOW(VMM_IOC_MAGIC, 0x81, struct vmm_regs)
+#define VMM_VCPU_SET_REGS _IOW(VMM_IOC_MAGIC, 0x82, struct vmm_regs)
+#define VMM_VCPU_GET_DESCS _IOW(VMM_IOC_MAGIC, 0x83, struct vmm_descs)
+#define VMM_VCPU_SET_DESCS _IOW(VMM_IOC_MAGIC, 0x84, struct vmm_descs)
+#define VMM_VCPU_SET_CPUID _IOW(VMM_IOC_MAGIC, 0x85, struct vmm_cpuid)
+#define VMM_VCPU_GET_CPUID _IOWR(VMM_IOC_MAGIC, 0x86, struct vmm_cpuid)
+#define VMM_VCPU_KICK	_IO(VMM_IOC_MAGIC, 0x87)
 
 #endif /* _UAPI_VMM_H */

@@ -56,6 +56,9 @@ const fn ioc(dir: u32, nr: u32, size: usize) -> u32 {
     assert!(size < (1 << IOC_SIZEBITS));
     (dir << IOC_DIRSHIFT) | ((size as u32) << IOC_SIZESHIFT) | (VMM_IOC_MAGIC << IOC_TYPESHIFT) | nr
 }
+const fn io(nr: u32) -> u32 {
+    ioc(0, nr, 0)
+}
 const fn ior<T>(nr: u32) -> u32 {
     ioc(IOC_READ, nr, size_of::<T>())
 }
@@ -145,6 +148,10 @@ macro_rules! abi_struct {
             };
         }
 
+        impl AbiField for $name {
+            const ZERO: Self = Self::ZERO;
+        }
+
         impl Default for $name {
             fn default() -> Self {
                 Self::ZERO
@@ -155,6 +162,11 @@ macro_rules! abi_struct {
         static_assertions::const_assert_eq!(0 $( + size_of::<$t>() )*, size_of::<$name>());
     };
 }
+
+mod memory;
+mod vcpu;
+pub use memory::*;
+pub use vcpu::*;
 
 bitflags::bitflags! {
     /// Flags for [`VmmCreateVm::flags`] (also reported in [`VmmVmEntry`]).
@@ -389,8 +401,13 @@ abi_struct! {
         pub nr_vm_objects: u32,
         /// Bytes the module holds in VM allocations.
         pub vm_bytes: u64,
+        /// Pages of segment memory the module holds (pages still mapped by
+        /// a sequencer after their VM is gone are not counted).
+        pub seg_pages: u64,
+        /// vCPU objects alive.
+        pub nr_vcpu_objects: u64,
         /// Zero.
-        pub reserved: [u64; 4],
+        pub reserved: [u64; 2],
     }
 }
 
@@ -401,8 +418,17 @@ abi_struct! {
         pub name: [u8; VMM_NAME_MAX],
         /// [`CreateFlags`] the VM was created with.
         pub flags: u32,
+        /// Width of the guest-physical address space in bits: mappings
+        /// must end at or below `1 << guest_phys_bits`.
+        pub guest_phys_bits: u32,
+        /// vCPUs created so far.
+        pub nr_vcpus: u32,
+        /// Segments allocated so far.
+        pub nr_segments: u32,
+        /// Guest-physical mappings in place.
+        pub nr_mappings: u32,
         /// Zero.
-        pub reserved: [u32; 3],
+        pub reserved: u32,
     }
 }
 
@@ -425,8 +451,38 @@ pub const VMM_GET_STATS: u32 = ior::<VmmStats>(0x06);
 
 // --- ioctl numbers: VM fd -------------------------------------------------
 
-/// Read the VM's name and flags.
+/// Read the VM's name, flags and sizes.
 pub const VMM_VM_GET_INFO: u32 = ior::<VmmVmInfo>(0x40);
+/// Allocate a memory segment.
+pub const VMM_VM_ALLOC_SEG: u32 = iowr::<VmmSegment>(0x41);
+/// Map (part of) a segment at a guest-physical range.
+pub const VMM_VM_MAP: u32 = iow::<VmmMap>(0x42);
+/// Remove one guest-physical mapping.
+pub const VMM_VM_UNMAP: u32 = iow::<VmmMap>(0x43);
+/// Create a vCPU; returns a vCPU fd.
+pub const VMM_VM_CREATE_VCPU: u32 = iow::<VmmCreateVcpu>(0x44);
+/// Suspend the VM: every vCPU leaves the guest and returns `SUSPENDED`.
+pub const VMM_VM_SUSPEND: u32 = io(0x45);
+
+// --- ioctl numbers: vCPU fd -----------------------------------------------
+
+/// Complete the last exit, run the vCPU, and report the next exit.
+pub const VMM_VCPU_RUN: u32 = iowr::<VmmRun>(0x80);
+/// Read a batch of registers.
+pub const VMM_VCPU_GET_REGS: u32 = iow::<VmmRegs>(0x81);
+/// Write a batch of registers.
+pub const VMM_VCPU_SET_REGS: u32 = iow::<VmmRegs>(0x82);
+/// Read a batch of segment descriptors, GDTR and IDTR.
+pub const VMM_VCPU_GET_DESCS: u32 = iow::<VmmDescs>(0x83);
+/// Write a batch of segment descriptors, GDTR and IDTR.
+pub const VMM_VCPU_SET_DESCS: u32 = iow::<VmmDescs>(0x84);
+/// Replace the vCPU's CPUID table (or return to the default).
+pub const VMM_VCPU_SET_CPUID: u32 = iow::<VmmCpuid>(0x85);
+/// Read the vCPU's CPUID table.
+pub const VMM_VCPU_GET_CPUID: u32 = iowr::<VmmCpuid>(0x86);
+/// Make a running vCPU leave the guest (its `VMM_VCPU_RUN` returns a
+/// `KICKED` exit); a vCPU not running leaves at its next entry.
+pub const VMM_VCPU_KICK: u32 = io(0x87);
 
 /// Every ABI struct, for the fingerprint and the C header check.
 pub const STRUCTS: &[StructLayout] = &[
@@ -438,6 +494,23 @@ pub const STRUCTS: &[StructLayout] = &[
     VmmVmList::LAYOUT,
     VmmStats::LAYOUT,
     VmmVmInfo::LAYOUT,
+    VmmSegment::LAYOUT,
+    VmmMap::LAYOUT,
+    VmmCreateVcpu::LAYOUT,
+    VmmRegs::LAYOUT,
+    VmmSegDesc::LAYOUT,
+    VmmDescs::LAYOUT,
+    VmmCpuidEntry::LAYOUT,
+    VmmCpuid::LAYOUT,
+    VmmEntry::LAYOUT,
+    VmmExitInout::LAYOUT,
+    VmmExitPaging::LAYOUT,
+    VmmExitSuspended::LAYOUT,
+    VmmExitMsr::LAYOUT,
+    VmmExitSvm::LAYOUT,
+    VmmExitInstEmul::LAYOUT,
+    VmmExit::LAYOUT,
+    VmmRun::LAYOUT,
 ];
 
 /// Every ioctl, by its name in `vmm.h`.
@@ -450,6 +523,19 @@ pub const IOCTLS: &[(&str, u32)] = &[
     ("VMM_LIST_VMS", VMM_LIST_VMS),
     ("VMM_GET_STATS", VMM_GET_STATS),
     ("VMM_VM_GET_INFO", VMM_VM_GET_INFO),
+    ("VMM_VM_ALLOC_SEG", VMM_VM_ALLOC_SEG),
+    ("VMM_VM_MAP", VMM_VM_MAP),
+    ("VMM_VM_UNMAP", VMM_VM_UNMAP),
+    ("VMM_VM_CREATE_VCPU", VMM_VM_CREATE_VCPU),
+    ("VMM_VM_SUSPEND", VMM_VM_SUSPEND),
+    ("VMM_VCPU_RUN", VMM_VCPU_RUN),
+    ("VMM_VCPU_GET_REGS", VMM_VCPU_GET_REGS),
+    ("VMM_VCPU_SET_REGS", VMM_VCPU_SET_REGS),
+    ("VMM_VCPU_GET_DESCS", VMM_VCPU_GET_DESCS),
+    ("VMM_VCPU_SET_DESCS", VMM_VCPU_SET_DESCS),
+    ("VMM_VCPU_SET_CPUID", VMM_VCPU_SET_CPUID),
+    ("VMM_VCPU_GET_CPUID", VMM_VCPU_GET_CPUID),
+    ("VMM_VCPU_KICK", VMM_VCPU_KICK),
 ];
 
 /// Every other constant of the ABI, by its name in `vmm.h`.
@@ -461,6 +547,73 @@ pub const CONSTANTS: &[(&str, u64)] = &[
     ("VMM_BACKEND_VMX", Backend::Vmx as u64),
     ("VMM_BACKEND_SVM", Backend::Svm as u64),
     ("VMM_CREATE_DESTROY_ON_CLOSE", CreateFlags::DESTROY_ON_CLOSE.bits() as u64),
+    ("VMM_MAX_SEGMENTS", VMM_MAX_SEGMENTS as u64),
+    ("VMM_MAX_MAPPINGS", VMM_MAX_MAPPINGS as u64),
+    ("VMM_MAX_VM_MEMORY", VMM_MAX_VM_MEMORY),
+    ("VMM_SEG_MMAP_SHIFT", VMM_SEG_MMAP_SHIFT as u64),
+    ("VMM_SEG_SYSMEM", SegKind::SysMem as u64),
+    ("VMM_SEG_ROM", SegKind::Rom as u64),
+    ("VMM_PROT_READ", Prot::READ.bits() as u64),
+    ("VMM_PROT_WRITE", Prot::WRITE.bits() as u64),
+    ("VMM_PROT_EXEC", Prot::EXEC.bits() as u64),
+    ("VMM_MAX_VCPUS", VMM_MAX_VCPUS as u64),
+    ("VMM_MAX_REGS", VMM_MAX_REGS as u64),
+    ("VMM_MAX_CPUID", VMM_MAX_CPUID as u64),
+    ("VMM_CPUID_INDEXED", VMM_CPUID_INDEXED as u64),
+    ("VMM_REG_RAX", reg::RAX as u64),
+    ("VMM_REG_RCX", reg::RCX as u64),
+    ("VMM_REG_RDX", reg::RDX as u64),
+    ("VMM_REG_RBX", reg::RBX as u64),
+    ("VMM_REG_RSP", reg::RSP as u64),
+    ("VMM_REG_RBP", reg::RBP as u64),
+    ("VMM_REG_RSI", reg::RSI as u64),
+    ("VMM_REG_RDI", reg::RDI as u64),
+    ("VMM_REG_R8", reg::R8 as u64),
+    ("VMM_REG_R15", reg::R15 as u64),
+    ("VMM_REG_RIP", reg::RIP as u64),
+    ("VMM_REG_RFLAGS", reg::RFLAGS as u64),
+    ("VMM_REG_CR0", reg::CR0 as u64),
+    ("VMM_REG_CR2", reg::CR2 as u64),
+    ("VMM_REG_CR3", reg::CR3 as u64),
+    ("VMM_REG_CR4", reg::CR4 as u64),
+    ("VMM_REG_EFER", reg::EFER as u64),
+    ("VMM_REG_DR6", reg::DR6 as u64),
+    ("VMM_REG_DR7", reg::DR7 as u64),
+    ("VMM_REG_ES", reg::ES as u64),
+    ("VMM_REG_CS", reg::CS as u64),
+    ("VMM_REG_SS", reg::SS as u64),
+    ("VMM_REG_DS", reg::DS as u64),
+    ("VMM_REG_FS", reg::FS as u64),
+    ("VMM_REG_GS", reg::GS as u64),
+    ("VMM_REG_LDTR", reg::LDTR as u64),
+    ("VMM_REG_TR", reg::TR as u64),
+    ("VMM_REG_GDTR", reg::GDTR as u64),
+    ("VMM_REG_IDTR", reg::IDTR as u64),
+    ("VMM_ACCESS_RIGHTS_VALID", access::VALID as u64),
+    ("VMM_ACCESS_RIGHTS_UNUSABLE", access::UNUSABLE as u64),
+    ("VMM_ENTRY_RUN", VMM_ENTRY_RUN as u64),
+    ("VMM_ENTRY_COMPLETE", VMM_ENTRY_COMPLETE as u64),
+    ("VMM_ENTRY_INJECT_GP", VMM_ENTRY_INJECT_GP as u64),
+    ("VMM_EXIT_INOUT", exit::INOUT as u64),
+    ("VMM_EXIT_HLT", exit::HLT as u64),
+    ("VMM_EXIT_PAGING", exit::PAGING as u64),
+    ("VMM_EXIT_SUSPENDED", exit::SUSPENDED as u64),
+    ("VMM_EXIT_RDMSR", exit::RDMSR as u64),
+    ("VMM_EXIT_WRMSR", exit::WRMSR as u64),
+    ("VMM_EXIT_SVM", exit::SVM as u64),
+    ("VMM_EXIT_VMX", exit::VMX as u64),
+    ("VMM_EXIT_INST_EMUL", exit::INST_EMUL as u64),
+    ("VMM_EXIT_KICKED", exit::KICKED as u64),
+    ("VMM_INOUT_IN", VMM_INOUT_IN as u64),
+    ("VMM_INOUT_STRING", VMM_INOUT_STRING as u64),
+    ("VMM_INOUT_REP", VMM_INOUT_REP as u64),
+    ("VMM_ACCESS_READ", VMM_ACCESS_READ as u64),
+    ("VMM_ACCESS_WRITE", VMM_ACCESS_WRITE as u64),
+    ("VMM_ACCESS_EXEC", VMM_ACCESS_EXEC as u64),
+    ("VMM_PAGING_UNMAPPED", VMM_PAGING_UNMAPPED as u64),
+    ("VMM_PAGING_PROTECTION", VMM_PAGING_PROTECTION as u64),
+    ("VMM_SUSPEND_TRIPLE_FAULT", VMM_SUSPEND_TRIPLE_FAULT as u64),
+    ("VMM_SUSPEND_USER", VMM_SUSPEND_USER as u64),
 ];
 
 const fn fnv1a(mut hash: u64, value: u64) -> u64 {
@@ -514,7 +667,16 @@ static_assertions::const_assert_eq!(size_of::<VmmVmName>(), 72);
 static_assertions::const_assert_eq!(size_of::<VmmVmEntry>(), 80);
 static_assertions::const_assert_eq!(size_of::<VmmVmList>(), 16);
 static_assertions::const_assert_eq!(size_of::<VmmStats>(), 48);
-static_assertions::const_assert_eq!(size_of::<VmmVmInfo>(), 80);
+static_assertions::const_assert_eq!(size_of::<VmmVmInfo>(), 88);
+static_assertions::const_assert_eq!(size_of::<VmmSegment>(), 48);
+static_assertions::const_assert_eq!(size_of::<VmmMap>(), 40);
+static_assertions::const_assert_eq!(size_of::<VmmCreateVcpu>(), 32);
+static_assertions::const_assert_eq!(size_of::<VmmRegs>(), 24);
+static_assertions::const_assert_eq!(size_of::<VmmSegDesc>(), 16);
+static_assertions::const_assert_eq!(size_of::<VmmCpuidEntry>(), 32);
+static_assertions::const_assert_eq!(size_of::<VmmEntry>(), 32);
+static_assertions::const_assert_eq!(size_of::<VmmExit>(), 88);
+static_assertions::const_assert_eq!(size_of::<VmmRun>(), 120);
 static_assertions::const_assert_eq!(VMM_CREATE_VM, 0x4060_b602);
 
 // --- names ---------------------------------------------------------------
@@ -640,6 +802,30 @@ mod tests {
         junk[10] = 1;
         assert_eq!(check_name(&junk), Err(NameError::TrailingGarbage));
         assert_eq!(check_name(&[0; VMM_NAME_MAX]), Err(NameError::Empty));
+    }
+
+    #[test]
+    fn exit_data_round_trips() {
+        let io = VmmExitInout { flags: 5, port: 0x3f8, size: 1, value: 0x41, gpa: 7, count: 9,
+                                ..VmmExitInout::ZERO };
+        assert_eq!(VmmExitInout::from_data(&io.to_data()), io);
+        let mut bytes = [0u8; 16];
+        for (i, b) in bytes.iter_mut().enumerate() {
+            *b = i as u8 + 1;
+        }
+        let ie = VmmExitInstEmul { bytes, len: 15, ..VmmExitInstEmul::ZERO };
+        assert_eq!(VmmExitInstEmul::from_data(&ie.to_data()), ie);
+        let m = VmmExitMsr { msr: 0xc000_0080, value: u64::MAX, ..VmmExitMsr::ZERO };
+        assert_eq!(VmmExitMsr::from_data(&m.to_data()), m);
+        let p = VmmExitPaging { gpa: 1 << 40, access: 2, flags: 1, ..VmmExitPaging::ZERO };
+        assert_eq!(VmmExitPaging::from_data(&p.to_data()), p);
+        let su = VmmExitSuspended { how: 1, vcpu: 3, ..VmmExitSuspended::ZERO };
+        assert_eq!(VmmExitSuspended::from_data(&su.to_data()), su);
+        let sv = VmmExitSvm { exit_code: u64::MAX, exit_info1: 1, exit_info2: 2, exit_int_info: 3,
+                              ..VmmExitSvm::ZERO };
+        assert_eq!(VmmExitSvm::from_data(&sv.to_data()), sv);
+        // The in-memory layout agrees with the packing (little-endian).
+        assert_eq!(io.to_data()[0], 5 | (0x3f8 << 32));
     }
 
     #[test]

@@ -17,6 +17,16 @@
 //! | `VMM_LIST_VMS` | [`Vmm::list_vms`] | /dev/vmm |
 //! | `VMM_GET_STATS` | [`Vmm::stats`] | /dev/vmm |
 //! | `VMM_VM_GET_INFO` | [`VmFd::info`] | VM fd |
+//! | `VMM_VM_ALLOC_SEG` | [`VmFd::alloc_segment`] | VM fd |
+//! | `VMM_VM_MAP` / `VMM_VM_UNMAP` | [`VmFd::map`] / [`VmFd::unmap`] | VM fd |
+//! | `mmap` | [`VmFd::mmap_segment`] | VM fd |
+//! | `VMM_VM_CREATE_VCPU` | [`VmFd::create_vcpu`] | VM fd |
+//! | `VMM_VM_SUSPEND` | [`VmFd::suspend`] | VM fd |
+//! | `VMM_VCPU_RUN` | [`VcpuFd::run`] | vCPU fd |
+//! | `VMM_VCPU_GET_REGS` / `SET_REGS` | [`VcpuFd::get_regs`] / [`VcpuFd::set_regs`] | vCPU fd |
+//! | `VMM_VCPU_GET_DESCS` / `SET_DESCS` | [`VcpuFd::get_descs`] / [`VcpuFd::set_descs`] | vCPU fd |
+//! | `VMM_VCPU_SET_CPUID` / `GET_CPUID` | [`VcpuFd::set_cpuid`] / [`VcpuFd::cpuid`] | vCPU fd |
+//! | `VMM_VCPU_KICK` | [`VcpuFd::kick`] | vCPU fd |
 
 pub mod sys;
 
@@ -180,7 +190,235 @@ impl VmFd {
     }
 }
 
+/// A segment as `VMM_VM_ALLOC_SEG` returned it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Segment {
+    /// Its id.
+    pub id: u32,
+    /// Its length in bytes.
+    pub len: u64,
+    /// Where to mmap the VM fd to reach it.
+    pub mmap_offset: u64,
+}
+
+impl VmFd {
+    /// `VMM_VM_ALLOC_SEG`: a zero-filled segment of `len` bytes.
+    pub fn alloc_segment(&self, kind: SegKind, len: u64) -> io::Result<Segment> {
+        let mut a = VmmSegment { kind: kind as u32, len, ..VmmSegment::ZERO };
+        sys::ioctl_ptr(self.as_fd(), VMM_VM_ALLOC_SEG, &mut a)?;
+        Ok(Segment { id: a.id, len: a.len, mmap_offset: a.mmap_offset })
+    }
+
+    /// `VMM_VM_MAP`: maps `len` bytes of `seg` from `seg_offset` at `gpa`.
+    pub fn map(&self, gpa: u64, seg: &Segment, seg_offset: u64, len: u64, prot: Prot) -> io::Result<()> {
+        let mut a = VmmMap { gpa, len, seg_offset, seg_id: seg.id, prot: prot.bits(), ..VmmMap::ZERO };
+        sys::ioctl_ptr(self.as_fd(), VMM_VM_MAP, &mut a).map(drop)
+    }
+
+    /// `VMM_VM_UNMAP`: removes the mapping at exactly `gpa`..`gpa + len`.
+    pub fn unmap(&self, gpa: u64, len: u64) -> io::Result<()> {
+        let mut a = VmmMap { gpa, len, ..VmmMap::ZERO };
+        sys::ioctl_ptr(self.as_fd(), VMM_VM_UNMAP, &mut a).map(drop)
+    }
+
+    /// Maps the whole of `seg` into this process, shared with the guest.
+    pub fn mmap_segment(&self, seg: &Segment) -> io::Result<sys::Mapping> {
+        let len = usize::try_from(seg.len).map_err(|_| invalid("segment too large"))?;
+        sys::Mapping::new(self.as_fd(), seg.mmap_offset, len)
+    }
+
+    /// Allocates a RAM segment of `len` bytes, maps it read-write-execute
+    /// at `gpa` and into this process.
+    pub fn add_ram(&self, gpa: u64, len: u64) -> io::Result<(Segment, sys::Mapping)> {
+        let seg = self.alloc_segment(SegKind::SysMem, len)?;
+        self.map(gpa, &seg, 0, len, Prot::all())?;
+        let m = self.mmap_segment(&seg)?;
+        Ok((seg, m))
+    }
+
+    /// `VMM_VM_CREATE_VCPU`.
+    pub fn create_vcpu(&self, id: u32) -> io::Result<VcpuFd> {
+        let mut a = VmmCreateVcpu { id, ..VmmCreateVcpu::ZERO };
+        let fd = sys::ioctl_ptr(self.as_fd(), VMM_VM_CREATE_VCPU, &mut a)?;
+        Ok(VcpuFd { fd: sys::adopt_fd(fd), id })
+    }
+
+    /// `VMM_VM_SUSPEND`.
+    pub fn suspend(&self) -> io::Result<()> {
+        sys::ioctl_none(self.as_fd(), VMM_VM_SUSPEND).map(drop)
+    }
+}
+
 impl AsFd for VmFd {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.fd.as_fd()
+    }
+}
+
+/// An exit, decoded.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Exit {
+    /// Port I/O; complete it with [`VcpuFd::complete`].
+    Inout(VmmExitInout),
+    /// HLT; RIP is past it.
+    Hlt,
+    /// A nested page fault.
+    Paging(VmmExitPaging),
+    /// The VM is suspended.
+    Suspended(VmmExitSuspended),
+    /// RDMSR of an MSR left to userspace; complete it.
+    Rdmsr(u32),
+    /// WRMSR (msr, value) left to userspace; complete it.
+    Wrmsr(u32, u64),
+    /// An SVM exit the kernel does not handle.
+    Svm(VmmExitSvm),
+    /// An instruction the kernel could not decode.
+    InstEmul(VmmExitInstEmul),
+    /// `VMM_VCPU_KICK`.
+    Kicked,
+    /// A reason this library does not know (raw exit kept).
+    Other(VmmExit),
+}
+
+impl Exit {
+    /// Decodes a raw exit.
+    pub fn decode(e: &VmmExit) -> Self {
+        match e.reason {
+            exit::INOUT => Self::Inout(VmmExitInout::from_data(&e.data)),
+            exit::HLT => Self::Hlt,
+            exit::PAGING => Self::Paging(VmmExitPaging::from_data(&e.data)),
+            exit::SUSPENDED => Self::Suspended(VmmExitSuspended::from_data(&e.data)),
+            exit::RDMSR => Self::Rdmsr(VmmExitMsr::from_data(&e.data).msr),
+            exit::WRMSR => {
+                let m = VmmExitMsr::from_data(&e.data);
+                Self::Wrmsr(m.msr, m.value)
+            }
+            exit::SVM => Self::Svm(VmmExitSvm::from_data(&e.data)),
+            exit::INST_EMUL => Self::InstEmul(VmmExitInstEmul::from_data(&e.data)),
+            exit::KICKED => Self::Kicked,
+            _ => Self::Other(*e),
+        }
+    }
+}
+
+/// A vCPU file descriptor.
+#[derive(Debug)]
+pub struct VcpuFd {
+    fd: OwnedFd,
+    id: u32,
+}
+
+impl VcpuFd {
+    /// The vCPU's id.
+    pub fn id(&self) -> u32 {
+        self.id
+    }
+
+    /// `VMM_VCPU_RUN` with an explicit entry; returns the raw exit.
+    pub fn run_entry(&self, entry: VmmEntry) -> io::Result<VmmExit> {
+        let mut r = VmmRun { entry, exit: VmmExit::ZERO };
+        sys::ioctl_ptr(self.as_fd(), VMM_VCPU_RUN, &mut r)?;
+        Ok(r.exit)
+    }
+
+    /// Runs with no completion (a pending instruction is abandoned).
+    pub fn run(&self) -> io::Result<VmmExit> {
+        self.run_entry(VmmEntry::ZERO)
+    }
+
+    /// Completes the pending exit with `value` and runs.
+    pub fn complete(&self, value: u64) -> io::Result<VmmExit> {
+        self.run_entry(VmmEntry { cmd: VMM_ENTRY_COMPLETE, value, ..VmmEntry::ZERO })
+    }
+
+    /// `VMM_VCPU_GET_REGS`.
+    pub fn get_regs(&self, ids: &[u32]) -> io::Result<Vec<u64>> {
+        let mut values = vec![0u64; ids.len()];
+        let mut a = VmmRegs {
+            count: ids.len() as u32,
+            ids: ids.as_ptr() as u64,
+            values: values.as_mut_ptr() as u64,
+            ..VmmRegs::ZERO
+        };
+        sys::ioctl_ptr(self.as_fd(), VMM_VCPU_GET_REGS, &mut a)?;
+        Ok(values)
+    }
+
+    /// One register.
+    pub fn get_reg(&self, id: u32) -> io::Result<u64> {
+        Ok(self.get_regs(&[id])?[0])
+    }
+
+    /// `VMM_VCPU_SET_REGS`.
+    pub fn set_regs(&self, regs: &[(u32, u64)]) -> io::Result<()> {
+        let ids: Vec<u32> = regs.iter().map(|r| r.0).collect();
+        let values: Vec<u64> = regs.iter().map(|r| r.1).collect();
+        let mut a = VmmRegs {
+            count: regs.len() as u32,
+            ids: ids.as_ptr() as u64,
+            values: values.as_ptr() as u64,
+            ..VmmRegs::ZERO
+        };
+        sys::ioctl_ptr(self.as_fd(), VMM_VCPU_SET_REGS, &mut a).map(drop)
+    }
+
+    /// `VMM_VCPU_GET_DESCS`.
+    pub fn get_descs(&self, ids: &[u32]) -> io::Result<Vec<VmmSegDesc>> {
+        let mut descs = vec![VmmSegDesc::ZERO; ids.len()];
+        let mut a = VmmDescs {
+            count: ids.len() as u32,
+            ids: ids.as_ptr() as u64,
+            descs: descs.as_mut_ptr() as u64,
+            ..VmmDescs::ZERO
+        };
+        sys::ioctl_ptr(self.as_fd(), VMM_VCPU_GET_DESCS, &mut a)?;
+        Ok(descs)
+    }
+
+    /// `VMM_VCPU_SET_DESCS`.
+    pub fn set_descs(&self, descs: &[(u32, VmmSegDesc)]) -> io::Result<()> {
+        let ids: Vec<u32> = descs.iter().map(|d| d.0).collect();
+        let vals: Vec<VmmSegDesc> = descs.iter().map(|d| d.1).collect();
+        let mut a = VmmDescs {
+            count: descs.len() as u32,
+            ids: ids.as_ptr() as u64,
+            descs: vals.as_ptr() as u64,
+            ..VmmDescs::ZERO
+        };
+        sys::ioctl_ptr(self.as_fd(), VMM_VCPU_SET_DESCS, &mut a).map(drop)
+    }
+
+    /// `VMM_VCPU_SET_CPUID`; an empty table restores the default.
+    pub fn set_cpuid(&self, entries: &[VmmCpuidEntry]) -> io::Result<()> {
+        let mut a =
+            VmmCpuid { count: entries.len() as u32, entries: entries.as_ptr() as u64, ..VmmCpuid::ZERO };
+        sys::ioctl_ptr(self.as_fd(), VMM_VCPU_SET_CPUID, &mut a).map(drop)
+    }
+
+    /// `VMM_VCPU_GET_CPUID`: the table (empty: the default is in use).
+    pub fn cpuid(&self) -> io::Result<Vec<VmmCpuidEntry>> {
+        let mut room = 16u32;
+        loop {
+            let mut v = vec![VmmCpuidEntry::ZERO; room as usize];
+            let mut a = VmmCpuid { count: room, entries: v.as_mut_ptr() as u64, ..VmmCpuid::ZERO };
+            match sys::ioctl_ptr(self.as_fd(), VMM_VCPU_GET_CPUID, &mut a) {
+                Ok(_) => {
+                    v.truncate(a.count as usize);
+                    return Ok(v);
+                }
+                Err(e) if e.raw_os_error() == Some(libc::E2BIG) => room = a.count.max(room + 1),
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// `VMM_VCPU_KICK`.
+    pub fn kick(&self) -> io::Result<()> {
+        sys::ioctl_none(self.as_fd(), VMM_VCPU_KICK).map(drop)
+    }
+}
+
+impl AsFd for VcpuFd {
     fn as_fd(&self) -> BorrowedFd<'_> {
         self.fd.as_fd()
     }
