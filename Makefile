@@ -7,8 +7,10 @@
 #   make KDIR=/path   build vmm.ko against any Rust-enabled 7.3 tree
 #   make deps         install packages, bindgen, rust-src; fetch linux-source-7.3
 #   make kernel       build (once) and cache the test kernel
-#   make tools        build vmmctl and the selftests (static, for the initramfs)
-#   make run          boot QEMU (AMD-V), load vmm.ko, show vmmctl at work
+#   make tools        build vmmctl, vmmrun and the selftests (static, for the
+#                     initramfs) and the hello guest (build/guests/hello.elf)
+#   make run          boot QEMU (AMD-V), load vmm.ko, show vmmctl at work, then
+#                     run the hello guest with vmmrun
 #   make check        host tests, module build, selftests on QEMU x2 and Bochs
 #   make clean        remove build products from the tree
 
@@ -19,6 +21,10 @@ DEFAULT_KDIR = $(shell $(TESTBED)/kernel.sh path 2>/dev/null)
 KDIR        ?= $(DEFAULT_KDIR)
 TARGET      := x86_64-unknown-linux-gnu
 TOOLS_DIR   := $(CURDIR)/target/$(TARGET)/release
+# LLVM is a version suffix (-19) for the kernel build; LLVM=1 means none.
+LLVM_SUFFIX  = $(if $(filter 1,$(LLVM)),,$(LLVM))
+GUESTS_SRC  := $(CURDIR)/tools/vmmrun/guests
+GUESTS      := $(BUILD)/guests/hello.elf
 
 export KDIR LLVM
 
@@ -45,10 +51,17 @@ module: kernel
 		KBUILD_EXTRA_SYMBOLS=$(wildcard $(KDIR)/vmlinux.symvers) \
 		$$(python3 $(TESTBED)/crate-src.py $(CURDIR)/Cargo.toml) modules
 
-tools: deps
-	@echo "[tools] building vmmctl and vmm-selftests (static)"
+tools: deps $(GUESTS)
+	@echo "[tools] building vmmctl, vmmrun and vmm-selftests (static)"
 	@RUSTFLAGS="-C target-feature=+crt-static" cargo build --quiet --locked --release \
-		--target $(TARGET) -p vmmctl -p vmm-selftests
+		--target $(TARGET) -p vmmctl -p vmmrun -p vmm-selftests
+
+# Guests for vmmrun: 32-bit multiboot ELFs at 1 MiB (clang and lld from deps).
+$(BUILD)/guests/%.elf: $(GUESTS_SRC)/%.S $(GUESTS_SRC)/%.ld | deps
+	@echo "[tools] building guest $(notdir $@)"
+	@mkdir -p $(@D)
+	@clang$(LLVM_SUFFIX) -m32 -c -o $(@:.elf=.o) $<
+	@ld.lld$(LLVM_SUFFIX) -m elf_i386 -T $(GUESTS_SRC)/$*.ld --build-id=none -o $@ $(@:.elf=.o)
 
 run: module tools
 	@python3 $(TESTBED)/run.py demo

@@ -50,6 +50,8 @@ impl MiscDevice for Ctl {
                     nr_vms: shared.vms.lock().len() as u32,
                     nr_vm_objects: shared.nr_vm_objects.load(Relaxed),
                     vm_bytes: shared.vm_bytes.load(Relaxed),
+                    seg_pages: shared.seg_pages.load(Relaxed),
+                    nr_vcpu_objects: shared.nr_vcpu_objects.load(Relaxed),
                     ..uapi::VmmStats::ZERO
                 };
                 write_arg(arg, &s).map(|()| 0)

@@ -23,7 +23,10 @@
 #include <linux/panic_notifier.h>
 #include <linux/reboot.h>
 #include <linux/smp.h>
+#include <linux/sched/signal.h>
 #include <asm/asm.h>
+#include <asm/fpu/api.h>
+#include <asm/fpu/xcr.h>
 #include <asm/msr.h>
 #include <asm/special_insns.h>
 #include <asm/tlbflush.h>
@@ -176,4 +179,139 @@ void vmm_hooks_unregister(void)
 {
 	atomic_notifier_chain_unregister(&panic_notifier_list, &vmm_panic_nb);
 	unregister_reboot_notifier(&vmm_reboot_nb);
+}
+
+/* --- guest memory ------------------------------------------------------- */
+
+/*
+ * A zeroed, physically contiguous block of 2^order pages, split into
+ * independent pages (each with its own reference, as vm_insert_page needs),
+ * or 0 when memory is short. Large blocks do not retry hard or warn: the
+ * caller falls back to single pages.
+ */
+u64 vmm_alloc_chunk(unsigned int order)
+{
+	gfp_t gfp = GFP_KERNEL_ACCOUNT | __GFP_ZERO;
+	struct page *page;
+
+	if (order)
+		gfp |= __GFP_NORETRY | __GFP_NOWARN;
+	page = alloc_pages(gfp, order);
+	if (!page)
+		return 0;
+	if (order)
+		split_page(page, order);
+	return page_to_phys(page);
+}
+
+/* Drops this module's reference on nr pages from phys on. */
+void vmm_free_pages_phys(u64 phys, unsigned long nr)
+{
+	unsigned long i;
+
+	for (i = 0; i < nr; i++)
+		__free_page(pfn_to_page(PHYS_PFN(phys) + i));
+}
+
+void *vmm_phys_to_virt(u64 phys)
+{
+	return __va(phys);
+}
+
+/* --- mmap of a VM fd ---------------------------------------------------- */
+
+void vmm_vma_info(void *vma, unsigned long *start, unsigned long *end,
+		  unsigned long *pgoff, unsigned long *flags)
+{
+	struct vm_area_struct *v = vma;
+
+	*start = v->vm_start;
+	*end = v->vm_end;
+	*pgoff = v->vm_pgoff;
+	*flags = v->vm_flags;
+}
+
+int vmm_vma_shared(void *vma)
+{
+	return !!(((struct vm_area_struct *)vma)->vm_flags & VM_MAYSHARE);
+}
+
+/* Segments never grow, and guest RAM has no place in a core dump. */
+void vmm_vma_prepare(void *vma)
+{
+	vm_flags_set(vma, VM_DONTEXPAND | VM_DONTDUMP);
+}
+
+int vmm_vma_insert_page(void *vma, unsigned long addr, u64 phys)
+{
+	return vm_insert_page(vma, addr, pfn_to_page(PHYS_PFN(phys)));
+}
+
+/* --- the running task --------------------------------------------------- */
+
+int vmm_signal_pending(void)
+{
+	return signal_pending(current);
+}
+
+void vmm_cond_resched(void)
+{
+	cond_resched();
+}
+
+static void vmm_kick_noop(void *info)
+{
+}
+
+/*
+ * Interrupts cpu without waiting: a vCPU in the guest there takes an
+ * INTR exit. Must not be called with interrupts off.
+ */
+void vmm_kick_cpu(int cpu)
+{
+	smp_call_function_single(cpu, vmm_kick_noop, NULL, 0);
+}
+
+/* --- FPU ---------------------------------------------------------------- */
+
+/* Saves the task's FPU state and lets vmm use the registers. */
+void vmm_fpu_begin(void)
+{
+	kernel_fpu_begin();
+}
+
+void vmm_fpu_end(void)
+{
+	kernel_fpu_end();
+}
+
+u64 vmm_xgetbv0(void)
+{
+	return xgetbv(XCR_XFEATURE_ENABLED_MASK);
+}
+
+void vmm_xsetbv0(u64 value)
+{
+	xsetbv(XCR_XFEATURE_ENABLED_MASK, value);
+}
+
+/* Loads the guest's FPU state: XRSTOR with mask, or FXRSTOR. */
+void vmm_fpu_restore(void *area, u64 mask, int xsave)
+{
+	u32 lo = mask, hi = mask >> 32;
+
+	if (xsave)
+		asm volatile("xrstor64 %0" : : "m"(*(u8 *)area), "a"(lo), "d"(hi) : "memory");
+	else
+		asm volatile("fxrstor64 %0" : : "m"(*(u8 *)area) : "memory");
+}
+
+void vmm_fpu_save(void *area, u64 mask, int xsave)
+{
+	u32 lo = mask, hi = mask >> 32;
+
+	if (xsave)
+		asm volatile("xsave64 %0" : "+m"(*(u8 *)area) : "a"(lo), "d"(hi) : "memory");
+	else
+		asm volatile("fxsave64 %0" : "+m"(*(u8 *)area) : : "memory");
 }

@@ -18,15 +18,19 @@ use kernel::{
     bindings,
     prelude::*,
     sync::{
-        atomic::{Atomic, Relaxed},
+        atomic::{Acquire, Atomic, Relaxed, Release},
         Arc, ArcBorrow, Mutex,
     },
     types::ForeignOwnable,
 };
 
 use crate::abi::{write_arg, UserArg};
-use crate::hw::ffi;
-use crate::uapi::{self, CreateFlags, VmmCaps, VMM_NAME_MAX};
+use crate::hw::{cpu::FpuCaps, ffi, mem::PAGE};
+use crate::mem::VmMem;
+use crate::svm_vcpu::SvmCpus;
+use crate::uapi::{self, CreateFlags, VmmCaps, VmmExit, VMM_NAME_MAX};
+use crate::vcpu::Vcpu;
+use crate::vmspace::{gen::Generation, pte::PageSize};
 
 /// Module-wide state, shared by `/dev/vmm` opens and VMs.
 #[pin_data]
@@ -41,17 +45,29 @@ pub(crate) struct Shared {
     pub(crate) nr_vm_objects: Atomic<u32>,
     /// Bytes held in VM objects. Atomic; changed on create and drop.
     pub(crate) vm_bytes: Atomic<u64>,
+    /// Pages of segment memory and nested tables held by VMs.
+    pub(crate) seg_pages: Atomic<u64>,
+    /// vCPU objects alive.
+    pub(crate) nr_vcpu_objects: Atomic<u64>,
+    /// Per-CPU SVM state (the AMD-V backend).
+    pub(crate) svm: Option<SvmCpus>,
+    /// How guest FPU state is saved on this host.
+    pub(crate) fpu: FpuCaps,
 }
 
 impl Shared {
     /// Creates the shared state for a module that found `caps`.
-    pub(crate) fn new(caps: VmmCaps) -> Result<Arc<Self>> {
+    pub(crate) fn new(caps: VmmCaps, svm: Option<SvmCpus>, fpu: FpuCaps) -> Result<Arc<Self>> {
         Arc::pin_init(
             pin_init!(Self {
                 caps,
                 vms <- kernel::new_mutex!(KVec::new()),
                 nr_vm_objects: Atomic::new(0),
                 vm_bytes: Atomic::new(0),
+                seg_pages: Atomic::new(0),
+                nr_vcpu_objects: Atomic::new(0),
+                svm,
+                fpu,
             }),
             GFP_KERNEL,
         )
@@ -70,6 +86,14 @@ pub(crate) struct Vm {
     nr_fds: Atomic<u32>,
     /// Set once, under `shared.vms`, when the VM loses its name.
     destroyed: Atomic<bool>,
+    /// Segments, mappings and the nested page table.
+    mem: Pin<KBox<Mutex<VmMem>>>,
+    /// vCPUs by id.
+    vcpus: Pin<KBox<Mutex<KVec<Arc<Vcpu>>>>>,
+    /// Zero, or a suspension: `how | vcpu << 32`.
+    suspended: Atomic<u64>,
+    /// The nested table's generation, readable without the memory lock.
+    generation: Atomic<u64>,
 }
 
 /// What a VM object costs, for `VMM_GET_STATS`.
@@ -78,6 +102,13 @@ const VM_BYTES: u64 = core::mem::size_of::<Vm>() as u64;
 impl Vm {
     /// Allocates a VM with one (about to be installed) fd.
     fn new(shared: &Arc<Shared>, name: [u8; VMM_NAME_MAX], flags: CreateFlags) -> Result<Arc<Self>> {
+        let c = &shared.caps;
+        let large = if c.features & uapi::Features::NPT_1G.bits() != 0 {
+            &[PageSize::Size2M, PageSize::Size1G][..]
+        } else {
+            &[PageSize::Size2M][..]
+        };
+        let mem = VmMem::new(c.host_paging_levels, c.phys_addr_bits, large)?;
         let vm = Arc::new(
             Vm {
                 name,
@@ -85,6 +116,10 @@ impl Vm {
                 shared: shared.clone(),
                 nr_fds: Atomic::new(1),
                 destroyed: Atomic::new(false),
+                mem: KBox::pin_init(kernel::new_mutex!(mem), GFP_KERNEL)?,
+                vcpus: KBox::pin_init(kernel::new_mutex!(KVec::new()), GFP_KERNEL)?,
+                suspended: Atomic::new(0),
+                generation: Atomic::new(0),
             },
             GFP_KERNEL,
         )?;
@@ -104,22 +139,141 @@ impl Vm {
     }
 
     /// Handles an ioctl on a VM fd.
-    fn ioctl(&self, cmd: u32, arg: usize) -> Result<isize> {
+    fn ioctl(self: ArcBorrow<'_, Self>, cmd: u32, arg: usize) -> Result<isize> {
         if self.destroyed.load(Relaxed) {
             return Err(ENXIO);
         }
         match cmd {
             uapi::VMM_VM_GET_INFO => {
+                let (nr_segments, nr_mappings) = self.mem.lock().counts();
                 let info = uapi::VmmVmInfo {
                     name: self.name,
                     flags: self.flags.bits(),
+                    guest_phys_bits: self.mem.lock().gpa_bits(),
+                    nr_vcpus: self.vcpus.lock().len() as u32,
+                    nr_segments,
+                    nr_mappings,
                     ..uapi::VmmVmInfo::ZERO
                 };
                 write_arg(arg, &info)?;
                 Ok(0)
             }
+            uapi::VMM_VM_ALLOC_SEG => {
+                let mut req: uapi::VmmSegment = UserArg(arg).read()?;
+                let mut mem = self.mem.lock();
+                let before = mem.nr_pages();
+                mem.alloc_segment(&mut req)?;
+                self.shared.seg_pages.add(mem.nr_pages() - before, Relaxed);
+                drop(mem);
+                write_arg(arg, &req)?;
+                Ok(0)
+            }
+            uapi::VMM_VM_MAP => {
+                let req: uapi::VmmMap = UserArg(arg).read()?;
+                let mut mem = self.mem.lock();
+                let before = mem.nr_pages();
+                let r = mem.map(&req);
+                self.shared.seg_pages.add(mem.nr_pages() - before, Relaxed);
+                r.map(|()| 0)
+            }
+            uapi::VMM_VM_UNMAP => {
+                let req: uapi::VmmMap = UserArg(arg).read()?;
+                let mut mem = self.mem.lock();
+                mem.unmap(&req)?;
+                self.generation.store(mem.generation.get(), Release);
+                drop(mem);
+                // Running vCPUs leave the guest and flush before re-entry.
+                self.kick_all();
+                Ok(0)
+            }
+            uapi::VMM_VM_CREATE_VCPU => {
+                let req: uapi::VmmCreateVcpu = UserArg(arg).read()?;
+                if req.flags != 0 || req.reserved != [0; 3] || req.id >= uapi::VMM_MAX_VCPUS {
+                    return Err(EINVAL);
+                }
+                let mut vcpus = self.vcpus.lock();
+                if vcpus.iter().any(|v| v.id == req.id) {
+                    return Err(EEXIST);
+                }
+                let vcpu = Vcpu::new(&self.shared, req.id)?;
+                vcpus.push(vcpu.clone(), GFP_KERNEL)?;
+                crate::vcpu::install_fd(self.into(), vcpu).inspect_err(|_| {
+                    drop(vcpus.pop());
+                })
+            }
+            uapi::VMM_VM_SUSPEND => {
+                self.suspend(uapi::VMM_SUSPEND_USER, 0);
+                Ok(0)
+            }
             _ => Err(ENOTTY),
         }
+    }
+
+    /// Whether the VM lost its name (its fds then fail with `ENXIO`).
+    pub(crate) fn is_destroyed(&self) -> bool {
+        self.destroyed.load(Acquire)
+    }
+
+    /// Kicks every vCPU out of the guest.
+    fn kick_all(&self) {
+        self.vcpus.lock().iter().for_each(|v| v.kick());
+    }
+
+    /// Suspends the VM (the first suspension sticks) and kicks every vCPU.
+    pub(crate) fn suspend(&self, how: u32, vcpu: u32) {
+        let _ = self.suspended.cmpxchg(0, u64::from(how) | (u64::from(vcpu) << 32), Relaxed);
+        self.kick_all();
+    }
+
+    /// The `SUSPENDED` exit, if the VM is suspended.
+    pub(crate) fn suspended_exit(&self) -> Option<VmmExit> {
+        let s = self.suspended.load(Relaxed);
+        (s != 0).then(|| {
+            let d = uapi::VmmExitSuspended { how: s as u32, vcpu: (s >> 32) as u32, ..uapi::VmmExitSuspended::ZERO };
+            VmmExit { reason: uapi::exit::SUSPENDED, data: uapi::ExitData::to_data(&d), ..VmmExit::ZERO }
+        })
+    }
+
+    /// The nested table's root and generation, for a vCPU entry.
+    pub(crate) fn nested(&self) -> (u64, Generation) {
+        let root = self.mem.lock().root();
+        let mut g = Generation::default();
+        for _ in 0..self.generation.load(Acquire) {
+            g.bump();
+        }
+        (root, g)
+    }
+
+    /// Whether any mapping covers `gpa`.
+    pub(crate) fn is_mapped(&self, gpa: u64) -> bool {
+        self.mem.lock().mapping(gpa).is_some()
+    }
+
+    /// Runs `f` on the VM's memory, locked.
+    pub(crate) fn with_mem<R>(&self, f: impl FnOnce(&VmMem) -> R) -> R {
+        f(&self.mem.lock())
+    }
+
+    /// vCPUs created.
+    pub(crate) fn nr_vcpus(&self) -> u32 {
+        self.vcpus.lock().len() as u32
+    }
+
+    /// `mmap` of a VM fd: inserts a segment's pages.
+    fn mmap(&self, vma: *mut core::ffi::c_void) -> Result {
+        if self.destroyed.load(Relaxed) {
+            return Err(ENXIO);
+        }
+        let (start, end, pgoff, _flags) = crate::hw::vma_info(vma);
+        if !crate::hw::vma_shared(vma) {
+            return Err(EINVAL);
+        }
+        let offset = (pgoff as u64).checked_mul(PAGE).ok_or(EINVAL)?;
+        crate::hw::vma_prepare(vma);
+        let mem = self.mem.lock();
+        mem.mmap_pages(offset, (end - start) as u64, |off, phys| {
+            crate::hw::vma_insert_page(vma, start + off as usize, phys)
+        })
     }
 
     /// The last reference to one VM fd went away.
@@ -141,6 +295,7 @@ impl Vm {
 
 impl Drop for Vm {
     fn drop(&mut self) {
+        self.shared.seg_pages.fetch_sub(self.mem.lock().nr_pages(), Relaxed);
         self.shared.nr_vm_objects.fetch_sub(1, Relaxed);
         self.shared.vm_bytes.fetch_sub(VM_BYTES, Relaxed);
     }
@@ -152,7 +307,9 @@ fn unlink(vms: &mut KVec<Arc<Vm>>, vm: &Arc<Vm>) -> bool {
     let Some(i) = vms.iter().position(|v| Arc::ptr_eq(v, vm)) else {
         return false;
     };
-    vm.destroyed.store(true, Relaxed);
+    vm.destroyed.store(true, Release);
+    // vCPUs in the guest leave it and see the VM gone.
+    vm.kick_all();
     // `i` is in bounds, so removal cannot fail.
     drop(vms.remove(i));
     true
@@ -261,7 +418,7 @@ unsafe extern "C" fn vm_ioctl(file: *mut bindings::file, cmd: c_uint, arg: c_ulo
     // SAFETY: by the function's contract `private_data` is an `Arc<Vm>`
     // that lives until `vm_release`, which cannot run during an ioctl.
     let vm: ArcBorrow<'_, Vm> = unsafe { Arc::<Vm>::borrow((*file).private_data) };
-    match vm.ioctl(cmd, arg as usize) {
+    match Vm::ioctl(vm, cmd, arg as usize) {
         Ok(v) => v as c_long,
         Err(e) => e.to_errno() as c_long,
     }
@@ -278,11 +435,25 @@ unsafe extern "C" fn vm_release(_inode: *mut bindings::inode, file: *mut binding
     0
 }
 
+/// # Safety
+///
+/// `file` must be a VM fd's file, and `vma` a new mapping of it that the
+/// caller (the mmap path, holding the mm's lock) is setting up.
+unsafe extern "C" fn vm_mmap(file: *mut bindings::file, vma: *mut bindings::vm_area_struct) -> c_int {
+    // SAFETY: as in `vm_ioctl`; mmap cannot race with release.
+    let vm: ArcBorrow<'_, Vm> = unsafe { Arc::<Vm>::borrow((*file).private_data) };
+    match vm.mmap(vma.cast()) {
+        Ok(()) => 0,
+        Err(e) => e.to_errno(),
+    }
+}
+
 /// File operations of a VM fd. `owner` makes every open VM fd hold a
 /// reference on the module.
 const VM_FOPS: bindings::file_operations = bindings::file_operations {
     owner: <crate::VmmModule as kernel::ModuleMetadata>::THIS_MODULE.as_ptr(),
     unlocked_ioctl: Some(vm_ioctl),
+    mmap: Some(vm_mmap),
     // Every argument is 64-bit clean (no pointers or longs in the structs
     // but `u64` addresses), so 32-bit callers use the same path.
     #[cfg(CONFIG_COMPAT)]

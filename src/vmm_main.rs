@@ -12,6 +12,10 @@
 //! - [`hw`]: every privileged instruction and C helper, behind safe APIs.
 //! - [`virt`]: VMX/SVM ownership, the load-time probe, shutdown paths.
 //! - [`vm`]: VMs, the registry and VM fds.
+//! - [`mem`]: a VM's segments, mappings and nested page table.
+//! - [`vcpu`]: vCPU fds, registers, CPUID, MSRs and the run loop.
+//! - [`backend`]: the narrow seam between common code and a backend.
+//! - [`svm_vcpu`]: the AMD-V backend (VMCB, permission maps, ASIDs).
 
 #[path = "../uapi/src/lib.rs"]
 pub mod uapi;
@@ -27,8 +31,12 @@ pub mod vlapic;
 pub mod vmspace;
 
 mod abi;
+mod backend;
 mod ctl;
 mod hw;
+mod mem;
+mod svm_vcpu;
+mod vcpu;
 mod virt;
 mod vm;
 
@@ -67,8 +75,18 @@ pub(crate) struct Core {
 impl Core {
     fn new() -> Result<Self> {
         let virt = virt::Virt::probe()?;
+        let svm = match &virt.backend {
+            virt::Backend::Svm { caps } => {
+                Some(svm_vcpu::SvmCpus::new(hw::nr_cpu_ids(), caps.nr_asids, caps.features)?)
+            }
+            virt::Backend::Vmx { .. } => None,
+        };
+        let fpu = {
+            let irq = kernel::interrupt::local_interrupt_disable();
+            hw::cpu::FpuCaps::probe(&hw::cpu::LocalCpu::new(&irq))
+        };
         Ok(Self {
-            shared: vm::Shared::new(virt.caps)?,
+            shared: vm::Shared::new(virt.caps, svm, fpu)?,
             _hooks: virt::ShutdownHooks::register()?,
             _virt: virt,
         })

@@ -3,7 +3,7 @@
 #
 # /init of the test initramfs. The kernel command line picks the mode:
 #   vmmtest=check  run the selftests; TAP and a kernel-log dump go to ttyS1
-#   vmmtest=demo   show vmmctl at work on the console
+#   vmmtest=demo   show vmmctl at work and run the hello guest on the console
 # Either way the machine reboots at the end, which ends the emulator.
 /bin/busybox --install -s /bin
 mount -t proc proc /proc
@@ -39,12 +39,12 @@ demo)
 	dmesg | grep ' vmm: '
 	run vmmctl caps
 	run vmmctl create demo-vm
-	run vmmctl create scratch
-	run vmmctl list
-	run vmmctl destroy scratch
 	run vmmctl list
 	run vmmctl destroy demo-vm
-	run vmmctl list
+	# A guest: 32-bit multiboot entry, greets on its 16550, enters long
+	# mode, greets again, and writes 0 to vmmrun's exit port.
+	run vmmrun /guests/hello.elf
+	echo "vmmrun exit status: $?"
 	run rmmod vmm
 	dmesg | grep ' vmm: unload'
 	echo "=== demo done ==="

@@ -39,10 +39,11 @@ def kernel_modules(kdir):
 
 
 def build_initramfs(kdir):
-    """busybox, /init, vmm.ko, KVM's modules, vmmctl and the selftests."""
+    """busybox, /init, vmm.ko, KVM's modules, vmmctl, vmmrun, the selftests,
+    and vmmrun's guests in /guests."""
     stage = BUILD / "initramfs"
     shutil.rmtree(stage, ignore_errors=True)
-    for d in ("bin", "dev", "proc", "sys", "modules", "tmp"):
+    for d in ("bin", "dev", "proc", "sys", "modules", "tmp", "guests"):
         (stage / d).mkdir(parents=True)
     shutil.copy("/bin/busybox", stage / "bin/busybox")
     shutil.copy(ROOT / "testbed/init.sh", stage / "init")
@@ -50,8 +51,10 @@ def build_initramfs(kdir):
     shutil.copy(ROOT / "vmm.ko", stage / "modules/vmm.ko")
     for name, path in kernel_modules(kdir).items():
         shutil.copy(path, stage / "modules" / name)
-    for tool in ("vmmctl", "vmm-selftests"):
+    for tool in ("vmmctl", "vmmrun", "vmm-selftests"):
         shutil.copy(TOOLS / tool, stage / "bin" / tool)
+    for guest in ("hello.elf",):
+        shutil.copy(BUILD / "guests" / guest, stage / "guests" / guest)
     out = BUILD / "initramfs.cpio"
     files = subprocess.run(["find", "."], cwd=stage, check=True, capture_output=True).stdout
     with open(out, "wb") as f:

@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: GPL-2.0
 """`make run`: boot the QEMU (AMD-V) machine with the console on this
-terminal, load vmm.ko, and show vmmctl at work. Once vmm runs guests, this
-is where a guest will run."""
+terminal, load vmm.ko, show vmmctl at work, and run the hello guest
+(tools/vmmrun/guests/hello.S) with vmmrun: its greetings from 32-bit and
+64-bit mode appear on the console, then vmmrun's exit status."""
 
 import os
 import subprocess

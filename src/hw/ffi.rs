@@ -7,7 +7,7 @@
 //! a glance; every function here is called only from the safe wrappers in
 //! `src/hw/` and `src/vm.rs`.
 
-use kernel::ffi::{c_char, c_int, c_void};
+use kernel::ffi::{c_char, c_int, c_uint, c_ulong, c_void};
 
 extern "C" {
     pub(crate) fn vmm_anon_inode_getfd(
@@ -32,4 +32,27 @@ extern "C" {
         on_panic: unsafe extern "C" fn(),
     ) -> c_int;
     pub(crate) fn vmm_hooks_unregister();
+    pub(crate) fn vmm_alloc_chunk(order: c_uint) -> u64;
+    pub(crate) fn vmm_free_pages_phys(phys: u64, nr: c_ulong);
+    pub(crate) fn vmm_phys_to_virt(phys: u64) -> *mut c_void;
+    pub(crate) fn vmm_vma_info(
+        vma: *mut c_void,
+        start: *mut c_ulong,
+        end: *mut c_ulong,
+        pgoff: *mut c_ulong,
+        flags: *mut c_ulong,
+    );
+    pub(crate) fn vmm_vma_shared(vma: *mut c_void) -> c_int;
+    pub(crate) fn vmm_vma_prepare(vma: *mut c_void);
+    pub(crate) fn vmm_vma_insert_page(vma: *mut c_void, addr: c_ulong, phys: u64) -> c_int;
+    pub(crate) fn vmm_signal_pending() -> c_int;
+    pub(crate) fn vmm_cond_resched();
+    pub(crate) fn vmm_kick_cpu(cpu: c_int);
+    pub(crate) fn vmm_fpu_begin();
+    pub(crate) fn vmm_fpu_end();
+    pub(crate) fn vmm_xgetbv0() -> u64;
+    pub(crate) fn vmm_xsetbv0(value: u64);
+    pub(crate) fn vmm_fpu_restore(area: *mut c_void, mask: u64, xsave: c_int);
+    pub(crate) fn vmm_fpu_save(area: *mut c_void, mask: u64, xsave: c_int);
+    pub(crate) fn vmm_svm_vmrun(vmcb_pa: u64, host_save_pa: u64, gprs: *mut u64);
 }

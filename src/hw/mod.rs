@@ -10,6 +10,7 @@
 //! - [`on_cpu`]: run a closure on one CPU with interrupts off.
 
 pub(crate) mod cpu;
+pub(crate) mod mem;
 pub(crate) mod ffi;
 pub(crate) mod svm;
 pub(crate) mod vmx;
@@ -171,4 +172,50 @@ impl Drop for Hooks {
         // SAFETY: registered in `register`.
         unsafe { ffi::vmm_hooks_unregister() };
     }
+}
+
+/// Interrupts `cpu` without waiting, so a vCPU in the guest there exits.
+pub(crate) fn kick_cpu(cpu: i32) {
+    // SAFETY: callable from task context with interrupts on (ioctls).
+    unsafe { ffi::vmm_kick_cpu(cpu) };
+}
+
+/// Whether the current task has a signal pending.
+pub(crate) fn signal_pending() -> bool {
+    // SAFETY: reads the current task's flags.
+    unsafe { ffi::vmm_signal_pending() != 0 }
+}
+
+/// Gives the CPU away if the scheduler wants it.
+pub(crate) fn cond_resched() {
+    // SAFETY: called from task context without locks that forbid sleeping.
+    unsafe { ffi::vmm_cond_resched() };
+}
+
+/// Start, end, page offset and flags of a VMA being set up by `mmap`.
+pub(crate) fn vma_info(vma: *mut c_void) -> (usize, usize, usize, usize) {
+    let (mut s, mut e, mut p, mut f) = (0, 0, 0, 0);
+    // SAFETY: the mmap path passes a live VMA and holds the mm's lock.
+    unsafe { ffi::vmm_vma_info(vma, &mut s, &mut e, &mut p, &mut f) };
+    (s, e, p, f)
+}
+
+/// Whether the mapping is shared (`MAP_SHARED`).
+pub(crate) fn vma_shared(vma: *mut c_void) -> bool {
+    // SAFETY: as in `vma_info`.
+    unsafe { ffi::vmm_vma_shared(vma) != 0 }
+}
+
+/// Marks the VMA as not expandable and not dumped.
+pub(crate) fn vma_prepare(vma: *mut c_void) {
+    // SAFETY: as in `vma_info`; the mm's lock is held for writing.
+    unsafe { ffi::vmm_vma_prepare(vma) };
+}
+
+/// Inserts the page at `phys` (owned by a segment) at `addr` in the VMA;
+/// the VMA takes its own reference on the page.
+pub(crate) fn vma_insert_page(vma: *mut c_void, addr: usize, phys: u64) -> Result {
+    // SAFETY: as in `vma_prepare`; `phys` is a segment page, which the
+    // segment keeps referenced for the duration of the call.
+    to_result(unsafe { ffi::vmm_vma_insert_page(vma, addr, phys) })
 }

@@ -55,3 +55,42 @@ impl Drop for SvmWindow<'_> {
         }
     }
 }
+
+impl SvmWindow<'_> {
+    /// The CPU the window is open on.
+    pub(crate) fn cpu(&self) -> &LocalCpu<'_> {
+        self.cpu
+    }
+
+    /// Points VM_HSAVE_PA at `hsave`, a page reserved for this CPU.
+    pub(crate) fn set_hsave(&self, hsave: &super::mem::HwPages) -> bool {
+        self.cpu.wrmsr(crate::svm::caps::MSR_VM_HSAVE_PA, hsave.phys())
+    }
+
+    /// Enters the guest of `vmcb` once; returns at its #VMEXIT with the
+    /// guest's general registers in `gprs` (indexed by register number; RAX
+    /// and RSP live in the VMCB).
+    ///
+    /// `vmcb` must hold a VMCB whose physical pointers (nested CR3, I/O and
+    /// MSR permission maps) point at pages its owner keeps alive, which is
+    /// [`crate::svm::SvmVcpu`]'s invariant; `host_save` is this CPU's host
+    /// save area and VM_HSAVE_PA was set by [`Self::set_hsave`].
+    pub(crate) fn vmrun(
+        &self,
+        vmcb: &mut super::mem::HwPages,
+        host_save: &mut super::mem::HwPages,
+        gprs: &mut [u64; 16],
+    ) {
+        // SAFETY: SVME is on (type invariant) with interrupts off; the VMCB
+        // and save area are exclusively borrowed pages; the VMCB's pointers
+        // are valid by the caller's contract; `gprs` is a valid array of 16.
+        // The routine restores every callee-saved register and the host's
+        // hidden state before it returns, and leaves GIF clear, which the
+        // window's drop sets again.
+        unsafe { ffi::vmm_svm_vmrun(vmcb.phys(), host_save.phys(), gprs.as_mut_ptr()) };
+    }
+}
+
+// SAFETY: a VMCB is `#[repr(C)]` of integers and integer arrays only, so
+// any bytes form a valid value.
+unsafe impl kernel::transmute::FromBytes for crate::svm::vmcb::Vmcb {}

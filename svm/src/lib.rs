@@ -15,6 +15,7 @@
 
 pub mod asid;
 pub mod caps;
+pub mod maps;
 pub mod vmcb;
 
 #[cfg(test)]

@@ -4,11 +4,23 @@
 //! control-register and EFER bits, common MSR indices, and CPU
 //! identification through the [`CpuInfo`] trait.
 //!
+//! - [`paging`]: guest linear-to-physical translation through the guest's
+//!   own page tables, with #PF error codes and A/D updates.
+//! - [`insn`]: a length decoder for the instructions SVM intercepts, for
+//!   CPUs without NRIP save or decode assists.
+//! - [`cpuid`]: the guest's default CPUID answers and userspace tables.
+//! - [`msr`]: which guest MSRs the kernel handles, and their rules.
+//!
 //! It exists so that `vmx/` and `svm/` do not each carry a copy. The kernel
 //! module compiles this file in as its `x86` module.
 
 #![cfg_attr(not(kernel), no_std)]
 #![forbid(unsafe_code)]
+
+pub mod cpuid;
+pub mod insn;
+pub mod msr;
+pub mod paging;
 
 /// What pure code may ask about the CPU it runs on. The glue implements it
 /// with CPUID, `rdmsr` under an exception fixup, and a live CR4 read; tests

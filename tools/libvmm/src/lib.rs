@@ -27,7 +27,11 @@
 //! | `VMM_VCPU_GET_DESCS` / `SET_DESCS` | [`VcpuFd::get_descs`] / [`VcpuFd::set_descs`] | vCPU fd |
 //! | `VMM_VCPU_SET_CPUID` / `GET_CPUID` | [`VcpuFd::set_cpuid`] / [`VcpuFd::cpuid`] | vCPU fd |
 //! | `VMM_VCPU_KICK` | [`VcpuFd::kick`] | vCPU fd |
+//!
+//! [`setup::setup_vcpu`] combines `mmap` writes, `SET_REGS` and `SET_DESCS`
+//! to start a vCPU in real, 32-bit protected or 64-bit long mode.
 
+pub mod setup;
 pub mod sys;
 
 use std::fs::{File, OpenOptions};

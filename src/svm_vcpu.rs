@@ -1,0 +1,502 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The AMD-V backend: per-CPU SVM state and one vCPU's VMCB.
+//!
+//! # Invariants
+//!
+//! An [`SvmVcpu`]'s VMCB points (I/O and MSR permission maps) only at
+//! pages the same `SvmVcpu` owns, and its nested CR3 is set, just before
+//! each entry, to the root of the VM's nested table, which the VM keeps
+//! alive for as long as any vCPU exists. These structures belong to this
+//! vCPU alone; they are changed only by the thread holding the vCPU's
+//! lock, which is also the only thread that runs it, so nothing edits a
+//! VMCB or map while a CPU uses it.
+
+use kernel::{interrupt::local_interrupt_disable, new_spinlock, prelude::*, sync::SpinLock};
+
+use crate::backend::{Event, HwExit, IoExit, VcpuHw};
+use crate::hw::{self, cpu::LocalCpu, mem::HwPages, svm::SvmWindow};
+use crate::svm::{
+    asid::{AsidPool, VcpuAsid},
+    caps::SvmFeatures,
+    maps::{self, IOPM_BYTES, MSRPM_BYTES},
+    vmcb::{ExitCode, Intercept1, Intercept2, Segment, Vmcb},
+};
+use crate::uapi::{access, reg, VmmSegDesc, VMM_ACCESS_EXEC, VMM_ACCESS_READ, VMM_ACCESS_WRITE};
+use crate::vmspace::gen::{Flushed, Generation};
+use crate::x86::{insn::Seg, EFER_SVME};
+
+/// One CPU's SVM pages and ASIDs.
+struct PerCpu {
+    /// VM_HSAVE_PA target.
+    hsave: HwPages,
+    /// VMSAVE/VMLOAD area for the host's hidden state.
+    host_save: HwPages,
+    asids: AsidPool,
+}
+
+/// SVM state of every possible CPU.
+pub(crate) struct SvmCpus {
+    cpus: KVec<Pin<KBox<SpinLock<PerCpu>>>>,
+    features: SvmFeatures,
+}
+
+impl SvmCpus {
+    /// Allocates the per-CPU pages for `nr_cpus` CPU ids.
+    pub(crate) fn new(nr_cpus: u32, nr_asids: u32, features: SvmFeatures) -> Result<Self> {
+        let mut cpus = KVec::with_capacity(nr_cpus as usize, GFP_KERNEL)?;
+        for _ in 0..nr_cpus {
+            let per = PerCpu { hsave: HwPages::new(0)?, host_save: HwPages::new(0)?, asids: AsidPool::new(nr_asids) };
+            cpus.push(KBox::pin_init(new_spinlock!(per), GFP_KERNEL)?, GFP_KERNEL)?;
+        }
+        Ok(Self { cpus, features })
+    }
+}
+
+/// MSRs the guest reads and writes directly: VMLOAD/VMSAVE switch them.
+const DIRECT_MSRS: [u32; 10] = [
+    0xc000_0100, // FS_BASE
+    0xc000_0101, // GS_BASE
+    0xc000_0102, // KERNEL_GS_BASE
+    0xc000_0081, // STAR
+    0xc000_0082, // LSTAR
+    0xc000_0083, // CSTAR
+    0xc000_0084, // SFMASK
+    0x174,       // SYSENTER_CS
+    0x175,       // SYSENTER_ESP
+    0x176,       // SYSENTER_EIP
+];
+
+/// RFLAGS bits that may be set (bit 1 always is).
+const RFLAGS_VALID: u64 = 0x3f_7fd7;
+/// CR4 bits a guest may have: everything architectural but VMXE and SMXE.
+const CR4_VALID: u64 = 0x37_1fff | (1 << 23);
+/// Guest-visible EFER bits: SCE, LME, LMA, NXE.
+pub(crate) const EFER_VALID: u64 = 0xd01;
+
+/// One vCPU's VMCB, permission maps and registers the VMCB lacks.
+pub(crate) struct SvmVcpu {
+    vmcb: HwPages,
+    _msrpm: HwPages,
+    _iopm: HwPages,
+    gprs: [u64; 16],
+    guest_dr: [u64; 4],
+    asid: VcpuAsid,
+    flushed: Flushed,
+    nrips: bool,
+}
+
+fn seg(selector: u16, base: u64, limit: u32, attrib: u16) -> Segment {
+    Segment { selector, attrib, limit, base }
+}
+
+impl SvmVcpu {
+    /// A vCPU in the architectural reset state.
+    pub(crate) fn new(cpus: &SvmCpus) -> Result<Self> {
+        let mut msrpm = HwPages::new(1)?;
+        msrpm.fill(0xff);
+        let map: &mut [u8; MSRPM_BYTES] = msrpm.as_mut();
+        for msr in DIRECT_MSRS {
+            maps::allow_msr(map, msr);
+        }
+        let mut iopm = HwPages::new(2)?;
+        iopm.fill(0xff);
+        let _: &[u8; IOPM_BYTES] = iopm.as_ref();
+        let mut vmcb = HwPages::new(0)?;
+        let v: &mut Vmcb = vmcb.as_mut();
+        v.set_intercept1(
+            Intercept1::INTR
+                | Intercept1::NMI
+                | Intercept1::SMI
+                | Intercept1::CPUID
+                | Intercept1::HLT
+                | Intercept1::INVLPGA
+                | Intercept1::IOIO_PROT
+                | Intercept1::MSR_PROT
+                | Intercept1::SHUTDOWN
+                | Intercept1::RDPMC,
+        );
+        v.set_intercept2(
+            Intercept2::VMRUN
+                | Intercept2::VMMCALL
+                | Intercept2::VMLOAD
+                | Intercept2::VMSAVE
+                | Intercept2::STGI
+                | Intercept2::CLGI
+                | Intercept2::SKINIT
+                | Intercept2::MONITOR
+                | Intercept2::MWAIT
+                | Intercept2::MWAIT_COND
+                | Intercept2::XSETBV,
+        );
+        // #DB and #AC: a guest can otherwise loop delivering them forever
+        // without an exit (CVE-2015-8104, CVE-2015-5307).
+        v.control.intercepts[2] = (1 << 1) | (1 << 17);
+        v.control.iopm_base_pa = iopm.phys();
+        v.control.msrpm_base_pa = msrpm.phys();
+        v.control.nested_ctl = 1;
+        // V_INTR_MASKING: guest IF and CR8 affect only virtual interrupts.
+        v.control.int_ctl = 1 << 24;
+        let s = &mut v.save;
+        s.cs = seg(0xf000, 0xffff_0000, 0xffff, 0x9b);
+        for d in [&mut s.ds, &mut s.es, &mut s.ss, &mut s.fs, &mut s.gs] {
+            *d = seg(0, 0, 0xffff, 0x93);
+        }
+        s.gdtr = seg(0, 0, 0xffff, 0);
+        s.idtr = seg(0, 0, 0xffff, 0);
+        s.ldtr = seg(0, 0, 0xffff, 0x82);
+        s.tr = seg(0, 0, 0xffff, 0x8b);
+        s.cr0 = 0x6000_0010;
+        s.efer = EFER_SVME;
+        s.rflags = 2;
+        s.rip = 0xfff0;
+        s.dr6 = 0xffff_0ff0;
+        s.dr7 = 0x400;
+        s.g_pat = 0x0007_0406_0007_0406;
+        Ok(Self {
+            vmcb,
+            _msrpm: msrpm,
+            _iopm: iopm,
+            gprs: [0; 16],
+            guest_dr: [0; 4],
+            asid: VcpuAsid::default(),
+            flushed: Flushed::NEVER,
+            nrips: cpus.features.contains(SvmFeatures::NRIPS),
+        })
+    }
+
+    fn v(&self) -> &Vmcb {
+        self.vmcb.as_ref()
+    }
+
+    fn vm(&mut self) -> &mut Vmcb {
+        self.vmcb.as_mut()
+    }
+
+    fn segment(&mut self, id: u32) -> Option<&mut Segment> {
+        let s = &mut self.vm().save;
+        Some(match id {
+            reg::ES => &mut s.es,
+            reg::CS => &mut s.cs,
+            reg::SS => &mut s.ss,
+            reg::DS => &mut s.ds,
+            reg::FS => &mut s.fs,
+            reg::GS => &mut s.gs,
+            reg::LDTR => &mut s.ldtr,
+            reg::TR => &mut s.tr,
+            reg::GDTR => &mut s.gdtr,
+            reg::IDTR => &mut s.idtr,
+            _ => return None,
+        })
+    }
+
+    /// Guest EFER as the guest sees it.
+    pub(crate) fn efer(&self) -> u64 {
+        self.v().save.efer & !EFER_SVME
+    }
+
+    /// Sets the guest's EFER (already validated) keeping SVME for VMRUN.
+    pub(crate) fn set_efer(&mut self, efer: u64) {
+        self.vm().save.efer = efer | EFER_SVME;
+    }
+
+    /// Sets CR2 (before injecting a #PF).
+    pub(crate) fn set_cr2(&mut self, cr2: u64) {
+        self.vm().save.cr2 = cr2;
+    }
+
+    /// The guest's PAT.
+    pub(crate) fn pat(&self) -> u64 {
+        self.v().save.g_pat
+    }
+
+    /// Sets the guest's PAT (already validated).
+    pub(crate) fn set_pat(&mut self, pat: u64) {
+        self.vm().save.g_pat = pat;
+    }
+
+    /// The TSC offset.
+    pub(crate) fn tsc_offset(&self) -> u64 {
+        self.v().control.tsc_offset
+    }
+
+    /// Sets the TSC offset.
+    pub(crate) fn set_tsc_offset(&mut self, off: u64) {
+        self.vm().control.tsc_offset = off;
+    }
+
+    /// The value of a VMLOAD/VMSAVE-switched MSR (the guest owns them).
+    pub(crate) fn direct_msr(&self, msr: u32) -> Option<u64> {
+        let s = &self.v().save;
+        Some(match msr {
+            0xc000_0100 => s.fs.base,
+            0xc000_0101 => s.gs.base,
+            0xc000_0102 => s.kernel_gs_base,
+            0xc000_0081 => s.star,
+            0xc000_0082 => s.lstar,
+            0xc000_0083 => s.cstar,
+            0xc000_0084 => s.sfmask,
+            0x174 => s.sysenter_cs,
+            0x175 => s.sysenter_esp,
+            0x176 => s.sysenter_eip,
+            _ => return None,
+        })
+    }
+
+    /// Writes a VMLOAD/VMSAVE-switched MSR; `None` for another MSR or a
+    /// non-canonical address (the guest gets #GP).
+    pub(crate) fn set_direct_msr(&mut self, msr: u32, v: u64) -> Option<()> {
+        let canonical = crate::x86::paging::canonical(v, false);
+        let s = &mut self.vm().save;
+        match msr {
+            0xc000_0100 if canonical => s.fs.base = v,
+            0xc000_0101 if canonical => s.gs.base = v,
+            0xc000_0102 if canonical => s.kernel_gs_base = v,
+            0xc000_0081 => s.star = v,
+            0xc000_0082 if canonical => s.lstar = v,
+            0xc000_0083 if canonical => s.cstar = v,
+            0xc000_0084 => s.sfmask = v & 0xffff_ffff,
+            0x174 => s.sysenter_cs = v & 0xffff,
+            0x175 if canonical => s.sysenter_esp = v,
+            0x176 if canonical => s.sysenter_eip = v,
+            _ => return None,
+        }
+        Some(())
+    }
+
+    /// Enters the guest once, on this CPU, inside a window.
+    ///
+    /// `root` is the nested table's root and `generation` its current
+    /// generation; `xcr0` the guest's XCR0 when it differs from the
+    /// host's. `arrive(cpu)` runs with interrupts off just before entry and
+    /// says whether to enter at all (a kick may have come); `depart()` runs
+    /// right after the exit, still with interrupts off.
+    pub(crate) fn enter(
+        &mut self,
+        cpus: &SvmCpus,
+        root: u64,
+        generation: Generation,
+        xcr0: Option<u64>,
+        arrive: impl FnOnce(u32) -> bool,
+        depart: impl FnOnce(),
+    ) -> Result<HwExit> {
+        let irq = local_interrupt_disable();
+        let cpu = LocalCpu::new(&irq);
+        let id = hw::this_cpu(&irq);
+        let mut per = cpus.cpus.get(id as usize).ok_or(EIO)?.lock();
+        let win = SvmWindow::enter(&cpu).map_err(|e| e.to_errno())?;
+        if !win.set_hsave(&per.hsave) {
+            return Err(EIO);
+        }
+        if !arrive(id) {
+            return Ok(HwExit::Continue);
+        }
+        let stale = self.flushed.must_flush(generation);
+        let by_asid = cpus.features.contains(SvmFeatures::FLUSH_BY_ASID);
+        let (asid, tlb) = per.asids.enter(id, &mut self.asid, stale, by_asid);
+        let c = &mut self.vm().control;
+        c.asid = asid;
+        c.tlb_ctl = tlb as u8;
+        c.nested_cr3 = root;
+        c.clean = 0;
+
+        let host_dr = win.cpu().debug_regs();
+        win.cpu().disable_breakpoints();
+        win.cpu().set_breakpoint_addrs(&self.guest_dr);
+        let host_xcr0 = xcr0.map(|g| {
+            let h = win.cpu().xcr0();
+            win.cpu().set_xcr0(g);
+            h
+        });
+        let PerCpu { host_save, .. } = &mut *per;
+        win.vmrun(&mut self.vmcb, host_save, &mut self.gprs);
+        if let Some(h) = host_xcr0 {
+            win.cpu().set_xcr0(h);
+        }
+        let d = win.cpu().debug_regs();
+        self.guest_dr = [d[0], d[1], d[2], d[3]];
+        win.cpu().restore_debug_regs(&host_dr);
+        depart();
+        drop(win);
+        drop(per);
+        drop(irq);
+        Ok(self.decode_exit())
+    }
+
+    /// Turns the VMCB's exit fields into an [`HwExit`], re-queueing an
+    /// event whose delivery the exit interrupted.
+    fn decode_exit(&mut self) -> HwExit {
+        let c = &mut self.vm().control;
+        c.event_inj = 0;
+        if c.exit_int_info & (1 << 31) != 0 {
+            c.event_inj = c.exit_int_info;
+            c.event_inj_err = c.exit_int_info_err;
+        }
+        let (code, info1, info2) = (c.exit_code, c.exit_info_1, c.exit_info_2);
+        let raw = HwExit::Svm { code, info1, info2, int_info: u64::from(c.exit_int_info) };
+        match ExitCode::from(code) {
+            ExitCode::Intr | ExitCode::Nmi | ExitCode::Smi | ExitCode::Init => HwExit::Continue,
+            ExitCode::Exception(v @ (1 | 17)) => {
+                let error = (v == 17).then_some(info1 as u32);
+                self.inject(Event { vector: v, error });
+                HwExit::Continue
+            }
+            ExitCode::Cpuid => HwExit::Cpuid,
+            ExitCode::Hlt => HwExit::Hlt,
+            ExitCode::Msr => HwExit::Msr { write: info1 & 1 != 0 },
+            ExitCode::Shutdown => HwExit::Shutdown,
+            ExitCode::Ioio => HwExit::Io(decode_io(info1, info2)),
+            ExitCode::Npf => {
+                let access = if info1 & 2 != 0 {
+                    VMM_ACCESS_WRITE
+                } else if info1 & 0x10 != 0 {
+                    VMM_ACCESS_EXEC
+                } else {
+                    VMM_ACCESS_READ
+                };
+                HwExit::NestedFault { gpa: info2, access }
+            }
+            ExitCode::Vmrun | ExitCode::Vmmcall => HwExit::Fault(Event::UD),
+            // VMLOAD..SKINIT, INVLPGA, MONITOR, MWAIT, MWAIT (armed).
+            ExitCode::Other(0x82..=0x86 | 0x7a | 0x8a..=0x8c) => HwExit::Fault(Event::UD),
+            ExitCode::Other(0x6f) => HwExit::Fault(Event::GP0), // RDPMC
+            ExitCode::Other(0x8d) => HwExit::Xsetbv,
+            _ => raw,
+        }
+    }
+}
+
+/// Decodes an IOIO exit (APM 15.10.2): EXITINFO1 describes the access,
+/// EXITINFO2 is the next RIP.
+fn decode_io(info1: u64, info2: u64) -> IoExit {
+    let size = match (info1 >> 4) & 7 {
+        1 => 1,
+        2 => 2,
+        _ => 4,
+    };
+    let addr_size = match (info1 >> 7) & 7 {
+        1 => 2,
+        2 => 4,
+        _ => 8,
+    };
+    IoExit {
+        port: (info1 >> 16) as u16,
+        size,
+        input: info1 & 1 != 0,
+        string: info1 & 4 != 0,
+        rep: info1 & 8 != 0,
+        addr_size,
+        // The segment field is filled only with decode assists.
+        seg: None::<Seg>,
+        next_rip: info2,
+    }
+}
+
+impl VcpuHw for SvmVcpu {
+    fn get(&self, id: u32) -> Option<u64> {
+        let s = &self.v().save;
+        Some(match id {
+            reg::RAX => s.rax,
+            reg::RSP => s.rsp,
+            0..=15 => self.gprs[id as usize],
+            reg::RIP => s.rip,
+            reg::RFLAGS => s.rflags,
+            reg::CR0 => s.cr0,
+            reg::CR2 => s.cr2,
+            reg::CR3 => s.cr3,
+            reg::CR4 => s.cr4,
+            reg::EFER => self.efer(),
+            reg::DR6 => s.dr6,
+            reg::DR7 => s.dr7,
+            reg::ES..=reg::TR => {
+                let sel = match id {
+                    reg::ES => s.es.selector,
+                    reg::CS => s.cs.selector,
+                    reg::SS => s.ss.selector,
+                    reg::DS => s.ds.selector,
+                    reg::FS => s.fs.selector,
+                    reg::GS => s.gs.selector,
+                    reg::LDTR => s.ldtr.selector,
+                    _ => s.tr.selector,
+                };
+                u64::from(sel)
+            }
+            _ => return None,
+        })
+    }
+
+    fn set(&mut self, id: u32, v: u64) -> Result {
+        let s = &mut self.vm().save;
+        match id {
+            reg::RAX => s.rax = v,
+            reg::RSP => s.rsp = v,
+            0..=15 => self.gprs[id as usize] = v,
+            reg::RIP => s.rip = v,
+            reg::RFLAGS if v & !RFLAGS_VALID == 0 => s.rflags = v | 2,
+            reg::CR0 if v >> 32 == 0 && (v & (1 << 31) == 0 || v & 1 != 0) && (v & (1 << 29) == 0 || v & (1 << 30) != 0) => {
+                s.cr0 = v
+            }
+            reg::CR2 => s.cr2 = v,
+            reg::CR3 if v >> 52 == 0 => s.cr3 = v,
+            reg::CR4 if v & !CR4_VALID == 0 => s.cr4 = v,
+            reg::EFER if v & !EFER_VALID == 0 => s.efer = v | EFER_SVME,
+            reg::DR6 if v >> 32 == 0 => s.dr6 = v,
+            reg::DR7 if v >> 32 == 0 => s.dr7 = v,
+            reg::ES..=reg::TR if v <= 0xffff => self.segment(id).ok_or(EINVAL)?.selector = v as u16,
+            _ => return Err(EINVAL),
+        }
+        Ok(())
+    }
+
+    fn get_desc(&self, id: u32) -> Option<VmmSegDesc> {
+        let s = &self.v().save;
+        let seg = match id {
+            reg::ES => &s.es,
+            reg::CS => &s.cs,
+            reg::SS => &s.ss,
+            reg::DS => &s.ds,
+            reg::FS => &s.fs,
+            reg::GS => &s.gs,
+            reg::LDTR => &s.ldtr,
+            reg::TR => &s.tr,
+            reg::GDTR => &s.gdtr,
+            reg::IDTR => &s.idtr,
+            _ => return None,
+        };
+        let table = id == reg::GDTR || id == reg::IDTR;
+        let access = if table { 0 } else { maps::access_from_attrib(seg.attrib) };
+        Some(VmmSegDesc { base: seg.base, limit: seg.limit, access })
+    }
+
+    fn set_desc(&mut self, id: u32, d: &VmmSegDesc) -> Result {
+        let table = id == reg::GDTR || id == reg::IDTR;
+        if (table && (d.access != 0 || d.limit > 0xffff)) || d.access & !access::VALID != 0 {
+            return Err(EINVAL);
+        }
+        let seg = self.segment(id).ok_or(EINVAL)?;
+        seg.base = d.base;
+        seg.limit = d.limit;
+        seg.attrib = if table { 0 } else { maps::attrib_from_access(d.access) };
+        if id == reg::SS {
+            // The VMCB keeps CPL apart; SS.DPL is its architectural source.
+            let dpl = ((d.access >> access::DPL_SHIFT) & 3) as u8;
+            self.vm().save.cpl = dpl;
+        }
+        Ok(())
+    }
+
+    fn cpl(&self) -> u8 {
+        self.v().save.cpl
+    }
+
+    fn inject(&mut self, e: Event) {
+        let c = &mut self.vm().control;
+        // Type 3: exception; bit 11: error code valid; bit 31: valid.
+        c.event_inj = u32::from(e.vector) | (3 << 8) | (1 << 31) | (u32::from(e.error.is_some()) << 11);
+        c.event_inj_err = e.error.unwrap_or(0);
+    }
+
+    fn next_rip(&self) -> Option<u64> {
+        self.nrips.then(|| self.v().control.next_rip)
+    }
+}

@@ -1,0 +1,911 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! vCPUs: the vCPU fd, register and CPUID ioctls, and the run loop with
+//! the exit handling common to both backends.
+//!
+//! Lifetime: the VM holds every vCPU (`Arc<Vcpu>`); a vCPU fd holds the VM
+//! and its vCPU, so a vCPU fd keeps the VM's memory alive. A vCPU knows
+//! nothing of its VM except what each call passes in, so no reference
+//! cycle exists.
+//!
+//! Concurrency: `state` is locked by every ioctl that touches the vCPU,
+//! and by `VMM_VCPU_RUN` for as long as it runs, so register ioctls wait
+//! for a running vCPU to return. `running` turns a second concurrent run
+//! into `EBUSY`. `kick` and `in_guest` are lock-free, for kicks from any
+//! thread.
+
+use core::sync::atomic::{fence, Ordering};
+use kernel::ffi::{c_int, c_long, c_uint, c_ulong};
+use kernel::{
+    bindings,
+    prelude::*,
+    sync::{
+        atomic::{Acquire, Atomic, Relaxed, Release},
+        Arc, ArcBorrow, Mutex,
+    },
+    types::ForeignOwnable,
+};
+
+use crate::abi::{write_arg, write_array, UserArg};
+use crate::backend::{Event, HwExit, IoExit, VcpuHw};
+use crate::hw::{self, cpu::FpuArea};
+use crate::svm_vcpu::{SvmVcpu, EFER_VALID};
+use crate::uapi::{self, exit, reg, ExitData, VmmExit};
+use crate::vm::{Shared, Vm};
+use crate::x86::{
+    cpuid::{self, TableEntry},
+    insn::{self, CpuMode, Op, Seg},
+    msr::{self, Gp, MsrClass, Mtrr},
+    paging::{self, Access, GuestPhys, PagingRegs, WalkError},
+};
+
+/// An instruction waiting for the sequencer's answer.
+#[derive(Clone, Copy, Debug)]
+enum Pending {
+    None,
+    /// Port I/O; `elem` is the guest-physical address of a string
+    /// element, `gla` its linear address.
+    Io { io: IoExit, elem: Option<u64> },
+    Rdmsr { next_rip: u64 },
+    Wrmsr { next_rip: u64 },
+}
+
+/// Everything about a vCPU that the run loop changes.
+pub(crate) struct VcpuState {
+    hw: SvmVcpu,
+    fpu: FpuArea,
+    /// Guest XCR0.
+    xcr0: u64,
+    cpuid: KVec<TableEntry>,
+    pending: Pending,
+    mtrr: Mtrr,
+    tsc_aux: u64,
+}
+
+/// IA32_APIC_BASE as the guest reads it: 0xfee00000, enabled, BSP on
+/// vCPU 0.
+fn apic_base(id: u32) -> u64 {
+    0xfee0_0000 | (1 << 11) | if id == 0 { 1 << 8 } else { 0 }
+}
+
+/// One vCPU.
+pub(crate) struct Vcpu {
+    pub(crate) id: u32,
+    #[allow(dead_code)]
+    shared: Arc<Shared>,
+    state: Pin<KBox<Mutex<VcpuState>>>,
+    running: Atomic<bool>,
+    kick: Atomic<bool>,
+    /// The CPU this vCPU is in the guest on, or -1.
+    in_guest: Atomic<i32>,
+}
+
+impl Vcpu {
+    /// Creates vCPU `id` in the reset state.
+    pub(crate) fn new(shared: &Arc<Shared>, id: u32) -> Result<Arc<Self>> {
+        let cpus = shared.svm.as_ref().ok_or(EOPNOTSUPP)?;
+        let hw = SvmVcpu::new(cpus)?;
+        let st = VcpuState {
+            hw,
+            fpu: FpuArea::new(shared.fpu)?,
+            xcr0: 1,
+            cpuid: KVec::new(),
+            pending: Pending::None,
+            mtrr: Mtrr::new(shared.caps.phys_addr_bits as u8),
+            tsc_aux: 0,
+        };
+        let state = KBox::pin_init(kernel::new_mutex!(st), GFP_KERNEL)?;
+        let v = Arc::new(
+            Vcpu {
+                id,
+                shared: shared.clone(),
+                state,
+                running: Atomic::new(false),
+                kick: Atomic::new(false),
+                in_guest: Atomic::new(-1),
+            },
+            GFP_KERNEL,
+        )?;
+        let mut st = v.state.lock();
+        // RDX at reset holds the processor signature.
+        let sig = hw::cpu::host_cpuid(1, 0)[0];
+        st.hw.set(reg::RDX, u64::from(sig))?;
+        drop(st);
+        shared.nr_vcpu_objects.add(1, Relaxed);
+        Ok(v)
+    }
+
+    /// Makes the vCPU leave the guest soon: now if it is in it, else at
+    /// its next entry. Never waits.
+    pub(crate) fn kick(&self) {
+        self.kick.store(true, Release);
+        fence(Ordering::SeqCst);
+        let cpu = self.in_guest.load(Acquire);
+        if cpu >= 0 {
+            hw::kick_cpu(cpu);
+        }
+    }
+
+    fn ioctl(&self, vm: &Vm, cmd: u32, arg: usize) -> Result<isize> {
+        if vm.is_destroyed() {
+            return Err(ENXIO);
+        }
+        let arg = UserArg(arg);
+        match cmd {
+            uapi::VMM_VCPU_RUN => self.run(vm, arg),
+            uapi::VMM_VCPU_GET_REGS => self.regs(arg, false),
+            uapi::VMM_VCPU_SET_REGS => self.regs(arg, true),
+            uapi::VMM_VCPU_GET_DESCS => self.descs(arg, false),
+            uapi::VMM_VCPU_SET_DESCS => self.descs(arg, true),
+            uapi::VMM_VCPU_SET_CPUID => self.set_cpuid(arg),
+            uapi::VMM_VCPU_GET_CPUID => self.get_cpuid(arg),
+            uapi::VMM_VCPU_KICK => {
+                self.kick();
+                Ok(0)
+            }
+            _ => Err(ENOTTY),
+        }
+    }
+
+    // --- registers ----------------------------------------------------------
+
+    fn regs(&self, arg: UserArg, set: bool) -> Result<isize> {
+        let req: uapi::VmmRegs = arg.read()?;
+        if req.flags != 0 || req.count == 0 || req.count > uapi::VMM_MAX_REGS {
+            return Err(EINVAL);
+        }
+        let n = req.count as usize;
+        let ids: KVec<u32> = read_array(req.ids, n)?;
+        let mut st = self.state.lock();
+        if ids.iter().any(|id| st.hw.get(*id).is_none()) {
+            return Err(EINVAL);
+        }
+        if set {
+            let values: KVec<u64> = read_array(req.values, n)?;
+            // All or nothing: apply to a copy of the registers' old values
+            // and roll back on the first refusal.
+            let old: KVec<u64> = collect(ids.iter().map(|id| st.hw.get(*id).unwrap_or(0)))?;
+            for (i, (id, v)) in ids.iter().zip(values.iter()).enumerate() {
+                if let Err(e) = st.hw.set(*id, *v) {
+                    for (id, v) in ids.iter().zip(old.iter()).take(i).rev() {
+                        let _ = st.hw.set(*id, *v);
+                    }
+                    return Err(e);
+                }
+            }
+            Ok(0)
+        } else {
+            let values = collect(ids.iter().map(|id| st.hw.get(*id).unwrap_or(0)))?;
+            drop(st);
+            write_array(req.values as usize, &values)?;
+            Ok(0)
+        }
+    }
+
+    fn descs(&self, arg: UserArg, set: bool) -> Result<isize> {
+        let req: uapi::VmmDescs = arg.read()?;
+        if req.flags != 0 || req.count == 0 || req.count > uapi::VMM_MAX_REGS {
+            return Err(EINVAL);
+        }
+        let n = req.count as usize;
+        let ids: KVec<u32> = read_array(req.ids, n)?;
+        let mut st = self.state.lock();
+        if ids.iter().any(|id| st.hw.get_desc(*id).is_none()) {
+            return Err(EINVAL);
+        }
+        if set {
+            let descs: KVec<uapi::VmmSegDesc> = read_array(req.descs, n)?;
+            let old = collect(ids.iter().map(|id| st.hw.get_desc(*id).unwrap_or_default()))?;
+            for (i, (id, d)) in ids.iter().zip(descs.iter()).enumerate() {
+                if let Err(e) = st.hw.set_desc(*id, d) {
+                    for (id, d) in ids.iter().zip(old.iter()).take(i).rev() {
+                        let _ = st.hw.set_desc(*id, d);
+                    }
+                    return Err(e);
+                }
+            }
+            Ok(0)
+        } else {
+            let descs = collect(ids.iter().map(|id| st.hw.get_desc(*id).unwrap_or_default()))?;
+            drop(st);
+            write_array(req.descs as usize, &descs)?;
+            Ok(0)
+        }
+    }
+
+    fn set_cpuid(&self, arg: UserArg) -> Result<isize> {
+        let req: uapi::VmmCpuid = arg.read()?;
+        if req.flags != 0 || req.count > uapi::VMM_MAX_CPUID {
+            return Err(EINVAL);
+        }
+        let raw: KVec<uapi::VmmCpuidEntry> = read_array(req.entries, req.count as usize)?;
+        let mut table = KVec::with_capacity(raw.len(), GFP_KERNEL)?;
+        for e in raw.iter() {
+            if e.flags & !uapi::VMM_CPUID_INDEXED != 0 || e.reserved != 0 {
+                return Err(EINVAL);
+            }
+            table.push(
+                TableEntry {
+                    function: e.function,
+                    index: e.index,
+                    indexed: e.flags & uapi::VMM_CPUID_INDEXED != 0,
+                    regs: [e.eax, e.ebx, e.ecx, e.edx],
+                },
+                GFP_KERNEL,
+            )?;
+        }
+        self.state.lock().cpuid = table;
+        Ok(0)
+    }
+
+    fn get_cpuid(&self, arg: UserArg) -> Result<isize> {
+        let mut req: uapi::VmmCpuid = arg.read()?;
+        if req.flags != 0 {
+            return Err(EINVAL);
+        }
+        let st = self.state.lock();
+        let out = collect(st.cpuid.iter().map(|e| uapi::VmmCpuidEntry {
+            function: e.function,
+            index: e.index,
+            flags: if e.indexed { uapi::VMM_CPUID_INDEXED } else { 0 },
+            eax: e.regs[0],
+            ebx: e.regs[1],
+            ecx: e.regs[2],
+            edx: e.regs[3],
+            reserved: 0,
+        }))?;
+        drop(st);
+        let room = req.count as usize;
+        req.count = out.len() as u32;
+        if out.len() > room {
+            write_arg(arg.0, &req)?;
+            return Err(E2BIG);
+        }
+        write_array(req.entries as usize, &out)?;
+        write_arg(arg.0, &req)?;
+        Ok(0)
+    }
+
+    // --- running ------------------------------------------------------------
+
+    fn run(&self, vm: &Vm, arg: UserArg) -> Result<isize> {
+        let mut run: uapi::VmmRun = arg.read()?;
+        let e = &run.entry;
+        if e.flags != 0 || e.reserved != [0; 2] {
+            return Err(EINVAL);
+        }
+        if self.running.cmpxchg(false, true, Acquire).is_err() {
+            return Err(EBUSY);
+        }
+        let result = (|| {
+            let mut st = self.state.lock();
+            st.complete(vm, &run.entry)?;
+            self.run_loop(vm, &mut st)
+        })();
+        self.running.store(false, Release);
+        run.exit = result?;
+        run.exit.vcpu = self.id;
+        write_arg(arg.0, &run)?;
+        Ok(0)
+    }
+
+    fn run_loop(&self, vm: &Vm, st: &mut VcpuState) -> Result<VmmExit> {
+        let cpus = self.shared.svm.as_ref().ok_or(EOPNOTSUPP)?;
+        loop {
+            if vm.is_destroyed() {
+                return Err(ENXIO);
+            }
+            if let Some(e) = vm.suspended_exit() {
+                return Ok(e);
+            }
+            if self.kick.xchg(false, Acquire) {
+                return Ok(VmmExit { reason: exit::KICKED, rip: st.rip(), ..VmmExit::ZERO });
+            }
+            if hw::signal_pending() {
+                return Err(EINTR);
+            }
+            hw::cond_resched();
+            let (root, generation) = vm.nested();
+            let xcr0 = st.guest_xcr0(self.shared.fpu.host_xcr0);
+            let fpu = st.fpu.load();
+            let hx = st.hw.enter(
+                cpus,
+                root,
+                generation,
+                xcr0,
+                |cpu| {
+                    self.in_guest.store(cpu as i32, Release);
+                    fence(Ordering::SeqCst);
+                    !self.kick.load(Acquire) && !vm.is_destroyed() && vm.suspended_exit().is_none()
+                },
+                || self.in_guest.store(-1, Release),
+            );
+            st.fpu.store(fpu);
+            if let Some(exit) = self.handle(vm, st, hx?)? {
+                return Ok(exit);
+            }
+        }
+    }
+
+    /// Deals with one exit: `Some` goes to userspace, `None` re-enters.
+    fn handle(&self, vm: &Vm, st: &mut VcpuState, hx: HwExit) -> Result<Option<VmmExit>> {
+        let rip = st.rip();
+        let out = |reason, data: [u64; 8]| Ok(Some(VmmExit { reason, rip, data, ..VmmExit::ZERO }));
+        match hx {
+            HwExit::Continue => Ok(None),
+            HwExit::Fault(e) => {
+                st.hw.inject(e);
+                Ok(None)
+            }
+            HwExit::Hlt => match st.skip(vm, Op::Hlt)? {
+                Ok(()) => Ok(Some(VmmExit { reason: exit::HLT, rip: st.rip(), ..VmmExit::ZERO })),
+                Err(e) => Ok(Some(e)),
+            },
+            HwExit::Cpuid => {
+                let leaf = st.gpr(reg::RAX) as u32;
+                let sub = st.gpr(reg::RCX) as u32;
+                let r = st.cpuid(leaf, sub, self.id, vm.nr_vcpus());
+                if let Err(e) = st.skip(vm, Op::Cpuid)? {
+                    return Ok(Some(e));
+                }
+                for (id, v) in [reg::RAX, reg::RBX, reg::RCX, reg::RDX].into_iter().zip(r) {
+                    st.hw.set(id, u64::from(v))?;
+                }
+                Ok(None)
+            }
+            HwExit::Msr { write } => self.msr(vm, st, write),
+            HwExit::Xsetbv => st.xsetbv(vm, self.shared.fpu.host_xcr0),
+            HwExit::Shutdown => {
+                vm.suspend(uapi::VMM_SUSPEND_TRIPLE_FAULT, self.id);
+                Ok(vm.suspended_exit())
+            }
+            HwExit::NestedFault { gpa, access } => {
+                let flags = if vm.is_mapped(gpa) { uapi::VMM_PAGING_PROTECTION } else { uapi::VMM_PAGING_UNMAPPED };
+                let p = uapi::VmmExitPaging { gpa, access, flags, ..uapi::VmmExitPaging::ZERO };
+                out(exit::PAGING, p.to_data())
+            }
+            HwExit::Svm { code, info1, info2, int_info } => {
+                let s = uapi::VmmExitSvm {
+                    exit_code: code,
+                    exit_info1: info1,
+                    exit_info2: info2,
+                    exit_int_info: int_info,
+                    ..uapi::VmmExitSvm::ZERO
+                };
+                out(exit::SVM, s.to_data())
+            }
+            HwExit::Io(io) => st.io(vm, io),
+        }
+    }
+
+    fn msr(&self, vm: &Vm, st: &mut VcpuState, write: bool) -> Result<Option<VmmExit>> {
+        let index = st.gpr(reg::RCX) as u32;
+        let next_rip = match st.next_rip(vm, if write { Op::Wrmsr } else { Op::Rdmsr })? {
+            Ok(n) => n,
+            Err(e) => return Ok(Some(e)),
+        };
+        let rip = st.rip();
+        if msr::classify(index) == MsrClass::User {
+            let value = if write { st.edx_eax() } else { 0 };
+            st.pending = if write { Pending::Wrmsr { next_rip } } else { Pending::Rdmsr { next_rip } };
+            let m = uapi::VmmExitMsr { msr: index, value, ..uapi::VmmExitMsr::ZERO };
+            let reason = if write { exit::WRMSR } else { exit::RDMSR };
+            return Ok(Some(VmmExit { reason, rip, data: m.to_data(), ..VmmExit::ZERO }));
+        }
+        let done = if write {
+            st.wrmsr(self.id, index, st.edx_eax())
+        } else {
+            st.rdmsr(self.id, index).map(|v| st.set_edx_eax(v))
+        };
+        match done {
+            Ok(()) => st.hw.set(reg::RIP, next_rip)?,
+            Err(Gp) => st.hw.inject(Event::GP0),
+        }
+        Ok(None)
+    }
+}
+
+impl Drop for Vcpu {
+    fn drop(&mut self) {
+        self.shared.nr_vcpu_objects.fetch_sub(1, Relaxed);
+    }
+}
+
+fn collect<T>(it: impl Iterator<Item = T>) -> Result<KVec<T>> {
+    let mut v = KVec::new();
+    for x in it {
+        v.push(x, GFP_KERNEL)?;
+    }
+    Ok(v)
+}
+
+/// Copies `n` values of `T` from user address `addr`.
+fn read_array<T: kernel::transmute::FromBytes>(addr: u64, n: usize) -> Result<KVec<T>> {
+    let mut r = kernel::uaccess::UserSlice::new(
+        kernel::uaccess::UserPtr::from_addr(addr as usize),
+        n.checked_mul(size_of::<T>()).ok_or(EINVAL)?,
+    )
+    .reader();
+    let mut v = KVec::with_capacity(n, GFP_KERNEL)?;
+    for _ in 0..n {
+        v.push(r.read::<T>()?, GFP_KERNEL)?;
+    }
+    Ok(v)
+}
+
+/// Guest-physical memory as the guest page walker sees it.
+struct Phys<'a>(&'a crate::mem::VmMem);
+
+impl GuestPhys for Phys<'_> {
+    fn read_u64(&mut self, gpa: u64) -> Option<u64> {
+        let mut b = [0u8; 8];
+        self.0.read(gpa, &mut b).then(|| u64::from_le_bytes(b))
+    }
+    fn read_u32(&mut self, gpa: u64) -> Option<u32> {
+        let mut b = [0u8; 4];
+        self.0.read(gpa, &mut b).then(|| u32::from_le_bytes(b))
+    }
+    fn cmpxchg_u64(&mut self, gpa: u64, old: u64, new: u64) -> Option<bool> {
+        self.0.cmpxchg_u64(gpa, old, new)
+    }
+    fn cmpxchg_u32(&mut self, gpa: u64, old: u32, new: u32) -> Option<bool> {
+        // A 4-byte entry is half of an aligned 8-byte word.
+        let base = gpa & !7;
+        let word = self.read_u64(base)?;
+        let shift = (gpa & 4) * 8;
+        if (word >> shift) as u32 != old {
+            return Some(false);
+        }
+        let new_word = (word & !(0xffff_ffffu64 << shift)) | (u64::from(new) << shift);
+        self.0.cmpxchg_u64(base, word, new_word)
+    }
+}
+
+impl VcpuState {
+    fn gpr(&self, id: u32) -> u64 {
+        self.hw.get(id).unwrap_or(0)
+    }
+
+    fn rip(&self) -> u64 {
+        self.gpr(reg::RIP)
+    }
+
+    fn edx_eax(&self) -> u64 {
+        (self.gpr(reg::RDX) << 32) | (self.gpr(reg::RAX) & 0xffff_ffff)
+    }
+
+    fn set_edx_eax(&mut self, v: u64) {
+        let _ = self.hw.set(reg::RAX, v & 0xffff_ffff);
+        let _ = self.hw.set(reg::RDX, v >> 32);
+    }
+
+    fn cs_access(&self) -> u32 {
+        self.hw.get_desc(reg::CS).map_or(0, |d| d.access)
+    }
+
+    fn mode(&self) -> CpuMode {
+        let a = self.cs_access();
+        CpuMode::from_regs(
+            self.gpr(reg::CR0),
+            self.gpr(reg::EFER),
+            a & uapi::access::DB != 0,
+            a & uapi::access::L != 0,
+            self.gpr(reg::RFLAGS) & (1 << 17) != 0,
+        )
+    }
+
+    fn paging(&self) -> PagingRegs {
+        PagingRegs {
+            cr0: self.gpr(reg::CR0),
+            cr3: self.gpr(reg::CR3),
+            cr4: self.gpr(reg::CR4),
+            efer: self.gpr(reg::EFER),
+            phys_bits: 52,
+        }
+    }
+
+    /// The guest's XCR0 when it must be loaded for the guest.
+    fn guest_xcr0(&self, host: u64) -> Option<u64> {
+        let osxsave = self.gpr(reg::CR4) & (1 << 18) != 0;
+        (host != 0 && osxsave && self.xcr0 != host).then_some(self.xcr0)
+    }
+
+    fn cpuid(&self, leaf: u32, sub: u32, id: u32, nr: u32) -> [u32; 4] {
+        let guest = cpuid::Guest { vcpu_id: id, nr_vcpus: nr, cr4: self.gpr(reg::CR4), xcr0: self.xcr0 };
+        if self.cpuid.is_empty() {
+            cpuid::default_answer(&hw::cpu::HostCpuid, leaf, sub, &guest)
+        } else {
+            cpuid::table_answer_live(&self.cpuid, leaf, sub, &guest)
+        }
+    }
+
+    /// Translates a linear address for `access`, injecting the fault if it
+    /// fails. `Ok(None)`: a fault was injected.
+    fn translate(&mut self, vm: &Vm, la: u64, access: Access) -> Result<Option<u64>, ()> {
+        let regs = self.paging();
+        let user = self.hw.cpl() == 3;
+        let r = vm.with_mem(|m| paging::translate(&mut Phys(m), &regs, la, access, user));
+        match r {
+            Ok(gpa) => Ok(Some(gpa)),
+            Err(WalkError::PageFault { error_code }) => {
+                self.hw.set_cr2(la);
+                self.hw.inject(Event { vector: 14, error: Some(error_code) });
+                Ok(None)
+            }
+            Err(WalkError::NonCanonical) => {
+                self.hw.inject(Event::GP0);
+                Ok(None)
+            }
+            // Another vCPU kept changing the entries: run the instruction
+            // again, which exits again.
+            Err(WalkError::Contended) => Ok(None),
+            Err(WalkError::Unbacked { .. }) => Err(()),
+        }
+    }
+
+    /// Fetches and decodes the instruction at RIP. `Err(exit)`: it could
+    /// not, and the sequencer gets an `INST_EMUL` exit with the bytes.
+    fn fetch(&mut self, vm: &Vm) -> Result<insn::Insn, VmmExit> {
+        let mode = self.mode();
+        let base = if mode == CpuMode::Long64 { 0 } else { self.hw.get_desc(reg::CS).map_or(0, |d| d.base) };
+        let la = base.wrapping_add(self.rip());
+        let mut bytes = [0u8; 16];
+        let mut len = 0usize;
+        let regs = self.paging();
+        let user = self.hw.cpl() == 3;
+        while len < 15 {
+            let cur = la.wrapping_add(len as u64);
+            let n = ((0x1000 - (cur & 0xfff)) as usize).min(15 - len);
+            let ok = vm.with_mem(|m| {
+                paging::translate(&mut Phys(m), &regs, cur, Access::Fetch, user)
+                    .ok()
+                    .is_some_and(|gpa| m.read(gpa, &mut bytes[len..len + n]))
+            });
+            if !ok {
+                break;
+            }
+            len += n;
+        }
+        insn::decode(&bytes[..len], mode).map_err(|_| {
+            let d = uapi::VmmExitInstEmul { bytes, len: len as u32, ..uapi::VmmExitInstEmul::ZERO };
+            VmmExit { reason: exit::INST_EMUL, rip: self.rip(), data: d.to_data(), ..VmmExit::ZERO }
+        })
+    }
+
+    /// The RIP after the instruction that exited, which must be `op`.
+    fn next_rip(&mut self, vm: &Vm, op: Op) -> Result<Result<u64, VmmExit>> {
+        if let Some(n) = self.hw.next_rip() {
+            return Ok(Ok(n));
+        }
+        let rip = self.rip();
+        Ok(match self.fetch(vm) {
+            Ok(i) if i.op == op => {
+                let next = rip.wrapping_add(u64::from(i.len));
+                Ok(if self.mode() == CpuMode::Long64 { next } else { next & 0xffff_ffff })
+            }
+            // The bytes changed under the exit (another vCPU rewrote them).
+            Ok(_) => Err(VmmExit { reason: exit::INST_EMUL, rip, ..VmmExit::ZERO }),
+            Err(e) => Err(e),
+        })
+    }
+
+    /// Moves RIP past the instruction that exited.
+    fn skip(&mut self, vm: &Vm, op: Op) -> Result<Result<(), VmmExit>> {
+        Ok(match self.next_rip(vm, op)? {
+            Ok(n) => {
+                self.hw.set(reg::RIP, n)?;
+                Ok(())
+            }
+            Err(e) => Err(e),
+        })
+    }
+
+    /// The MSRs `msr::classify` leaves to the kernel.
+    fn rdmsr(&self, id: u32, index: u32) -> Result<u64, Gp> {
+        match index {
+            msr::EFER => Ok(self.hw.efer()),
+            msr::PAT => Ok(self.hw.pat()),
+            msr::TSC => Ok(hw::cpu::rdtsc().wrapping_add(self.hw.tsc_offset())),
+            msr::TSC_AUX => Ok(self.tsc_aux),
+            // No local APIC is offered (CPUID hides it); the base reads as
+            // the architectural default, BSP for vCPU 0.
+            msr::APIC_BASE => Ok(apic_base(id)),
+            // Fast strings; no BTS, no PEBS.
+            msr::MISC_ENABLE => Ok(1 | (1 << 11) | (1 << 12)),
+            msr::PLATFORM_ID | msr::BIOS_SIGN_ID => Ok(0),
+            _ => self.hw.direct_msr(index).map_or_else(|| self.mtrr.read(index).ok_or(Gp), Ok),
+        }
+    }
+
+    fn wrmsr(&mut self, id: u32, index: u32, v: u64) -> Result<(), Gp> {
+        match index {
+            msr::EFER => {
+                let pg = self.gpr(reg::CR0) & (1 << 31) != 0;
+                let allowed = msr::efer_allowed(hw::cpu::host_cpuid(0x8000_0001, 0)[3]) & EFER_VALID;
+                let new = msr::efer_write_ok(self.hw.efer(), v, pg, allowed)?;
+                self.hw.set_efer(new);
+            }
+            msr::PAT if msr::pat_valid(v) => self.hw.set_pat(v),
+            msr::TSC => self.hw.set_tsc_offset(v.wrapping_sub(hw::cpu::rdtsc())),
+            msr::TSC_AUX if v >> 32 == 0 => self.tsc_aux = v,
+            msr::APIC_BASE if v == apic_base(id) => {}
+            msr::MISC_ENABLE if v == 1 | (1 << 11) | (1 << 12) => {}
+            // Writing the microcode signature is how its read is armed.
+            msr::BIOS_SIGN_ID => {}
+            _ if msr::is_mtrr(index) => self.mtrr.write(index, v)?,
+            _ => return self.hw.set_direct_msr(index, v).ok_or(Gp),
+        }
+        Ok(())
+    }
+
+    fn xsetbv(&mut self, vm: &Vm, host: u64) -> Result<Option<VmmExit>> {
+        if self.gpr(reg::CR4) & (1 << 18) == 0 || host == 0 {
+            self.hw.inject(Event::UD);
+            return Ok(None);
+        }
+        let v = self.edx_eax();
+        let allowed = cpuid::guest_xcr0_allowed(host);
+        let ok = self.hw.cpl() == 0
+            && self.gpr(reg::RCX) as u32 == 0
+            && v & 1 != 0
+            && (v & 4 == 0 || v & 2 != 0)
+            && v & !allowed == 0;
+        if !ok {
+            self.hw.inject(Event::GP0);
+            return Ok(None);
+        }
+        if let Err(e) = self.skip(vm, Op::Xsetbv)? {
+            return Ok(Some(e));
+        }
+        self.xcr0 = v;
+        Ok(None)
+    }
+
+    // --- port I/O -----------------------------------------------------------
+
+    fn io(&mut self, vm: &Vm, io: IoExit) -> Result<Option<VmmExit>> {
+        let rip = self.rip();
+        let mut data = uapi::VmmExitInout {
+            flags: if io.input { uapi::VMM_INOUT_IN } else { 0 },
+            port: u32::from(io.port),
+            size: u32::from(io.size),
+            ..uapi::VmmExitInout::ZERO
+        };
+        let mask = size_mask(io.size);
+        let mut elem = None;
+        if !io.string {
+            if !io.input {
+                data.value = self.gpr(reg::RAX) & mask;
+            }
+        } else {
+            let amask = size_mask(io.addr_size);
+            let count = if io.rep { self.gpr(reg::RCX) & amask } else { 1 };
+            if count == 0 {
+                self.hw.set(reg::RIP, io.next_rip)?;
+                return Ok(None);
+            }
+            let seg = if io.input {
+                Seg::Es
+            } else if let Some(s) = io.seg {
+                s
+            } else {
+                match self.fetch(vm) {
+                    Ok(i) => i.seg.unwrap_or(Seg::Ds),
+                    Err(e) => return Ok(Some(e)),
+                }
+            };
+            let index = self.gpr(if io.input { reg::RDI } else { reg::RSI }) & amask;
+            let base = self.seg_base(seg);
+            let la = base.wrapping_add(index);
+            let access = if io.input { Access::Write } else { Access::Read };
+            // An element crossing a page is split: translate its last byte too.
+            let last = la.wrapping_add(u64::from(io.size) - 1);
+            let (first, second) = match (self.translate(vm, la, access), self.translate(vm, last, access)) {
+                (Ok(Some(a)), Ok(Some(b))) => (a, b),
+                (Ok(None), _) | (_, Ok(None)) => return Ok(None),
+                _ => return Ok(Some(self.inst_emul(vm))),
+            };
+            if (la & !0xfff) != (last & !0xfff) && second & 0xfff != last & 0xfff {
+                return Ok(Some(self.inst_emul(vm)));
+            }
+            let split = (0x1000 - (la & 0xfff)) as usize;
+            if !io.input {
+                let mut b = [0u8; 8];
+                let n = io.size as usize;
+                let ok = vm.with_mem(|m| {
+                    if split >= n {
+                        m.read(first, &mut b[..n])
+                    } else {
+                        m.read(first, &mut b[..split]) && m.read(second & !0xfff, &mut b[split..n])
+                    }
+                });
+                if !ok {
+                    return Ok(Some(self.inst_emul(vm)));
+                }
+                data.value = u64::from_le_bytes(b);
+            }
+            data.flags |= uapi::VMM_INOUT_STRING | if io.rep { uapi::VMM_INOUT_REP } else { 0 };
+            data.gpa = first;
+            data.count = count;
+            elem = Some(first);
+        }
+        self.pending = Pending::Io { io, elem };
+        Ok(Some(VmmExit { reason: exit::INOUT, rip, data: data.to_data(), ..VmmExit::ZERO }))
+    }
+
+    fn seg_base(&self, seg: Seg) -> u64 {
+        let id = match seg {
+            Seg::Es => reg::ES,
+            Seg::Cs => reg::CS,
+            Seg::Ss => reg::SS,
+            Seg::Ds => reg::DS,
+            Seg::Fs => reg::FS,
+            Seg::Gs => reg::GS,
+        };
+        if self.mode() == CpuMode::Long64 && !matches!(seg, Seg::Fs | Seg::Gs) {
+            return 0;
+        }
+        self.hw.get_desc(id).map_or(0, |d| d.base)
+    }
+
+    fn inst_emul(&mut self, vm: &Vm) -> VmmExit {
+        match self.fetch(vm) {
+            Err(e) => e,
+            Ok(_) => {
+                // Decodable but not completable (MMIO behind a string
+                // operand): hand the raw bytes over all the same.
+                let mut e = VmmExit { reason: exit::INST_EMUL, rip: self.rip(), ..VmmExit::ZERO };
+                e.inst_len = 0;
+                e
+            }
+        }
+    }
+
+    /// Applies the sequencer's completion of the pending exit.
+    fn complete(&mut self, vm: &Vm, entry: &uapi::VmmEntry) -> Result {
+        let pending = self.pending;
+        if entry.cmd == uapi::VMM_ENTRY_RUN && entry.value != 0 {
+            return Err(EINVAL);
+        }
+        match (entry.cmd, pending) {
+            (uapi::VMM_ENTRY_RUN, _) => {}
+            (uapi::VMM_ENTRY_COMPLETE, Pending::Io { io, elem }) => self.complete_io(vm, io, elem, entry.value)?,
+            (uapi::VMM_ENTRY_COMPLETE, Pending::Rdmsr { next_rip, .. }) => {
+                self.set_edx_eax(entry.value);
+                self.hw.set(reg::RIP, next_rip)?;
+            }
+            (uapi::VMM_ENTRY_COMPLETE, Pending::Wrmsr { next_rip }) => self.hw.set(reg::RIP, next_rip)?,
+            (uapi::VMM_ENTRY_INJECT_GP, Pending::Rdmsr { .. } | Pending::Wrmsr { .. }) => self.hw.inject(Event::GP0),
+            _ => return Err(EINVAL),
+        }
+        self.pending = Pending::None;
+        Ok(())
+    }
+
+    fn complete_io(&mut self, vm: &Vm, io: IoExit, elem: Option<u64>, value: u64) -> Result {
+        let mask = size_mask(io.size);
+        let Some(gpa) = elem else {
+            if io.input {
+                let rax = self.gpr(reg::RAX);
+                let v = if io.size == 4 { value & mask } else { (rax & !mask) | (value & mask) };
+                self.hw.set(reg::RAX, v)?;
+            }
+            return self.hw.set(reg::RIP, io.next_rip);
+        };
+        if io.input {
+            let bytes = value.to_le_bytes();
+            let n = io.size as usize;
+            let split = (0x1000 - (gpa & 0xfff)) as usize;
+            // The element was translated at the exit; a write to its page
+            // (or two) completes it. The second page, if any, was checked
+            // then; translate its start again now.
+            vm.with_mem(|m| {
+                if split >= n {
+                    m.write(gpa, &bytes[..n]);
+                } else {
+                    m.write(gpa, &bytes[..split]);
+                }
+            });
+            if split < n {
+                let la = self.seg_base(Seg::Es).wrapping_add(self.gpr(reg::RDI) & size_mask(io.addr_size));
+                if let Ok(Some(g2)) = self.translate(vm, la.wrapping_add(split as u64), Access::Write) {
+                    vm.with_mem(|m| m.write(g2, &bytes[split..n]));
+                }
+            }
+        }
+        let df = self.gpr(reg::RFLAGS) & (1 << 10) != 0;
+        let step = u64::from(io.size);
+        let idx = if io.input { reg::RDI } else { reg::RSI };
+        let moved = if df { self.gpr(idx).wrapping_sub(step) } else { self.gpr(idx).wrapping_add(step) };
+        self.hw.set(idx, with_addr_size(self.gpr(idx), moved, io.addr_size))?;
+        let mut done = true;
+        if io.rep {
+            let rcx = self.gpr(reg::RCX);
+            let left = with_addr_size(rcx, rcx.wrapping_sub(1), io.addr_size);
+            self.hw.set(reg::RCX, left)?;
+            done = left & size_mask(io.addr_size) == 0;
+        }
+        if done {
+            self.hw.set(reg::RIP, io.next_rip)?;
+        }
+        Ok(())
+    }
+}
+
+/// All-ones of `size` bytes.
+fn size_mask(size: u8) -> u64 {
+    match size {
+        1 => 0xff,
+        2 => 0xffff,
+        4 => 0xffff_ffff,
+        _ => u64::MAX,
+    }
+}
+
+/// The register value after writing `new` with address size `size`: 16-bit
+/// writes keep the upper bits, 32-bit writes zero-extend.
+fn with_addr_size(old: u64, new: u64, size: u8) -> u64 {
+    match size {
+        2 => (old & !0xffff) | (new & 0xffff),
+        4 => new & 0xffff_ffff,
+        _ => new,
+    }
+}
+
+// --- the vCPU file descriptor ---------------------------------------------
+
+/// What a vCPU fd holds.
+pub(crate) struct VcpuFile {
+    vm: Arc<Vm>,
+    vcpu: Arc<Vcpu>,
+}
+
+/// Installs a vCPU fd for `vcpu` of `vm`.
+pub(crate) fn install_fd(vm: Arc<Vm>, vcpu: Arc<Vcpu>) -> Result<isize> {
+    let f = Arc::new(VcpuFile { vm, vcpu }, GFP_KERNEL)?;
+    let private = f.into_foreign();
+    let fops: &'static bindings::file_operations = &VCPU_FOPS;
+    // SAFETY: `VCPU_FOPS` expects `private_data` from
+    // `Arc::<VcpuFile>::into_foreign`; the name is a static C string.
+    let fd = unsafe {
+        hw::ffi::vmm_anon_inode_getfd(c"vmm-vcpu".as_ptr().cast(), core::ptr::from_ref(fops).cast(), private)
+    };
+    if fd < 0 {
+        // SAFETY: no file was created, so nothing else owns `private`.
+        drop(unsafe { Arc::<VcpuFile>::from_foreign(private) });
+        return Err(Error::from_errno(fd));
+    }
+    Ok(fd as isize)
+}
+
+/// # Safety
+///
+/// `file` must be a vCPU fd's file whose `private_data` came from
+/// [`install_fd`] and is not yet released.
+unsafe extern "C" fn vcpu_ioctl(file: *mut bindings::file, cmd: c_uint, arg: c_ulong) -> c_long {
+    // SAFETY: by the contract `private_data` is an `Arc<VcpuFile>` alive
+    // until release, which cannot run during an ioctl.
+    let f: ArcBorrow<'_, VcpuFile> = unsafe { Arc::<VcpuFile>::borrow((*file).private_data) };
+    match f.vcpu.ioctl(&f.vm, cmd, arg as usize) {
+        Ok(v) => v as c_long,
+        Err(e) => e.to_errno() as c_long,
+    }
+}
+
+/// # Safety
+///
+/// `file` must be a vCPU fd's file being released.
+unsafe extern "C" fn vcpu_release(_inode: *mut bindings::inode, file: *mut bindings::file) -> c_int {
+    // SAFETY: release is the last use of `private_data`.
+    drop(unsafe { Arc::<VcpuFile>::from_foreign((*file).private_data) });
+    0
+}
+
+const VCPU_FOPS: bindings::file_operations = bindings::file_operations {
+    owner: <crate::VmmModule as kernel::ModuleMetadata>::THIS_MODULE.as_ptr(),
+    unlocked_ioctl: Some(vcpu_ioctl),
+    #[cfg(CONFIG_COMPAT)]
+    compat_ioctl: bindings::compat_ptr_ioctl,
+    release: Some(vcpu_release),
+    ..pin_init::zeroed()
+};

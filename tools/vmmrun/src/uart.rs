@@ -1,0 +1,196 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
+
+//! A 16550 UART register model, transmit only.
+//!
+//! Glossary: *THR/RBR* transmit holding / receive buffer register, *IER*
+//! interrupt enable, *IIR/FCR* interrupt identification / FIFO control,
+//! *LCR* line control (bit 7 is *DLAB*, which swaps THR/RBR and IER for
+//! *DLL/DLM*, the divisor latch), *MCR/MSR* modem control / status, *LSR*
+//! line status, *SCR* scratch.
+//!
+//! The transmitter is always ready: LSR reads THRE and TEMT (0x60), and
+//! every THR write is a byte out. Nothing is ever received, except in
+//! loopback mode (MCR bit 4), where a THR write lands in RBR instead of
+//! going out and MSR mirrors MCR's outputs, as drivers probing the chip
+//! expect. No interrupt is ever pending: IIR reads 0x01 (0xc1 once FCR has
+//! enabled the FIFOs).
+
+/// Register offsets from the base port.
+pub mod off {
+    /// RBR (read) / THR (write); DLL with DLAB set.
+    pub const DATA: u8 = 0;
+    /// IER; DLM with DLAB set.
+    pub const IER: u8 = 1;
+    /// IIR (read) / FCR (write).
+    pub const IIR_FCR: u8 = 2;
+    /// LCR.
+    pub const LCR: u8 = 3;
+    /// MCR.
+    pub const MCR: u8 = 4;
+    /// LSR.
+    pub const LSR: u8 = 5;
+    /// MSR.
+    pub const MSR: u8 = 6;
+    /// SCR.
+    pub const SCR: u8 = 7;
+}
+
+/// Number of ports the UART decodes.
+pub const PORTS: u32 = 8;
+
+const LCR_DLAB: u8 = 1 << 7;
+const MCR_LOOP: u8 = 1 << 4;
+const LSR_DR: u8 = 1 << 0;
+const LSR_THRE: u8 = 1 << 5;
+const LSR_TEMT: u8 = 1 << 6;
+const IIR_NO_INT: u8 = 0x01;
+const IIR_FIFO: u8 = 0xc0;
+const FCR_FIFO_ENABLE: u8 = 1 << 0;
+/// IER bits a 16550 implements.
+const IER_MASK: u8 = 0x0f;
+/// MCR bits a 16550 implements (DTR, RTS, OUT1, OUT2, LOOP).
+const MCR_MASK: u8 = 0x1f;
+
+/// The UART's registers.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Uart {
+    ier: u8,
+    lcr: u8,
+    mcr: u8,
+    scr: u8,
+    dll: u8,
+    dlm: u8,
+    fifo: bool,
+    /// A byte looped back in loopback mode, not yet read.
+    rbr: Option<u8>,
+}
+
+impl Uart {
+    /// A UART as after reset: every register zero.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn dlab(&self) -> bool {
+        self.lcr & LCR_DLAB != 0
+    }
+
+    fn loopback(&self) -> bool {
+        self.mcr & MCR_LOOP != 0
+    }
+
+    /// Reads the register at offset `reg` (0-7).
+    pub fn read(&mut self, reg: u8) -> u8 {
+        match reg {
+            off::DATA if self.dlab() => self.dll,
+            off::DATA => self.rbr.take().unwrap_or(0),
+            off::IER if self.dlab() => self.dlm,
+            off::IER => self.ier,
+            off::IIR_FCR => IIR_NO_INT | if self.fifo { IIR_FIFO } else { 0 },
+            off::LCR => self.lcr,
+            off::MCR => self.mcr,
+            off::LSR => LSR_THRE | LSR_TEMT | if self.rbr.is_some() { LSR_DR } else { 0 },
+            off::MSR if self.loopback() => {
+                // DTR -> DSR, RTS -> CTS, OUT1 -> RI, OUT2 -> DCD.
+                let m = self.mcr;
+                (m & 1) << 5 | (m >> 1 & 1) << 4 | (m >> 2 & 1) << 6 | (m >> 3 & 1) << 7
+            }
+            off::MSR => 0,
+            off::SCR => self.scr,
+            _ => 0xff,
+        }
+    }
+
+    /// Writes `value` to the register at offset `reg` (0-7); returns the
+    /// byte transmitted, if this was a THR write outside loopback mode.
+    pub fn write(&mut self, reg: u8, value: u8) -> Option<u8> {
+        match reg {
+            off::DATA if self.dlab() => self.dll = value,
+            off::DATA if self.loopback() => self.rbr = Some(value),
+            off::DATA => return Some(value),
+            off::IER if self.dlab() => self.dlm = value,
+            off::IER => self.ier = value & IER_MASK,
+            off::IIR_FCR => self.fifo = value & FCR_FIFO_ENABLE != 0,
+            off::LCR => self.lcr = value,
+            off::MCR => self.mcr = value & MCR_MASK,
+            off::SCR => self.scr = value,
+            // LSR and MSR writes are ignored (factory test only).
+            _ => {}
+        }
+        None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn transmitter_is_always_ready_and_thr_writes_go_out() {
+        let mut u = Uart::new();
+        assert_eq!(u.read(off::LSR), 0x60);
+        assert_eq!(u.write(off::DATA, b'H'), Some(b'H'));
+        assert_eq!(u.read(off::LSR), 0x60);
+        assert_eq!(u.read(off::DATA), 0, "nothing received");
+        assert_eq!(u.read(off::MSR), 0);
+    }
+
+    #[test]
+    fn no_interrupt_is_ever_pending() {
+        let mut u = Uart::new();
+        u.write(off::IER, 0x0f);
+        assert_eq!(u.read(off::IIR_FCR), 0x01);
+        u.write(off::IIR_FCR, 0x07); // enable and clear FIFOs
+        assert_eq!(u.read(off::IIR_FCR), 0xc1);
+        u.write(off::IIR_FCR, 0x00);
+        assert_eq!(u.read(off::IIR_FCR), 0x01);
+    }
+
+    #[test]
+    fn registers_read_back() {
+        let mut u = Uart::new();
+        u.write(off::LCR, 0x03);
+        u.write(off::SCR, 0x5a);
+        u.write(off::IER, 0xff);
+        u.write(off::MCR, 0xff);
+        assert_eq!(u.read(off::LCR), 0x03);
+        assert_eq!(u.read(off::SCR), 0x5a);
+        assert_eq!(u.read(off::IER), 0x0f, "a 16550 has four IER bits");
+        assert_eq!(u.read(off::MCR), 0x1f, "and five MCR bits");
+        // LSR and MSR ignore writes.
+        u.write(off::MCR, 0);
+        u.write(off::LSR, 0);
+        u.write(off::MSR, 0xff);
+        assert_eq!((u.read(off::LSR), u.read(off::MSR)), (0x60, 0));
+    }
+
+    #[test]
+    fn dlab_selects_the_divisor_latch() {
+        let mut u = Uart::new();
+        u.write(off::IER, 0x01);
+        u.write(off::LCR, 0x83);
+        assert_eq!(u.write(off::DATA, 0x0c), None, "DLL, not THR");
+        u.write(off::IER, 0x00);
+        assert_eq!((u.read(off::DATA), u.read(off::IER)), (0x0c, 0x00));
+        u.write(off::LCR, 0x03);
+        assert_eq!(u.read(off::IER), 0x01, "IER kept its value");
+        u.write(off::LCR, 0x80);
+        assert_eq!((u.read(off::DATA), u.read(off::IER)), (0x0c, 0x00));
+    }
+
+    #[test]
+    fn loopback_as_linux_probes_it() {
+        let mut u = Uart::new();
+        // serial8250 autoconfig: MCR = LOOP | OUT2 | RTS, expects MSR & 0xf0 == 0x90.
+        u.write(off::MCR, 0x1a);
+        assert_eq!(u.read(off::MSR) & 0xf0, 0x90);
+        u.write(off::MCR, 0x15); // LOOP | OUT1 | DTR
+        assert_eq!(u.read(off::MSR), 0x60);
+        assert_eq!(u.write(off::DATA, b'x'), None, "looped back, not sent");
+        assert_eq!(u.read(off::LSR), 0x61);
+        assert_eq!(u.read(off::DATA), b'x');
+        assert_eq!(u.read(off::LSR), 0x60);
+        u.write(off::MCR, 0x03);
+        assert_eq!(u.write(off::DATA, b'y'), Some(b'y'));
+    }
+}
