@@ -24,7 +24,7 @@ use crate::svm::{
 };
 use crate::uapi::{access, reg, VmmSegDesc, VMM_ACCESS_EXEC, VMM_ACCESS_READ, VMM_ACCESS_WRITE};
 use crate::vmspace::gen::{Flushed, Generation};
-use crate::x86::{insn::Seg, EFER_SVME};
+use crate::x86::{insn::Seg, paging::canonical, EFER_SVME};
 
 /// One CPU's SVM pages and ASIDs.
 struct PerCpu {
@@ -39,17 +39,19 @@ struct PerCpu {
 pub(crate) struct SvmCpus {
     cpus: KVec<Pin<KBox<SpinLock<PerCpu>>>>,
     features: SvmFeatures,
+    /// Linear addresses are 57 bits wide (else 48).
+    la57: bool,
 }
 
 impl SvmCpus {
     /// Allocates the per-CPU pages for `nr_cpus` CPU ids.
-    pub(crate) fn new(nr_cpus: u32, nr_asids: u32, features: SvmFeatures) -> Result<Self> {
+    pub(crate) fn new(nr_cpus: u32, nr_asids: u32, features: SvmFeatures, la57: bool) -> Result<Self> {
         let mut cpus = KVec::with_capacity(nr_cpus as usize, GFP_KERNEL)?;
         for _ in 0..nr_cpus {
             let per = PerCpu { hsave: HwPages::new(0)?, host_save: HwPages::new(0)?, asids: AsidPool::new(nr_asids) };
             cpus.push(KBox::pin_init(new_spinlock!(per), GFP_KERNEL)?, GFP_KERNEL)?;
         }
-        Ok(Self { cpus, features })
+        Ok(Self { cpus, features, la57 })
     }
 }
 
@@ -84,6 +86,7 @@ pub(crate) struct SvmVcpu {
     asid: VcpuAsid,
     flushed: Flushed,
     nrips: bool,
+    la57: bool,
 }
 
 fn seg(selector: u16, base: u64, limit: u32, attrib: u16) -> Segment {
@@ -162,6 +165,7 @@ impl SvmVcpu {
             asid: VcpuAsid::default(),
             flushed: Flushed::NEVER,
             nrips: cpus.features.contains(SvmFeatures::NRIPS),
+            la57: cpus.la57,
         })
     }
 
@@ -246,7 +250,7 @@ impl SvmVcpu {
     /// Writes a VMLOAD/VMSAVE-switched MSR; `None` for another MSR or a
     /// non-canonical address (the guest gets #GP).
     pub(crate) fn set_direct_msr(&mut self, msr: u32, v: u64) -> Option<()> {
-        let canonical = crate::x86::paging::canonical(v, false);
+        let canonical = canonical(v, self.la57);
         let s = &mut self.vm().save;
         match msr {
             0xc000_0100 if canonical => s.fs.base = v,
@@ -426,12 +430,15 @@ impl VcpuHw for SvmVcpu {
     }
 
     fn set(&mut self, id: u32, v: u64) -> Result {
+        let la57 = self.la57;
         let s = &mut self.vm().save;
         match id {
             reg::RAX => s.rax = v,
             reg::RSP => s.rsp = v,
             0..=15 => self.gprs[id as usize] = v,
-            reg::RIP => s.rip = v,
+            // Canonical in every mode: outside 64-bit mode bits 63:32 are
+            // zero, which is canonical too.
+            reg::RIP if canonical(v, la57) => s.rip = v,
             reg::RFLAGS if v & !RFLAGS_VALID == 0 => s.rflags = v | 2,
             reg::CR0 if v >> 32 == 0 && (v & (1 << 31) == 0 || v & 1 != 0) && (v & (1 << 29) == 0 || v & (1 << 30) != 0) => {
                 s.cr0 = v
@@ -471,6 +478,11 @@ impl VcpuHw for SvmVcpu {
     fn set_desc(&mut self, id: u32, d: &VmmSegDesc) -> Result {
         let table = id == reg::GDTR || id == reg::IDTR;
         if (table && (d.access != 0 || d.limit > 0xffff)) || d.access & !access::VALID != 0 {
+            return Err(EINVAL);
+        }
+        // As VMX requires: bases that can hold 64-bit values are canonical.
+        let wide = matches!(id, reg::FS | reg::GS | reg::LDTR | reg::TR | reg::GDTR | reg::IDTR);
+        if wide && !canonical(d.base, self.la57) {
             return Err(EINVAL);
         }
         let seg = self.segment(id).ok_or(EINVAL)?;

@@ -115,10 +115,16 @@ impl Vcpu {
         Ok(v)
     }
 
-    /// Makes the vCPU leave the guest soon: now if it is in it, else at
-    /// its next entry. Never waits.
+    /// Makes the vCPU leave the guest soon with a `KICKED` exit: now if it
+    /// is in it, else at its next entry. Never waits.
     pub(crate) fn kick(&self) {
         self.kick.store(true, Release);
+        self.poke();
+    }
+
+    /// Interrupts the vCPU's CPU if it is in the guest. The caller changed
+    /// some state the vCPU checks before entering (and fenced after it).
+    pub(crate) fn poke(&self) {
         fence(Ordering::SeqCst);
         let cpu = self.in_guest.load(Acquire);
         if cpu >= 0 {
@@ -156,12 +162,14 @@ impl Vcpu {
         }
         let n = req.count as usize;
         let ids: KVec<u32> = read_array(req.ids, n)?;
+        // User memory is read before the lock: the mm's lock nests outside
+        // the VM's locks (mmap).
+        let values: KVec<u64> = if set { read_array(req.values, n)? } else { KVec::new() };
         let mut st = self.state.lock();
         if ids.iter().any(|id| st.hw.get(*id).is_none()) {
             return Err(EINVAL);
         }
         if set {
-            let values: KVec<u64> = read_array(req.values, n)?;
             // All or nothing: apply to a copy of the registers' old values
             // and roll back on the first refusal.
             let old: KVec<u64> = collect(ids.iter().map(|id| st.hw.get(*id).unwrap_or(0)))?;
@@ -189,12 +197,12 @@ impl Vcpu {
         }
         let n = req.count as usize;
         let ids: KVec<u32> = read_array(req.ids, n)?;
+        let descs: KVec<uapi::VmmSegDesc> = if set { read_array(req.descs, n)? } else { KVec::new() };
         let mut st = self.state.lock();
         if ids.iter().any(|id| st.hw.get_desc(*id).is_none()) {
             return Err(EINVAL);
         }
         if set {
-            let descs: KVec<uapi::VmmSegDesc> = read_array(req.descs, n)?;
             let old = collect(ids.iter().map(|id| st.hw.get_desc(*id).unwrap_or_default()))?;
             for (i, (id, d)) in ids.iter().zip(descs.iter()).enumerate() {
                 if let Err(e) = st.hw.set_desc(*id, d) {
@@ -316,7 +324,7 @@ impl Vcpu {
                 |cpu| {
                     self.in_guest.store(cpu as i32, Release);
                     fence(Ordering::SeqCst);
-                    !self.kick.load(Acquire) && !vm.is_destroyed() && vm.suspended_exit().is_none()
+                    !self.kick.load(Acquire) && !vm.must_not_enter(generation)
                 },
                 || self.in_guest.store(-1, Release),
             );
@@ -862,7 +870,8 @@ pub(crate) struct VcpuFile {
 
 /// Installs a vCPU fd for `vcpu` of `vm`.
 pub(crate) fn install_fd(vm: Arc<Vm>, vcpu: Arc<Vcpu>) -> Result<isize> {
-    let f = Arc::new(VcpuFile { vm, vcpu }, GFP_KERNEL)?;
+    vm.vcpu_fd_opened();
+    let f = Arc::new(VcpuFile { vm: vm.clone(), vcpu }, GFP_KERNEL).inspect_err(|_| vm.vcpu_fd_closed())?;
     let private = f.into_foreign();
     let fops: &'static bindings::file_operations = &VCPU_FOPS;
     // SAFETY: `VCPU_FOPS` expects `private_data` from
@@ -873,6 +882,7 @@ pub(crate) fn install_fd(vm: Arc<Vm>, vcpu: Arc<Vcpu>) -> Result<isize> {
     if fd < 0 {
         // SAFETY: no file was created, so nothing else owns `private`.
         drop(unsafe { Arc::<VcpuFile>::from_foreign(private) });
+        vm.vcpu_fd_closed();
         return Err(Error::from_errno(fd));
     }
     Ok(fd as isize)
@@ -897,7 +907,8 @@ unsafe extern "C" fn vcpu_ioctl(file: *mut bindings::file, cmd: c_uint, arg: c_u
 /// `file` must be a vCPU fd's file being released.
 unsafe extern "C" fn vcpu_release(_inode: *mut bindings::inode, file: *mut bindings::file) -> c_int {
     // SAFETY: release is the last use of `private_data`.
-    drop(unsafe { Arc::<VcpuFile>::from_foreign((*file).private_data) });
+    let f = unsafe { Arc::<VcpuFile>::from_foreign((*file).private_data) };
+    f.vm.vcpu_fd_closed();
     0
 }
 

@@ -13,6 +13,7 @@
 //!   cycle is broken when the VM is unlinked, which must happen before the
 //!   module can unload (the module reference above).
 
+use core::sync::atomic::{fence, Ordering};
 use kernel::ffi::{c_int, c_long, c_uint, c_ulong};
 use kernel::{
     bindings,
@@ -84,6 +85,8 @@ pub(crate) struct Vm {
     shared: Arc<Shared>,
     /// VM fds open on this VM. Read anywhere; written under `shared.vms`.
     nr_fds: Atomic<u32>,
+    /// vCPU fds open on this VM. Written under `shared.vms`.
+    nr_vcpu_fds: Atomic<u32>,
     /// Set once, under `shared.vms`, when the VM loses its name.
     destroyed: Atomic<bool>,
     /// Segments, mappings and the nested page table.
@@ -115,6 +118,7 @@ impl Vm {
                 flags,
                 shared: shared.clone(),
                 nr_fds: Atomic::new(1),
+                nr_vcpu_fds: Atomic::new(0),
                 destroyed: Atomic::new(false),
                 mem: KBox::pin_init(kernel::new_mutex!(mem), GFP_KERNEL)?,
                 vcpus: KBox::pin_init(kernel::new_mutex!(KVec::new()), GFP_KERNEL)?,
@@ -125,6 +129,7 @@ impl Vm {
         )?;
         shared.nr_vm_objects.add(1, Relaxed);
         shared.vm_bytes.add(VM_BYTES, Relaxed);
+        shared.seg_pages.add(vm.mem.lock().nr_pages(), Relaxed);
         Ok(vm)
     }
 
@@ -146,11 +151,13 @@ impl Vm {
         match cmd {
             uapi::VMM_VM_GET_INFO => {
                 let (nr_segments, nr_mappings) = self.mem.lock().counts();
+                let guest_phys_bits = self.mem.lock().gpa_bits();
+                let nr_vcpus = self.nr_vcpus();
                 let info = uapi::VmmVmInfo {
                     name: self.name,
                     flags: self.flags.bits(),
-                    guest_phys_bits: self.mem.lock().gpa_bits(),
-                    nr_vcpus: self.vcpus.lock().len() as u32,
+                    guest_phys_bits,
+                    nr_vcpus,
                     nr_segments,
                     nr_mappings,
                     ..uapi::VmmVmInfo::ZERO
@@ -183,7 +190,7 @@ impl Vm {
                 self.generation.store(mem.generation.get(), Release);
                 drop(mem);
                 // Running vCPUs leave the guest and flush before re-entry.
-                self.kick_all();
+                self.poke_all();
                 Ok(0)
             }
             uapi::VMM_VM_CREATE_VCPU => {
@@ -214,15 +221,18 @@ impl Vm {
         self.destroyed.load(Acquire)
     }
 
-    /// Kicks every vCPU out of the guest.
-    fn kick_all(&self) {
-        self.vcpus.lock().iter().for_each(|v| v.kick());
+    /// Makes every vCPU in the guest leave it; each then re-checks the
+    /// VM's state (destroyed, suspended, a new address-space generation)
+    /// before entering again. Unlike a kick, no exit reaches userspace.
+    fn poke_all(&self) {
+        self.vcpus.lock().iter().for_each(|v| v.poke());
     }
 
     /// Suspends the VM (the first suspension sticks) and kicks every vCPU.
     pub(crate) fn suspend(&self, how: u32, vcpu: u32) {
         let _ = self.suspended.cmpxchg(0, u64::from(how) | (u64::from(vcpu) << 32), Relaxed);
-        self.kick_all();
+        fence(Ordering::SeqCst);
+        self.poke_all();
     }
 
     /// The `SUSPENDED` exit, if the VM is suspended.
@@ -236,12 +246,15 @@ impl Vm {
 
     /// The nested table's root and generation, for a vCPU entry.
     pub(crate) fn nested(&self) -> (u64, Generation) {
-        let root = self.mem.lock().root();
-        let mut g = Generation::default();
-        for _ in 0..self.generation.load(Acquire) {
-            g.bump();
-        }
-        (root, g)
+        let mem = self.mem.lock();
+        (mem.root(), mem.generation)
+    }
+
+    /// Whether a vCPU about to enter with `seen` must not: the VM went, was
+    /// suspended, or its address space changed since (the vCPU has
+    /// published that it is in the guest, so later changes poke it).
+    pub(crate) fn must_not_enter(&self, seen: Generation) -> bool {
+        self.is_destroyed() || self.suspended.load(Relaxed) != 0 || self.generation.load(Acquire) != seen.get()
     }
 
     /// Whether any mapping covers `gpa`.
@@ -278,9 +291,27 @@ impl Vm {
 
     /// The last reference to one VM fd went away.
     fn close_fd(self: &Arc<Self>) {
+        self.fd_closed(&self.nr_fds);
+    }
+
+    /// A vCPU fd was opened: like a VM fd, it keeps a destroy-on-close VM.
+    /// Lock-free: the caller's VM fd is open (its ioctl is running), so no
+    /// close can find both counts at zero meanwhile.
+    pub(crate) fn vcpu_fd_opened(&self) {
+        self.nr_vcpu_fds.add(1, Relaxed);
+    }
+
+    /// A vCPU fd was released.
+    pub(crate) fn vcpu_fd_closed(self: &Arc<Self>) {
+        self.fd_closed(&self.nr_vcpu_fds);
+    }
+
+    /// One fd counted in `counter` closed; a destroy-on-close VM goes when
+    /// no VM or vCPU fd is left.
+    fn fd_closed(self: &Arc<Self>, counter: &Atomic<u32>) {
         let mut vms = self.shared.vms.lock();
-        let left = self.nr_fds.load(Relaxed) - 1;
-        self.nr_fds.store(left, Relaxed);
+        counter.fetch_sub(1, Relaxed);
+        let left = self.nr_fds.load(Relaxed) + self.nr_vcpu_fds.load(Relaxed);
         if left == 0 && self.flags.contains(CreateFlags::DESTROY_ON_CLOSE) {
             let unlinked = unlink(&mut vms, self);
             drop(vms);
@@ -308,8 +339,9 @@ fn unlink(vms: &mut KVec<Arc<Vm>>, vm: &Arc<Vm>) -> bool {
         return false;
     };
     vm.destroyed.store(true, Release);
+    fence(Ordering::SeqCst);
     // vCPUs in the guest leave it and see the VM gone.
-    vm.kick_all();
+    vm.poke_all();
     // `i` is in bounds, so removal cannot fail.
     drop(vms.remove(i));
     true

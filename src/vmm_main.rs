@@ -77,7 +77,10 @@ impl Core {
         let virt = virt::Virt::probe()?;
         let svm = match &virt.backend {
             virt::Backend::Svm { caps } => {
-                Some(svm_vcpu::SvmCpus::new(hw::nr_cpu_ids(), caps.nr_asids, caps.features)?)
+                // The CPU's linear-address width, not the host's paging mode:
+                // a guest may use 5-level paging under a 4-level host.
+                let la57 = hw::cpu::host_cpuid(7, 0)[2] & (1 << 16) != 0;
+                Some(svm_vcpu::SvmCpus::new(hw::nr_cpu_ids(), caps.nr_asids, caps.features, la57)?)
             }
             virt::Backend::Vmx { .. } => None,
         };

@@ -25,6 +25,17 @@ pub struct Test {
     pub run: fn() -> TestResult,
 }
 
+/// Starts an `Err` message that skips the test instead of failing it, for
+/// helpers deep in a test that find the feature under test missing and
+/// return through `?`. Build it with [`skip`].
+const SKIP_PREFIX: &str = "\0skip: ";
+
+/// An error that makes the test a skip with reason `why` (see
+/// [`SKIP_PREFIX`]).
+pub fn skip(why: &str) -> String {
+    format!("{SKIP_PREFIX}{why}")
+}
+
 /// Fails the test with a message unless `cond` holds.
 #[macro_export]
 macro_rules! ensure {
@@ -49,6 +60,19 @@ macro_rules! expect_errno {
     };
 }
 
+/// Fails unless `res` is an `io::Error` with errno `want`; `what` names the
+/// case (the function form of [`expect_errno!`], for tables of cases).
+pub fn expect_errno_of<T: std::fmt::Debug>(res: std::io::Result<T>, want: i32, what: &str)
+                                            -> Result<(), String> {
+    match res {
+        Err(e) if e.raw_os_error() == Some(want) => Ok(()),
+        Err(e) => Err(format!("{what}: failed with {e}, expected {}",
+                              std::io::Error::from_raw_os_error(want))),
+        Ok(v) => Err(format!("{what}: succeeded ({v:?}), expected {}",
+                             std::io::Error::from_raw_os_error(want))),
+    }
+}
+
 /// Runs every test and prints TAP to `out`. Returns the number that failed.
 pub fn run(tests: &[Test], out: &mut impl Write) -> usize {
     let _ = writeln!(out, "TAP version 13");
@@ -61,6 +85,9 @@ pub fn run(tests: &[Test], out: &mut impl Write) -> usize {
         let _ = match r {
             Ok(Outcome::Pass) => writeln!(out, "ok {n} - {}", t.name),
             Ok(Outcome::Skip(why)) => writeln!(out, "ok {n} - {} # SKIP {why}", t.name),
+            Err(msg) if msg.starts_with(SKIP_PREFIX) => {
+                writeln!(out, "ok {n} - {} # SKIP {}", t.name, &msg[SKIP_PREFIX.len()..])
+            }
             Err(msg) => {
                 failed += 1;
                 let mut s = format!("not ok {n} - {}\n", t.name);
@@ -80,4 +107,25 @@ fn panic_msg(p: &Box<dyn std::any::Any + Send>) -> String {
         .map(|s| s.to_string())
         .or_else(|| p.downcast_ref::<String>().cloned())
         .unwrap_or_else(|| "(non-string panic)".into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn skip_errors_are_skips() {
+        fn skipper() -> TestResult {
+            Err(skip("not here"))
+        }
+        fn failer() -> TestResult {
+            Err("bad".into())
+        }
+        let mut out = Vec::new();
+        let failed = run(&[Test { name: "a", run: skipper }, Test { name: "b", run: failer }], &mut out);
+        let text = String::from_utf8(out).unwrap();
+        assert_eq!(failed, 1);
+        assert!(text.contains("ok 1 - a # SKIP not here\n"), "{text}");
+        assert!(text.contains("not ok 2 - b\n  # bad\n"), "{text}");
+    }
 }

@@ -386,3 +386,18 @@ fn mapping_set_validates() {
     assert_eq!(s.iter().count(), MAX_MAPPINGS);
     assert!(s.iter().zip(s.iter().skip(1)).all(|(a, b)| a.end() <= b.gpa));
 }
+
+#[test]
+fn mapping_set_refuses_a_range_around_another() {
+    use crate::mapping::{MapError, Mapping, MappingSet};
+    use crate::pte::Prot;
+    let mut set = MappingSet::new(40);
+    let m = |gpa, len| Mapping { gpa, len, segment: 0, offset: 0, prot: Prot::READ };
+    set.insert(m(0x10_0000, 0x4000), 0x1_0000).unwrap();
+    for (gpa, len) in [(0x10_0000, 0x4000), (0x10_2000, 0x4000), (0xf_f000, 0x2000), (0x10_1000, 0x1000), (0xf_e000, 0x8000)] {
+        assert_eq!(set.insert(m(gpa, len), 0x1_0000), Err(MapError::Overlap), "{gpa:#x}+{len:#x}");
+    }
+    set.insert(m(0x10_4000, 0x4000), 0x1_0000).unwrap();
+    set.insert(m(0xf_c000, 0x4000), 0x1_0000).unwrap();
+    assert_eq!(set.insert(m(0xf_e000, 0x8000), 0x1_0000), Err(MapError::Overlap));
+}

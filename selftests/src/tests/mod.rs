@@ -3,6 +3,10 @@
 //! The tests, by subject.
 
 pub mod ctl;
+pub mod fuzz;
+pub mod memory;
 pub mod module;
+pub mod run;
 pub mod stress;
+pub mod vcpu;
 pub mod vm;
