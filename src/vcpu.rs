@@ -8,6 +8,10 @@
 //! nothing of its VM except what each call passes in, so no reference
 //! cycle exists.
 //!
+//! Lock order: `state` may be held while taking the VM's `vcpus` and
+//! `mem` locks (the run loop suspends the VM, reads the nested table), so
+//! neither of those is ever held while a vCPU's `state` is taken.
+//!
 //! Concurrency: `state` is locked by every ioctl that touches the vCPU,
 //! and by `VMM_VCPU_RUN` for as long as it runs, so register ioctls wait
 //! for a running vCPU to return. `running` turns a second concurrent run
@@ -84,7 +88,9 @@ impl Vcpu {
     /// Creates vCPU `id` in the reset state.
     pub(crate) fn new(shared: &Arc<Shared>, id: u32) -> Result<Arc<Self>> {
         let cpus = shared.svm.as_ref().ok_or(EOPNOTSUPP)?;
-        let hw = SvmVcpu::new(cpus)?;
+        let mut hw = SvmVcpu::new(cpus)?;
+        // RDX at reset holds the processor signature.
+        hw.set(reg::RDX, u64::from(hw::cpu::host_cpuid(1, 0)[0]))?;
         let st = VcpuState {
             hw,
             fpu: FpuArea::new(shared.fpu)?,
@@ -106,11 +112,6 @@ impl Vcpu {
             },
             GFP_KERNEL,
         )?;
-        let mut st = v.state.lock();
-        // RDX at reset holds the processor signature.
-        let sig = hw::cpu::host_cpuid(1, 0)[0];
-        st.hw.set(reg::RDX, u64::from(sig))?;
-        drop(st);
         shared.nr_vcpu_objects.add(1, Relaxed);
         Ok(v)
     }
