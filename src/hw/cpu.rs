@@ -45,22 +45,7 @@ impl<'a> LocalCpu<'a> {
 
 impl CpuInfo for LocalCpu<'_> {
     fn cpuid(&self, leaf: u32, sub: u32) -> [u32; 4] {
-        let (eax, ebx, ecx, edx): (u32, u32, u32, u32);
-        // SAFETY: CPUID only writes the four registers named here; RBX is
-        // reserved by LLVM, so it is saved in a scratch register around it.
-        unsafe {
-            asm!(
-                "mov {tmp:r}, rbx",
-                "cpuid",
-                "xchg {tmp:r}, rbx",
-                tmp = out(reg) ebx,
-                inout("eax") leaf => eax,
-                inout("ecx") sub => ecx,
-                out("edx") edx,
-                options(nostack, preserves_flags),
-            );
-        }
-        [eax, ebx, ecx, edx]
+        host_cpuid(leaf, sub)
     }
 
     fn rdmsr(&self, index: u32) -> Option<u64> {
@@ -158,7 +143,8 @@ pub(crate) fn rdtsc() -> u64 {
 /// on every CPU (all of them, apart from APIC ids, which callers replace).
 pub(crate) fn host_cpuid(leaf: u32, sub: u32) -> [u32; 4] {
     let (eax, ebx, ecx, edx): (u32, u32, u32, u32);
-    // SAFETY: as in `LocalCpu::cpuid`.
+    // SAFETY: CPUID only writes the four registers named here; RBX is
+    // reserved by LLVM, so it is saved in a scratch register around it.
     unsafe {
         asm!(
             "mov {tmp:r}, rbx",
