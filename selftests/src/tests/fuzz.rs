@@ -115,7 +115,7 @@ fn random_of_size(rng: &mut Rng, size: u32) -> u64 {
 
 /// A random code byte, except 0x8e (MOV Sreg, r/m): QEMU 10.0.2's TCG
 /// segfaults translating it with an invalid segment register (reg 6 or 7)
-/// in a real-mode SVM guest (seen with `8e b5`, backtrace in
+/// in real-mode code, SVM guest or not (seen with `8e b5`, backtrace in
 /// `tcg_optimize`), which would kill the test machine, not test vmm.
 fn code_byte(rng: &mut Rng) -> u8 {
     match rng.next_u64() as u8 {
