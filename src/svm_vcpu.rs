@@ -86,6 +86,7 @@ pub(crate) struct SvmVcpu {
     asid: VcpuAsid,
     flushed: Flushed,
     nrips: bool,
+    decode_assists: bool,
     la57: bool,
 }
 
@@ -165,6 +166,7 @@ impl SvmVcpu {
             asid: VcpuAsid::default(),
             flushed: Flushed::NEVER,
             nrips: cpus.features.contains(SvmFeatures::NRIPS),
+            decode_assists: cpus.features.contains(SvmFeatures::DECODE_ASSISTS),
             la57: cpus.la57,
         })
     }
@@ -349,7 +351,7 @@ impl SvmVcpu {
             ExitCode::Hlt => HwExit::Hlt,
             ExitCode::Msr => HwExit::Msr { write: info1 & 1 != 0 },
             ExitCode::Shutdown => HwExit::Shutdown,
-            ExitCode::Ioio => HwExit::Io(decode_io(info1, info2)),
+            ExitCode::Ioio => HwExit::Io(decode_io(info1, info2, self.decode_assists)),
             ExitCode::Npf => {
                 let access = if info1 & 2 != 0 {
                     VMM_ACCESS_WRITE
@@ -372,7 +374,7 @@ impl SvmVcpu {
 
 /// Decodes an IOIO exit (APM 15.10.2): EXITINFO1 describes the access,
 /// EXITINFO2 is the next RIP.
-fn decode_io(info1: u64, info2: u64) -> IoExit {
+fn decode_io(info1: u64, info2: u64, decode_assists: bool) -> IoExit {
     let size = match (info1 >> 4) & 7 {
         1 => 1,
         2 => 2,
@@ -390,8 +392,18 @@ fn decode_io(info1: u64, info2: u64) -> IoExit {
         string: info1 & 4 != 0,
         rep: info1 & 8 != 0,
         addr_size,
-        // The segment field is filled only with decode assists.
-        seg: None::<Seg>,
+        // The segment field is filled only with decode assists; without
+        // them common code decodes the instruction's prefixes.
+        seg: match (decode_assists, (info1 >> 10) & 7) {
+            (false, _) => None,
+            (true, 0) => Some(Seg::Es),
+            (true, 1) => Some(Seg::Cs),
+            (true, 2) => Some(Seg::Ss),
+            (true, 3) => Some(Seg::Ds),
+            (true, 4) => Some(Seg::Fs),
+            (true, 5) => Some(Seg::Gs),
+            (true, _) => None,
+        },
         next_rip: info2,
     }
 }

@@ -110,18 +110,28 @@ fn reason_name(reason: u32) -> &'static str {
 /// A random value of `size` bytes.
 fn random_of_size(rng: &mut Rng, size: u32) -> u64 {
     let bits = 8 * size.min(8);
-    rng.next_u64() & (u64::MAX >> (64 - bits))
+    guest_random(rng) & (u64::MAX >> (64 - bits))
 }
 
-/// A random code byte, except 0x8e (MOV Sreg, r/m): QEMU 10.0.2's TCG
-/// segfaults translating it with an invalid segment register (reg 6 or 7)
-/// in real-mode code, SVM guest or not (seen with `8e b5`, backtrace in
-/// `tcg_optimize`), which would kill the test machine, not test vmm.
-fn code_byte(rng: &mut Rng) -> u8 {
-    match rng.next_u64() as u8 {
-        0x8e => 0x90,
-        b => b,
+/// Random data for the guest (code, registers, IN and RDMSR results), with
+/// no 0x8e byte (MOV Sreg, r/m): QEMU 10.0.2's TCG segfaults translating it
+/// with an invalid segment register (reg 6 or 7) in real-mode code, SVM
+/// guest or not (seen with `8e b5`, backtrace in `tcg_optimize`), which
+/// would kill the test machine, not test vmm. Data is filtered too because
+/// the guest may store it into memory and then execute it.
+fn guest_random(rng: &mut Rng) -> u64 {
+    let mut bytes = rng.next_u64().to_le_bytes();
+    for b in &mut bytes {
+        if *b == 0x8e {
+            *b = 0x90;
+        }
     }
+    u64::from_le_bytes(bytes)
+}
+
+/// A random code byte (see [`guest_random`]).
+fn code_byte(rng: &mut Rng) -> u8 {
+    guest_random(rng) as u8
 }
 
 fn trial(t: &TestVm, mode: Mode, rng: &mut Rng, w: &Watch, tally: &mut BTreeMap<&str, u32>)
@@ -135,7 +145,7 @@ fn trial(t: &TestVm, mode: Mode, rng: &mut Rng, w: &Watch, tally: &mut BTreeMap<
     t.write(HALT_HANDLER, &[0xf4])?;
     t.install_idt(mode, |_| HALT_HANDLER)?;
     let mut regs: Vec<(u32, u64)> =
-        (reg::RAX..=reg::R15).filter(|&r| r != reg::RSP).map(|r| (r, rng.next_u64())).collect();
+        (reg::RAX..=reg::R15).filter(|&r| r != reg::RSP).map(|r| (r, guest_random(rng))).collect();
     regs.extend([(reg::DR6, 0xffff_0ff0), (reg::DR7, 0x400)]);
     s(t.vcpu.set_regs(&regs))?;
     let mut entry = RUN;
@@ -159,7 +169,7 @@ fn trial(t: &TestVm, mode: Mode, rng: &mut Rng, w: &Watch, tally: &mut BTreeMap<
             }
             Exit::Inout(_) => complete(0),
             Exit::Rdmsr(_) | Exit::Wrmsr(..) if rng.next_u64() & 1 == 0 => inject_gp(),
-            Exit::Rdmsr(_) | Exit::Wrmsr(..) => complete(rng.next_u64()),
+            Exit::Rdmsr(_) | Exit::Wrmsr(..) => complete(guest_random(rng)),
             Exit::Suspended(_) => return Ok(End::Suspended),
             _ => return Ok(End::Next),
         };
