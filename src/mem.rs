@@ -102,7 +102,7 @@ impl VmMem {
 
     /// Width of the guest-physical address space.
     pub(crate) fn gpa_bits(&self) -> u32 {
-        self.table.as_ref().map_or(0, |t| with_table!(t, t => t.gpa_bits()))
+        self.maps.gpa_bits()
     }
 
     /// The nested table's root, for nCR3 or the EPTP.
@@ -272,6 +272,21 @@ impl VmMem {
     pub(crate) fn cmpxchg_u64(&self, gpa: u64, old: u64, new: u64) -> Option<bool> {
         let (seg, off) = self.locate(gpa, PteProt::WRITE)?;
         seg.cmpxchg_u64(off, old, new)
+    }
+}
+
+impl VmMem {
+    /// Drops every segment, mapping and table of a destroyed VM. No vCPU
+    /// may run meanwhile or afterwards (the VM is destroyed, so none
+    /// enters); the nested table's root is then 0.
+    pub(crate) fn release(&mut self) {
+        if let Some(t) = self.table.take() {
+            with_table!(t, t => t.destroy(&mut self.frames));
+        }
+        self.frames = TableFrames::new();
+        self.segs = KVec::new();
+        self.maps = MappingSet::new(self.maps.gpa_bits());
+        self.total = 0;
     }
 }
 

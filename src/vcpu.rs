@@ -116,6 +116,11 @@ impl Vcpu {
         Ok(v)
     }
 
+    /// Whether a `VMM_VCPU_RUN` is in progress.
+    pub(crate) fn is_running(&self) -> bool {
+        self.running.load(Acquire)
+    }
+
     /// Makes the vCPU leave the guest soon with a `KICKED` exit: now if it
     /// is in it, else at its next entry. Never waits.
     pub(crate) fn kick(&self) {

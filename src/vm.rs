@@ -216,6 +216,29 @@ impl Vm {
         }
     }
 
+    /// Gives back the memory of a destroyed VM once no vCPU runs: its
+    /// segments (a sequencer's mmap keeps its own references, so mapped
+    /// pages go at munmap) and its nested tables. The VM object itself
+    /// lives on until its last fd or mapping goes.
+    fn release_memory(&self) {
+        self.poke_all();
+        // Every run sees `destroyed` before it could enter again, and the
+        // poke ends any guest entry in progress: this wait is short.
+        // Not under the `vcpus` lock: a running vCPU may need it to finish.
+        let nr = self.nr_vcpus() as usize;
+        for i in 0..nr {
+            let Some(v) = self.vcpus.lock().get(i).cloned() else { break };
+            while v.is_running() {
+                crate::hw::cond_resched();
+                core::hint::spin_loop();
+            }
+        }
+        let mut mem = self.mem.lock();
+        let pages = mem.nr_pages();
+        mem.release();
+        self.shared.seg_pages.fetch_sub(pages - mem.nr_pages(), Relaxed);
+    }
+
     /// Whether the VM lost its name (its fds then fail with `ENXIO`).
     pub(crate) fn is_destroyed(&self) -> bool {
         self.destroyed.load(Acquire)
@@ -316,6 +339,7 @@ impl Vm {
             let unlinked = unlink(&mut vms, self);
             drop(vms);
             if unlinked {
+                self.release_memory();
                 // The file being released holds its own module reference.
                 // SAFETY: drops the reference taken when the VM was named.
                 unsafe { ffi::vmm_module_put() };
@@ -414,6 +438,7 @@ pub(crate) fn destroy(shared: &Arc<Shared>, arg: UserArg) -> Result<isize> {
     let unlinked = unlink(&mut vms, &vm);
     drop(vms);
     if unlinked {
+        vm.release_memory();
         // SAFETY: the reference was taken when the VM was named; the
         // `/dev/vmm` file this ioctl came through holds its own.
         unsafe { ffi::vmm_module_put() };

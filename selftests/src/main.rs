@@ -93,6 +93,7 @@ const TESTS: &[Test] = tests![
     memory::mapping_limit_is_enospc,
     memory::unmap_bad_input,
     memory::mmap_bad_input,
+    memory::mmap_outlives_the_vm,
     vcpu::registers_round_trip,
     vcpu::cpuid_defaults,
     vcpu::cpuid_table_replaces_the_defaults,

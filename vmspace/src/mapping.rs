@@ -70,6 +70,11 @@ impl MappingSet {
         Self { maps: [None; MAX_MAPPINGS], len: 0, gpa_bits }
     }
 
+    /// Width of the address space in bits.
+    pub const fn gpa_bits(&self) -> u32 {
+        self.gpa_bits
+    }
+
     /// The mappings, in guest-physical order.
     pub fn iter(&self) -> impl Iterator<Item = &Mapping> {
         self.maps[..self.len].iter().flatten()

@@ -430,3 +430,34 @@ pub fn mmap_bad_input() -> TestResult {
     }
     Ok(Pass)
 }
+
+/// A sequencer's mmap keeps its pages after the VM is destroyed: the VM
+/// gives its segment memory back at destroy (the stats return), the mapping
+/// still reads what was written and still takes writes, and the VM object,
+/// which the mapping's file reference holds, goes at munmap.
+pub fn mmap_outlives_the_vm() -> TestResult {
+    let v = vmm()?;
+    let before = s(v.stats())?;
+    let vm = s(v.create_vm("mmap-outlives", CreateFlags::empty()))?;
+    let (_seg, ram) = s(vm.add_ram(0, 2 * PAGE))?;
+    let during = s(v.stats())?;
+    ensure!(during.seg_pages >= before.seg_pages + 2, "segment pages not counted: {during:?}");
+    let pattern: Vec<u8> = (0..2 * PAGE as usize).map(|i| (i * 7) as u8).collect();
+    ram.write(0, &pattern);
+    s(v.destroy_vm("mmap-outlives"))?;
+    drop(vm);
+    let after = s(v.stats())?;
+    ensure!(after.seg_pages == before.seg_pages, "memory kept after destroy: {after:?} vs {before:?}");
+    ensure!(after.nr_vms == before.nr_vms, "still named: {after:?}");
+    let mut back = vec![0u8; pattern.len()];
+    ram.read(0, &mut back);
+    ensure!(back == pattern, "the mapping lost its contents after the VM went");
+    ram.write(PAGE as usize, &[0x5a; 16]);
+    let mut one = [0u8; 16];
+    ram.read(PAGE as usize, &mut one);
+    ensure!(one == [0x5a; 16], "the mapping no longer takes writes");
+    drop(ram);
+    let last = s(v.stats())?;
+    ensure!(last.nr_vm_objects == before.nr_vm_objects, "VM object kept after munmap: {last:?}");
+    Ok(Pass)
+}
