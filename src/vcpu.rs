@@ -8,6 +8,10 @@
 //! nothing of its VM except what each call passes in, so no reference
 //! cycle exists.
 //!
+//! Submodules: [`guest`] reaches guest memory through the guest's page
+//! tables and decodes the instruction at RIP; [`io`] handles port I/O exits
+//! and completions; [`fd`] is the vCPU file descriptor.
+//!
 //! Lock order: `state` may be held while taking the VM's `vcpus` and
 //! `mem` locks (the run loop suspends the VM, reads the nested table), so
 //! neither of those is ever held while a vCPU's `state` is taken.
@@ -19,16 +23,19 @@
 //! thread.
 
 use core::sync::atomic::{fence, Ordering};
-use kernel::ffi::{c_int, c_long, c_uint, c_ulong};
 use kernel::{
-    bindings,
     prelude::*,
     sync::{
         atomic::{Acquire, Atomic, Relaxed, Release},
-        Arc, ArcBorrow, Mutex,
+        Arc, Mutex,
     },
-    types::ForeignOwnable,
 };
+
+mod fd;
+mod guest;
+mod io;
+
+pub(crate) use fd::install_fd;
 
 use crate::abi::{write_arg, write_array, UserArg};
 use crate::backend::{Event, HwExit, IoExit, VcpuHw};
@@ -38,9 +45,9 @@ use crate::uapi::{self, exit, reg, ExitData, VmmExit};
 use crate::vm::{Shared, Vm};
 use crate::x86::{
     cpuid::{self, TableEntry},
-    insn::{self, CpuMode, Op, Seg},
+    insn::{CpuMode, Op},
     msr::{self, Gp, MsrClass, Mtrr},
-    paging::{self, Access, GuestPhys, PagingRegs, WalkError},
+    paging::PagingRegs,
 };
 
 /// An instruction waiting for the sequencer's answer.
@@ -447,34 +454,6 @@ fn read_array<T: kernel::transmute::FromBytes>(addr: u64, n: usize) -> Result<KV
     Ok(v)
 }
 
-/// Guest-physical memory as the guest page walker sees it.
-struct Phys<'a>(&'a crate::mem::VmMem);
-
-impl GuestPhys for Phys<'_> {
-    fn read_u64(&mut self, gpa: u64) -> Option<u64> {
-        let mut b = [0u8; 8];
-        self.0.read(gpa, &mut b).then(|| u64::from_le_bytes(b))
-    }
-    fn read_u32(&mut self, gpa: u64) -> Option<u32> {
-        let mut b = [0u8; 4];
-        self.0.read(gpa, &mut b).then(|| u32::from_le_bytes(b))
-    }
-    fn cmpxchg_u64(&mut self, gpa: u64, old: u64, new: u64) -> Option<bool> {
-        self.0.cmpxchg_u64(gpa, old, new)
-    }
-    fn cmpxchg_u32(&mut self, gpa: u64, old: u32, new: u32) -> Option<bool> {
-        // A 4-byte entry is half of an aligned 8-byte word.
-        let base = gpa & !7;
-        let word = self.read_u64(base)?;
-        let shift = (gpa & 4) * 8;
-        if (word >> shift) as u32 != old {
-            return Some(false);
-        }
-        let new_word = (word & !(0xffff_ffffu64 << shift)) | (u64::from(new) << shift);
-        self.0.cmpxchg_u64(base, word, new_word)
-    }
-}
-
 impl VcpuState {
     fn gpr(&self, id: u32) -> u64 {
         self.hw.get(id).unwrap_or(0)
@@ -531,87 +510,6 @@ impl VcpuState {
         } else {
             cpuid::table_answer_live(&self.cpuid, leaf, sub, &guest)
         }
-    }
-
-    /// Translates a linear address for `access`, injecting the fault if it
-    /// fails. `Ok(None)`: a fault was injected.
-    fn translate(&mut self, vm: &Vm, la: u64, access: Access) -> Result<Option<u64>, ()> {
-        let regs = self.paging();
-        let user = self.hw.cpl() == 3;
-        let r = vm.with_mem(|m| paging::translate(&mut Phys(m), &regs, la, access, user));
-        match r {
-            Ok(gpa) => Ok(Some(gpa)),
-            Err(WalkError::PageFault { error_code }) => {
-                self.hw.set_cr2(la);
-                self.hw.inject(Event { vector: 14, error: Some(error_code) });
-                Ok(None)
-            }
-            Err(WalkError::NonCanonical) => {
-                self.hw.inject(Event::GP0);
-                Ok(None)
-            }
-            // Another vCPU kept changing the entries: run the instruction
-            // again, which exits again.
-            Err(WalkError::Contended) => Ok(None),
-            Err(WalkError::Unbacked { .. }) => Err(()),
-        }
-    }
-
-    /// Fetches and decodes the instruction at RIP. `Err(exit)`: it could
-    /// not, and the sequencer gets an `INST_EMUL` exit with the bytes.
-    fn fetch(&mut self, vm: &Vm) -> Result<insn::Insn, VmmExit> {
-        let mode = self.mode();
-        let base = if mode == CpuMode::Long64 { 0 } else { self.hw.get_desc(reg::CS).map_or(0, |d| d.base) };
-        let la = base.wrapping_add(self.rip());
-        let mut bytes = [0u8; 16];
-        let mut len = 0usize;
-        let regs = self.paging();
-        let user = self.hw.cpl() == 3;
-        while len < 15 {
-            let cur = la.wrapping_add(len as u64);
-            let n = ((0x1000 - (cur & 0xfff)) as usize).min(15 - len);
-            let ok = vm.with_mem(|m| {
-                paging::translate(&mut Phys(m), &regs, cur, Access::Fetch, user)
-                    .ok()
-                    .is_some_and(|gpa| m.read(gpa, &mut bytes[len..len + n]))
-            });
-            if !ok {
-                break;
-            }
-            len += n;
-        }
-        insn::decode(&bytes[..len], mode).map_err(|_| {
-            let d = uapi::VmmExitInstEmul { bytes, len: len as u32, ..uapi::VmmExitInstEmul::ZERO };
-            VmmExit { reason: exit::INST_EMUL, rip: self.rip(), data: d.to_data(), ..VmmExit::ZERO }
-        })
-    }
-
-    /// The RIP after the instruction that exited, which must be `op`.
-    fn next_rip(&mut self, vm: &Vm, op: Op) -> Result<Result<u64, VmmExit>> {
-        if let Some(n) = self.hw.next_rip() {
-            return Ok(Ok(n));
-        }
-        let rip = self.rip();
-        Ok(match self.fetch(vm) {
-            Ok(i) if i.op == op => {
-                let next = rip.wrapping_add(u64::from(i.len));
-                Ok(if self.mode() == CpuMode::Long64 { next } else { next & 0xffff_ffff })
-            }
-            // The bytes changed under the exit (another vCPU rewrote them).
-            Ok(_) => Err(VmmExit { reason: exit::INST_EMUL, rip, ..VmmExit::ZERO }),
-            Err(e) => Err(e),
-        })
-    }
-
-    /// Moves RIP past the instruction that exited.
-    fn skip(&mut self, vm: &Vm, op: Op) -> Result<Result<(), VmmExit>> {
-        Ok(match self.next_rip(vm, op)? {
-            Ok(n) => {
-                self.hw.set(reg::RIP, n)?;
-                Ok(())
-            }
-            Err(e) => Err(e),
-        })
     }
 
     /// The MSRs `msr::classify` leaves to the kernel.
@@ -674,255 +572,4 @@ impl VcpuState {
         self.xcr0 = v;
         Ok(None)
     }
-
-    // --- port I/O -----------------------------------------------------------
-
-    fn io(&mut self, vm: &Vm, io: IoExit) -> Result<Option<VmmExit>> {
-        let rip = self.rip();
-        let mut data = uapi::VmmExitInout {
-            flags: if io.input { uapi::VMM_INOUT_IN } else { 0 },
-            port: u32::from(io.port),
-            size: u32::from(io.size),
-            ..uapi::VmmExitInout::ZERO
-        };
-        let mask = size_mask(io.size);
-        let mut elem = None;
-        if !io.string {
-            if !io.input {
-                data.value = self.gpr(reg::RAX) & mask;
-            }
-        } else {
-            let amask = size_mask(io.addr_size);
-            let count = if io.rep { self.gpr(reg::RCX) & amask } else { 1 };
-            if count == 0 {
-                self.hw.set(reg::RIP, io.next_rip)?;
-                return Ok(None);
-            }
-            let seg = if io.input {
-                Seg::Es
-            } else if let Some(s) = io.seg {
-                s
-            } else {
-                match self.fetch(vm) {
-                    Ok(i) => i.seg.unwrap_or(Seg::Ds),
-                    Err(e) => return Ok(Some(e)),
-                }
-            };
-            let index = self.gpr(if io.input { reg::RDI } else { reg::RSI }) & amask;
-            let base = self.seg_base(seg);
-            let la = base.wrapping_add(index);
-            let access = if io.input { Access::Write } else { Access::Read };
-            // An element crossing a page is split: translate its last byte too.
-            let last = la.wrapping_add(u64::from(io.size) - 1);
-            let (first, second) = match (self.translate(vm, la, access), self.translate(vm, last, access)) {
-                (Ok(Some(a)), Ok(Some(b))) => (a, b),
-                (Ok(None), _) | (_, Ok(None)) => return Ok(None),
-                _ => return Ok(Some(self.inst_emul(vm))),
-            };
-            if (la & !0xfff) != (last & !0xfff) && second & 0xfff != last & 0xfff {
-                return Ok(Some(self.inst_emul(vm)));
-            }
-            let split = (0x1000 - (la & 0xfff)) as usize;
-            if !io.input {
-                let mut b = [0u8; 8];
-                let n = io.size as usize;
-                let ok = vm.with_mem(|m| {
-                    if split >= n {
-                        m.read(first, &mut b[..n])
-                    } else {
-                        m.read(first, &mut b[..split]) && m.read(second & !0xfff, &mut b[split..n])
-                    }
-                });
-                if !ok {
-                    return Ok(Some(self.inst_emul(vm)));
-                }
-                data.value = u64::from_le_bytes(b);
-            }
-            data.flags |= uapi::VMM_INOUT_STRING | if io.rep { uapi::VMM_INOUT_REP } else { 0 };
-            data.gpa = first;
-            data.count = count;
-            elem = Some(first);
-        }
-        self.pending = Pending::Io { io, elem };
-        Ok(Some(VmmExit { reason: exit::INOUT, rip, data: data.to_data(), ..VmmExit::ZERO }))
-    }
-
-    fn seg_base(&self, seg: Seg) -> u64 {
-        let id = match seg {
-            Seg::Es => reg::ES,
-            Seg::Cs => reg::CS,
-            Seg::Ss => reg::SS,
-            Seg::Ds => reg::DS,
-            Seg::Fs => reg::FS,
-            Seg::Gs => reg::GS,
-        };
-        if self.mode() == CpuMode::Long64 && !matches!(seg, Seg::Fs | Seg::Gs) {
-            return 0;
-        }
-        self.hw.get_desc(id).map_or(0, |d| d.base)
-    }
-
-    fn inst_emul(&mut self, vm: &Vm) -> VmmExit {
-        match self.fetch(vm) {
-            Err(e) => e,
-            Ok(_) => {
-                // Decodable but not completable (MMIO behind a string
-                // operand): hand the raw bytes over all the same.
-                let mut e = VmmExit { reason: exit::INST_EMUL, rip: self.rip(), ..VmmExit::ZERO };
-                e.inst_len = 0;
-                e
-            }
-        }
-    }
-
-    /// Applies the sequencer's completion of the pending exit.
-    fn complete(&mut self, vm: &Vm, entry: &uapi::VmmEntry) -> Result {
-        let pending = self.pending;
-        if entry.cmd == uapi::VMM_ENTRY_RUN && entry.value != 0 {
-            return Err(EINVAL);
-        }
-        match (entry.cmd, pending) {
-            (uapi::VMM_ENTRY_RUN, _) => {}
-            (uapi::VMM_ENTRY_COMPLETE, Pending::Io { io, elem }) => self.complete_io(vm, io, elem, entry.value)?,
-            (uapi::VMM_ENTRY_COMPLETE, Pending::Rdmsr { next_rip, .. }) => {
-                self.set_edx_eax(entry.value);
-                self.hw.set(reg::RIP, next_rip)?;
-            }
-            (uapi::VMM_ENTRY_COMPLETE, Pending::Wrmsr { next_rip }) => self.hw.set(reg::RIP, next_rip)?,
-            (uapi::VMM_ENTRY_INJECT_GP, Pending::Rdmsr { .. } | Pending::Wrmsr { .. }) => self.hw.inject(Event::GP0),
-            _ => return Err(EINVAL),
-        }
-        self.pending = Pending::None;
-        Ok(())
-    }
-
-    fn complete_io(&mut self, vm: &Vm, io: IoExit, elem: Option<u64>, value: u64) -> Result {
-        let mask = size_mask(io.size);
-        let Some(gpa) = elem else {
-            if io.input {
-                let rax = self.gpr(reg::RAX);
-                let v = if io.size == 4 { value & mask } else { (rax & !mask) | (value & mask) };
-                self.hw.set(reg::RAX, v)?;
-            }
-            return self.hw.set(reg::RIP, io.next_rip);
-        };
-        if io.input {
-            let bytes = value.to_le_bytes();
-            let n = io.size as usize;
-            let split = (0x1000 - (gpa & 0xfff)) as usize;
-            // The element was translated at the exit; a write to its page
-            // (or two) completes it. The second page, if any, was checked
-            // then; translate its start again now.
-            vm.with_mem(|m| {
-                if split >= n {
-                    m.write(gpa, &bytes[..n]);
-                } else {
-                    m.write(gpa, &bytes[..split]);
-                }
-            });
-            if split < n {
-                let la = self.seg_base(Seg::Es).wrapping_add(self.gpr(reg::RDI) & size_mask(io.addr_size));
-                if let Ok(Some(g2)) = self.translate(vm, la.wrapping_add(split as u64), Access::Write) {
-                    vm.with_mem(|m| m.write(g2, &bytes[split..n]));
-                }
-            }
-        }
-        let df = self.gpr(reg::RFLAGS) & (1 << 10) != 0;
-        let step = u64::from(io.size);
-        let idx = if io.input { reg::RDI } else { reg::RSI };
-        let moved = if df { self.gpr(idx).wrapping_sub(step) } else { self.gpr(idx).wrapping_add(step) };
-        self.hw.set(idx, with_addr_size(self.gpr(idx), moved, io.addr_size))?;
-        let mut done = true;
-        if io.rep {
-            let rcx = self.gpr(reg::RCX);
-            let left = with_addr_size(rcx, rcx.wrapping_sub(1), io.addr_size);
-            self.hw.set(reg::RCX, left)?;
-            done = left & size_mask(io.addr_size) == 0;
-        }
-        if done {
-            self.hw.set(reg::RIP, io.next_rip)?;
-        }
-        Ok(())
-    }
 }
-
-/// All-ones of `size` bytes.
-fn size_mask(size: u8) -> u64 {
-    match size {
-        1 => 0xff,
-        2 => 0xffff,
-        4 => 0xffff_ffff,
-        _ => u64::MAX,
-    }
-}
-
-/// The register value after writing `new` with address size `size`: 16-bit
-/// writes keep the upper bits, 32-bit writes zero-extend.
-fn with_addr_size(old: u64, new: u64, size: u8) -> u64 {
-    match size {
-        2 => (old & !0xffff) | (new & 0xffff),
-        4 => new & 0xffff_ffff,
-        _ => new,
-    }
-}
-
-// --- the vCPU file descriptor ---------------------------------------------
-
-/// What a vCPU fd holds.
-pub(crate) struct VcpuFile {
-    vm: Arc<Vm>,
-    vcpu: Arc<Vcpu>,
-}
-
-/// Installs a vCPU fd for `vcpu` of `vm`.
-pub(crate) fn install_fd(vm: Arc<Vm>, vcpu: Arc<Vcpu>) -> Result<isize> {
-    vm.vcpu_fd_opened();
-    let f = Arc::new(VcpuFile { vm: vm.clone(), vcpu }, GFP_KERNEL).inspect_err(|_| vm.vcpu_fd_closed())?;
-    let private = f.into_foreign();
-    let fops: &'static bindings::file_operations = &VCPU_FOPS;
-    // SAFETY: `VCPU_FOPS` expects `private_data` from
-    // `Arc::<VcpuFile>::into_foreign`; the name is a static C string.
-    let fd = unsafe {
-        hw::ffi::vmm_anon_inode_getfd(c"vmm-vcpu".as_ptr().cast(), core::ptr::from_ref(fops).cast(), private)
-    };
-    if fd < 0 {
-        // SAFETY: no file was created, so nothing else owns `private`.
-        drop(unsafe { Arc::<VcpuFile>::from_foreign(private) });
-        vm.vcpu_fd_closed();
-        return Err(Error::from_errno(fd));
-    }
-    Ok(fd as isize)
-}
-
-/// # Safety
-///
-/// `file` must be a vCPU fd's file whose `private_data` came from
-/// [`install_fd`] and is not yet released.
-unsafe extern "C" fn vcpu_ioctl(file: *mut bindings::file, cmd: c_uint, arg: c_ulong) -> c_long {
-    // SAFETY: by the contract `private_data` is an `Arc<VcpuFile>` alive
-    // until release, which cannot run during an ioctl.
-    let f: ArcBorrow<'_, VcpuFile> = unsafe { Arc::<VcpuFile>::borrow((*file).private_data) };
-    match f.vcpu.ioctl(&f.vm, cmd, arg as usize) {
-        Ok(v) => v as c_long,
-        Err(e) => e.to_errno() as c_long,
-    }
-}
-
-/// # Safety
-///
-/// `file` must be a vCPU fd's file being released.
-unsafe extern "C" fn vcpu_release(_inode: *mut bindings::inode, file: *mut bindings::file) -> c_int {
-    // SAFETY: release is the last use of `private_data`.
-    let f = unsafe { Arc::<VcpuFile>::from_foreign((*file).private_data) };
-    f.vm.vcpu_fd_closed();
-    0
-}
-
-const VCPU_FOPS: bindings::file_operations = bindings::file_operations {
-    owner: <crate::VmmModule as kernel::ModuleMetadata>::THIS_MODULE.as_ptr(),
-    unlocked_ioctl: Some(vcpu_ioctl),
-    #[cfg(CONFIG_COMPAT)]
-    compat_ioctl: bindings::compat_ptr_ioctl,
-    release: Some(vcpu_release),
-    ..pin_init::zeroed()
-};

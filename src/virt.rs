@@ -223,7 +223,7 @@ fn count_enabled() -> (u32, u32) {
 
 /// Reboot notifier: no window may be open when the machine resets, or INIT
 /// would be blocked on a CPU left in VMX operation.
-unsafe extern "C" fn on_reboot() {
+extern "C" fn on_reboot() {
     quiesce("reboot");
 }
 
@@ -231,7 +231,7 @@ unsafe extern "C" fn on_reboot() {
 /// kernel's own emergency path (`x86_virt_emergency_disable_virtualization_cpu`)
 /// already turned VMX/SVM off on the stopped CPUs by reading the live CR4
 /// and EFER; this covers a panic raised inside one of our windows.
-unsafe extern "C" fn on_panic() {
+extern "C" fn on_panic() {
     hw::SHUTTING_DOWN.store(true, Release);
     let open = hw::OPEN_WINDOWS.load(Relaxed);
     if open != 0 {

@@ -95,8 +95,10 @@ pub(crate) struct Vm {
     vcpus: Pin<KBox<Mutex<KVec<Arc<Vcpu>>>>>,
     /// Zero, or a suspension: `how | vcpu << 32`.
     suspended: Atomic<u64>,
-    /// The nested table's generation, readable without the memory lock.
+    /// The nested table's generation and root, readable without the memory
+    /// lock (every entry reads them). Written under it.
     generation: Atomic<u64>,
+    root: Atomic<u64>,
 }
 
 /// What a VM object costs, for `VMM_GET_STATS`.
@@ -112,6 +114,7 @@ impl Vm {
             &[PageSize::Size2M][..]
         };
         let mem = VmMem::new(c.host_paging_levels, c.phys_addr_bits, large)?;
+        let root = mem.root();
         let vm = Arc::new(
             Vm {
                 name,
@@ -124,6 +127,7 @@ impl Vm {
                 vcpus: KBox::pin_init(kernel::new_mutex!(KVec::new()), GFP_KERNEL)?,
                 suspended: Atomic::new(0),
                 generation: Atomic::new(0),
+                root: Atomic::new(root),
             },
             GFP_KERNEL,
         )?;
@@ -235,6 +239,7 @@ impl Vm {
         }
         let mut mem = self.mem.lock();
         let pages = mem.nr_pages();
+        self.root.store(0, Release);
         mem.release();
         self.shared.seg_pages.fetch_sub(pages - mem.nr_pages(), Relaxed);
     }
@@ -269,8 +274,7 @@ impl Vm {
 
     /// The nested table's root and generation, for a vCPU entry.
     pub(crate) fn nested(&self) -> (u64, Generation) {
-        let mem = self.mem.lock();
-        (mem.root(), mem.generation)
+        (self.root.load(Acquire), Generation::at(self.generation.load(Acquire)))
     }
 
     /// Whether a vCPU about to enter with `seen` must not: the VM went, was

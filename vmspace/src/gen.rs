@@ -22,6 +22,12 @@
 pub struct Generation(u64);
 
 impl Generation {
+    /// The generation whose value is `v` (as [`Self::get`] returned it,
+    /// for callers that publish it in an atomic).
+    pub const fn at(v: u64) -> Self {
+        Self(v)
+    }
+
     /// The current value.
     pub const fn get(self) -> u64 {
         self.0
