@@ -293,7 +293,7 @@ struct vmm_entry {
 #define VMM_EXIT_RDMSR		5	/* struct vmm_exit_msr; needs completion */
 #define VMM_EXIT_WRMSR		6	/* struct vmm_exit_msr; needs completion */
 #define VMM_EXIT_SVM		7	/* struct vmm_exit_svm */
-#define VMM_EXIT_VMX		8	/* VT-x backend */
+#define VMM_EXIT_VMX		8	/* struct vmm_exit_vmx */
 #define VMM_EXIT_INST_EMUL	9	/* struct vmm_exit_inst_emul */
 #define VMM_EXIT_KICKED		10	/* VMM_VCPU_KICK; nothing pending */
 
@@ -344,6 +344,18 @@ struct vmm_exit_msr {
 struct vmm_exit_svm {
 	__u64 exit_code, exit_info1, exit_info2, exit_int_info;
 	__u64 reserved[4];
+};
+
+struct vmm_exit_vmx {
+	__u32 exit_reason;	/* bit 31: VM-entry failure */
+	__u32 instruction_error;	/* VMLAUNCH/VMRESUME failed */
+	__u64 qualification;
+	__u64 guest_physical;
+	__u64 guest_linear;
+	__u32 intr_info, intr_error;
+	__u32 idt_info, idt_error;
+	__u32 instruction_len, instruction_info;
+	__u64 reserved;
 };
 
 struct vmm_exit_inst_emul {

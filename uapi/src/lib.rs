@@ -510,6 +510,7 @@ pub const STRUCTS: &[StructLayout] = &[
     VmmExitSuspended::LAYOUT,
     VmmExitMsr::LAYOUT,
     VmmExitSvm::LAYOUT,
+    VmmExitVmx::LAYOUT,
     VmmExitInstEmul::LAYOUT,
     VmmExit::LAYOUT,
     VmmRun::LAYOUT,
@@ -767,6 +768,11 @@ mod tests {
         let sv = VmmExitSvm { exit_code: u64::MAX, exit_info1: 1, exit_info2: 2, exit_int_info: 3,
                               ..VmmExitSvm::ZERO };
         assert_eq!(VmmExitSvm::from_data(&sv.to_data()), sv);
+        let vx = VmmExitVmx { exit_reason: 0x8000_0021, instruction_error: 7, qualification: 3,
+                              guest_physical: 1 << 40, guest_linear: 5, intr_info: 0x8000_0b0e,
+                              intr_error: 2, idt_info: 9, idt_error: 10, instruction_len: 3,
+                              instruction_info: 12, reserved: 0 };
+        assert_eq!(VmmExitVmx::from_data(&vx.to_data()), vx);
         // The in-memory layout agrees with the packing (little-endian).
         assert_eq!(io.to_data()[0], 5 | (0x3f8 << 32));
     }

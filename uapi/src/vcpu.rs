@@ -260,7 +260,9 @@ pub mod exit {
     /// An SVM exit the kernel does not handle; `data` is a
     /// [`super::VmmExitSvm`]. The guest state is as at the exit.
     pub const SVM: u32 = 7;
-    /// A VMX exit the kernel does not handle (the VT-x backend).
+    /// A VMX exit the kernel does not handle, or a failed VM entry (the
+    /// VT-x backend); `data` is a [`super::VmmExitVmx`]. The guest state is
+    /// as at the exit.
     pub const VMX: u32 = 8;
     /// An instruction the kernel had to decode and could not; `data` is a
     /// [`super::VmmExitInstEmul`].
@@ -367,6 +369,37 @@ abi_struct! {
         pub exit_int_info: u64,
         /// Zero.
         pub reserved: [u64; 4],
+    }
+}
+
+abi_struct! {
+    /// `VMX` exit data: the VMCS exit-information fields.
+    pub struct VmmExitVmx as "vmm_exit_vmx" {
+        /// Exit reason (bit 31: VM-entry failure).
+        pub exit_reason: u32,
+        /// VM-instruction error, when VMLAUNCH/VMRESUME failed (then
+        /// `exit_reason` is zero).
+        pub instruction_error: u32,
+        /// Exit qualification.
+        pub qualification: u64,
+        /// Guest-physical address.
+        pub guest_physical: u64,
+        /// Guest-linear address.
+        pub guest_linear: u64,
+        /// VM-exit interruption information.
+        pub intr_info: u32,
+        /// VM-exit interruption error code.
+        pub intr_error: u32,
+        /// IDT-vectoring information.
+        pub idt_info: u32,
+        /// IDT-vectoring error code.
+        pub idt_error: u32,
+        /// VM-exit instruction length.
+        pub instruction_len: u32,
+        /// VM-exit instruction information.
+        pub instruction_info: u32,
+        /// Zero.
+        pub reserved: u64,
     }
 }
 
@@ -483,6 +516,15 @@ exit_data! {
              s.reserved[1], s.reserved[2], s.reserved[3]],
         from: VmmExitSvm { exit_code: d[0], exit_info1: d[1], exit_info2: d[2],
              exit_int_info: d[3], reserved: [d[4], d[5], d[6], d[7]] }
+    }
+    VmmExitVmx => |s, d| {
+        to: [pair(s.exit_reason, s.instruction_error), s.qualification, s.guest_physical,
+             s.guest_linear, pair(s.intr_info, s.intr_error), pair(s.idt_info, s.idt_error),
+             pair(s.instruction_len, s.instruction_info), s.reserved],
+        from: VmmExitVmx { exit_reason: lo(d[0]), instruction_error: hi(d[0]), qualification: d[1],
+             guest_physical: d[2], guest_linear: d[3], intr_info: lo(d[4]), intr_error: hi(d[4]),
+             idt_info: lo(d[5]), idt_error: hi(d[5]), instruction_len: lo(d[6]),
+             instruction_info: hi(d[6]), reserved: d[7] }
     }
     VmmExitInstEmul => |s, d| {
         to: [u64::from_le_bytes(bytes8(&s.bytes, 0)), u64::from_le_bytes(bytes8(&s.bytes, 8)),

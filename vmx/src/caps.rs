@@ -114,16 +114,46 @@ bitflags::bitflags! {
     /// Primary processor-based VM-execution controls.
     #[derive(Clone, Copy, Debug, PartialEq, Eq)]
     pub struct ProcBased: u32 {
+        /// Interrupt-window exiting.
+        const INTR_WINDOW = 1 << 2;
+        /// Use TSC offsetting.
+        const TSC_OFFSETTING = 1 << 3;
         /// HLT exiting.
         const HLT_EXITING = 1 << 7;
+        /// INVLPG exiting.
+        const INVLPG_EXITING = 1 << 9;
+        /// MWAIT exiting.
+        const MWAIT_EXITING = 1 << 10;
+        /// RDPMC exiting.
+        const RDPMC_EXITING = 1 << 11;
+        /// RDTSC exiting.
+        const RDTSC_EXITING = 1 << 12;
+        /// CR3-load exiting.
+        const CR3_LOAD = 1 << 15;
+        /// CR3-store exiting.
+        const CR3_STORE = 1 << 16;
+        /// CR8-load exiting.
+        const CR8_LOAD = 1 << 19;
+        /// CR8-store exiting.
+        const CR8_STORE = 1 << 20;
         /// Use TPR shadow.
         const TPR_SHADOW = 1 << 21;
+        /// NMI-window exiting.
+        const NMI_WINDOW = 1 << 22;
+        /// MOV-DR exiting.
+        const MOV_DR = 1 << 23;
+        /// Unconditional I/O exiting.
+        const UNCOND_IO = 1 << 24;
         /// Use I/O bitmaps.
         const IO_BITMAPS = 1 << 25;
         /// Monitor trap flag.
         const MTF = 1 << 27;
         /// Use MSR bitmaps.
         const MSR_BITMAPS = 1 << 28;
+        /// MONITOR exiting.
+        const MONITOR_EXITING = 1 << 29;
+        /// PAUSE exiting.
+        const PAUSE_EXITING = 1 << 30;
         /// Activate secondary controls.
         const SECONDARY = 1 << 31;
     }
@@ -137,6 +167,10 @@ bitflags::bitflags! {
         const APIC_ACCESS = 1 << 0;
         /// Enable EPT.
         const EPT = 1 << 1;
+        /// Descriptor-table exiting.
+        const DESC_TABLE = 1 << 2;
+        /// Enable RDTSCP.
+        const RDTSCP = 1 << 3;
         /// Enable VPID.
         const VPID = 1 << 5;
         /// Virtualize x2APIC mode.
@@ -149,8 +183,18 @@ bitflags::bitflags! {
         const VINTR_DELIVERY = 1 << 9;
         /// PAUSE-loop exiting.
         const PLE = 1 << 10;
+        /// WBINVD exiting.
+        const WBINVD_EXITING = 1 << 6;
+        /// Enable INVPCID.
+        const INVPCID = 1 << 12;
+        /// Enable VM functions.
+        const VMFUNC = 1 << 13;
         /// VMCS shadowing.
         const VMCS_SHADOW = 1 << 14;
+        /// Enable PML.
+        const PML = 1 << 17;
+        /// Enable XSAVES/XRSTORS.
+        const XSAVES = 1 << 20;
     }
 }
 
@@ -158,10 +202,18 @@ bitflags::bitflags! {
     /// VM-exit controls.
     #[derive(Clone, Copy, Debug, PartialEq, Eq)]
     pub struct ExitCtls: u32 {
+        /// Save debug controls (DR7, IA32_DEBUGCTL).
+        const SAVE_DEBUG = 1 << 2;
         /// Host address-space size (64-bit host).
         const HOST_64 = 1 << 9;
+        /// Load IA32_PERF_GLOBAL_CTRL.
+        const LOAD_PERF_GLOBAL = 1 << 12;
         /// Acknowledge interrupt on exit.
         const ACK_INTR = 1 << 15;
+        /// Save IA32_PAT.
+        const SAVE_PAT = 1 << 18;
+        /// Load IA32_PAT.
+        const LOAD_PAT = 1 << 19;
         /// Save IA32_EFER.
         const SAVE_EFER = 1 << 20;
         /// Load IA32_EFER.
@@ -173,8 +225,18 @@ bitflags::bitflags! {
     /// VM-entry controls.
     #[derive(Clone, Copy, Debug, PartialEq, Eq)]
     pub struct EntryCtls: u32 {
+        /// Load debug controls (DR7, IA32_DEBUGCTL).
+        const LOAD_DEBUG = 1 << 2;
         /// IA-32e mode guest.
         const IA32E_GUEST = 1 << 9;
+        /// Entry to SMM.
+        const ENTRY_TO_SMM = 1 << 10;
+        /// Deactivate dual-monitor treatment.
+        const DEACTIVATE_DUAL_MONITOR = 1 << 11;
+        /// Load IA32_PERF_GLOBAL_CTRL.
+        const LOAD_PERF_GLOBAL = 1 << 13;
+        /// Load IA32_PAT.
+        const LOAD_PAT = 1 << 14;
         /// Load IA32_EFER.
         const LOAD_EFER = 1 << 15;
     }
@@ -403,5 +465,10 @@ pub fn probe(cpu: &impl CpuInfo) -> Result<VmxCaps, Unavailable> {
     if caps.region_size() == 0 || caps.region_size() > 4096 {
         return Err(Unavailable::Missing("VT-x reports a VMCS region size vmm cannot allocate"));
     }
+    // Write-back VMCS memory (IA32_VMX_BASIC[53:50] = 6).
+    if (caps.basic >> 50) & 0xf != 6 {
+        return Err(Unavailable::Missing("VT-x wants a VMCS memory type other than write-back"));
+    }
+    super::controls::negotiate(&caps)?;
     Ok(caps)
 }

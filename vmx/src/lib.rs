@@ -14,7 +14,13 @@
 #![forbid(unsafe_code)]
 
 pub mod caps;
+pub mod controls;
+pub mod exit;
 pub mod msr;
+pub mod tlb;
+pub mod vmcs;
 
+#[cfg(test)]
+mod exit_tests;
 #[cfg(test)]
 mod tests;

@@ -141,9 +141,12 @@ fn plain_controls_without_true_msrs() {
     let mut cpu = skylake();
     cpu.set(IA32_VMX_BASIC, 0x005a_0400_0000_0004);
     cpu.msrs.retain(|(i, _)| *i < IA32_VMX_TRUE_PINBASED_CTLS);
+    // Plain controls suffice when their default-one bits are ones vmm can
+    // live with (here: no forced CR3-load/store exiting).
+    cpu.set(IA32_VMX_PROCBASED_CTLS, 0xfff9_fffe_0400_6172);
     let caps = probe(&cpu).expect("plain controls suffice");
     assert!(!caps.has_true_ctls());
-    assert_eq!(caps.proc.must_be_one, 0x0401_e172);
+    assert_eq!(caps.proc.must_be_one, 0x0400_6172);
 }
 
 #[test]
@@ -271,4 +274,149 @@ fn refusal_kinds() {
     assert_eq!(Unavailable::DisabledByFirmware.kind(), Refusal::DisabledByFirmware);
     assert_eq!(Unavailable::Missing("x").kind(), Refusal::Missing);
     assert!(Unavailable::InUse.describe().contains("CR4.VMXE"));
+}
+
+mod negotiation {
+    use super::*;
+    use crate::caps::{EntryCtls, ExitCtls, PinBased, ProcBased, ProcBased2};
+    use crate::controls::negotiate;
+
+    #[test]
+    fn bochs_skx_controls() {
+        let caps = probe(&bochs_skx()).expect("Bochs skx runs vmm");
+        assert_eq!(caps.revision(), 0x2b);
+        assert_eq!(caps.region_size(), 4096);
+        let c = negotiate(&caps).unwrap();
+        // Must-be-one bits of the TRUE MSRs are kept, CR3 exiting is not.
+        assert_eq!(c.pin.bits(), 0x16 | 1 | 8);
+        assert_eq!(c.proc.bits() & 0x0400_6172, 0x0400_6172);
+        assert!(!c.proc.intersects(ProcBased::CR3_LOAD | ProcBased::CR3_STORE | ProcBased::MOV_DR));
+        assert!(c.proc.contains(
+            ProcBased::HLT_EXITING
+                | ProcBased::IO_BITMAPS
+                | ProcBased::MSR_BITMAPS
+                | ProcBased::SECONDARY
+                | ProcBased::TPR_SHADOW
+                | ProcBased::TSC_OFFSETTING
+        ));
+        assert_eq!(
+            c.proc2,
+            ProcBased2::EPT | ProcBased2::VPID | ProcBased2::UNRESTRICTED_GUEST | ProcBased2::RDTSCP | ProcBased2::INVPCID
+        );
+        assert!(c.unrestricted_guest() && c.vpid());
+        assert_eq!(c.exit.bits() & 0x36dfb, 0x36dfb);
+        assert!(c.exit.contains(ExitCtls::HOST_64 | ExitCtls::LOAD_EFER | ExitCtls::SAVE_EFER | ExitCtls::LOAD_PAT));
+        assert!(!c.exit.contains(ExitCtls::ACK_INTR));
+        assert_eq!(c.entry.bits(), 0x11fb | EntryCtls::LOAD_EFER.bits() | EntryCtls::LOAD_PAT.bits());
+        assert!(!c.entry.contains(EntryCtls::IA32E_GUEST));
+        // Every word lies within what the CPU allows.
+        assert!(caps.pin.allows(c.pin.bits()) && caps.proc.allows(c.proc.bits()));
+        assert!(caps.proc2.allows(c.proc2.bits()) && caps.exit.allows(c.exit.bits()));
+        assert!(caps.entry.allows(c.entry.bits()));
+        let _ = PinBased::empty();
+    }
+
+    #[test]
+    fn skylake_server_controls() {
+        let caps = probe(&skylake()).unwrap();
+        let c = negotiate(&caps).unwrap();
+        assert!(c.unrestricted_guest() && c.vpid());
+        assert!(!c.proc.intersects(ProcBased::CR3_LOAD | ProcBased::CR3_STORE));
+    }
+
+    #[test]
+    fn plain_controls_keep_default_one_bits() {
+        // Without TRUE controls the plain MSRs force CR3-load/store exiting
+        // (default1 bits): negotiation fails rather than run with them,
+        // because vmm forbids them.
+        let mut cpu = skylake();
+        cpu.set(IA32_VMX_BASIC, 0x00da_0400_0000_0004 & !(1 << 55));
+        assert_eq!(probe(&cpu).map(|_| ()), Err(Unavailable::Missing(
+            "VT-x lacks a required primary control (HLT, I/O or MSR bitmaps, TPR shadow, TSC offsetting, MWAIT, MONITOR or RDPMC exiting)"
+        )));
+    }
+
+    #[test]
+    fn optional_features_drop_out() {
+        let mut cpu = bochs_skx();
+        // No unrestricted guest, no VPID.
+        cpu.set(IA32_VMX_PROCBASED_CTLS2, 0x0217_7fff_0000_0000 & !((1 << 7 | 1 << 5) << 32));
+        let c = negotiate(&probe(&cpu).unwrap()).unwrap();
+        assert!(!c.unrestricted_guest() && !c.vpid());
+        assert!(c.proc2.contains(ProcBased2::EPT));
+    }
+
+    #[test]
+    fn missing_requirements_are_named() {
+        for (index, clear, what) in [
+            (IA32_VMX_TRUE_PINBASED_CTLS, 1u64 << 35, "NMI exiting"),
+            (IA32_VMX_TRUE_PROCBASED_CTLS, 1 << (21 + 32), "TPR shadow"),
+            (IA32_VMX_TRUE_EXIT_CTLS, 1 << (19 + 32), "PAT"),
+            (IA32_VMX_TRUE_ENTRY_CTLS, 1 << (14 + 32), "PAT"),
+        ] {
+            let mut cpu = bochs_skx();
+            let v = cpu.rdmsr(index).unwrap();
+            cpu.set(index, v & !clear);
+            match probe(&cpu) {
+                Err(Unavailable::Missing(why)) => assert!(why.contains(what), "{why}"),
+                other => panic!("{other:?}"),
+            }
+        }
+        // A must-be-one bit vmm forbids (ACK_INTR forced on).
+        let mut cpu = bochs_skx();
+        cpu.set(IA32_VMX_TRUE_EXIT_CTLS, 0x007f_ffff_0003_6dfb | (1 << 15));
+        assert!(matches!(probe(&cpu), Err(Unavailable::Missing(_))));
+    }
+}
+
+mod vmcs_fields {
+    use super::Vec;
+    use crate::vmcs::*;
+
+    #[test]
+    fn encodings_carry_their_width() {
+        assert_eq!(GUEST_RIP.encoding(), 0x681e);
+        assert_eq!(EPT_POINTER.encoding(), 0x201a);
+        assert_eq!(EXIT_REASON.encoding(), 0x4402);
+        assert_eq!(VPID.encoding(), 0);
+        for s in GUEST_SEGMENTS {
+            assert_eq!((s.base.encoding() >> 13) & 3, 3);
+            assert_eq!((s.limit.encoding() >> 13) & 3, 2);
+        }
+    }
+
+    #[test]
+    fn access_rights_round_trip() {
+        // 64-bit code, present, DPL 0.
+        assert_eq!(ar_from_access(0xa09b), 0xa09b);
+        // Not present is unusable, and reads back as unusable.
+        assert_eq!(ar_from_access(0x0003), 0x1_0003);
+        assert_eq!(access_from_ar(0x1_c093), 0x1_c013);
+        assert_eq!(access_from_ar(0xc093), 0xc093);
+    }
+
+    struct Table(Vec<(u32, u64)>);
+    impl Vmcs for Table {
+        fn vmread(&self, e: u32) -> u64 {
+            self.0.iter().find(|(k, _)| *k == e).map_or(0, |(_, v)| *v)
+        }
+        fn vmwrite(&mut self, e: u32, v: u64) {
+            self.0.retain(|(k, _)| *k != e);
+            self.0.push((e, v));
+        }
+    }
+
+    #[test]
+    fn typed_access() {
+        let mut t = Table(Vec::new());
+        t.write(GUEST_CS_SELECTOR, 0x10u16);
+        t.write(GUEST_CS_LIMIT, u32::MAX);
+        t.write(GUEST_IA32_EFER, 0xd01u64);
+        let sel: u16 = t.read(GUEST_CS_SELECTOR);
+        let lim: u32 = t.read(GUEST_CS_LIMIT);
+        assert_eq!((sel, lim, t.read(GUEST_IA32_EFER)), (0x10, u32::MAX, 0xd01));
+        // A 32-bit field narrows what the table holds.
+        t.vmwrite(EXIT_REASON.encoding(), 0x1_0000_0030);
+        assert_eq!(t.read(EXIT_REASON), 0x30);
+    }
 }

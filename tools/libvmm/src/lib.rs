@@ -276,6 +276,8 @@ pub enum Exit {
     Wrmsr(u32, u64),
     /// An SVM exit the kernel does not handle.
     Svm(VmmExitSvm),
+    /// A VMX exit the kernel does not handle, or a failed VM entry.
+    Vmx(VmmExitVmx),
     /// An instruction the kernel could not decode.
     InstEmul(VmmExitInstEmul),
     /// `VMM_VCPU_KICK`.
@@ -298,6 +300,7 @@ impl Exit {
                 Self::Wrmsr(m.msr, m.value)
             }
             exit::SVM => Self::Svm(VmmExitSvm::from_data(&e.data)),
+            exit::VMX => Self::Vmx(VmmExitVmx::from_data(&e.data)),
             exit::INST_EMUL => Self::InstEmul(VmmExitInstEmul::from_data(&e.data)),
             exit::KICKED => Self::Kicked,
             _ => Self::Other(*e),
