@@ -8,11 +8,21 @@
 //! in vendor-neutral terms ([`HwExit`]). Everything else (which exits go to
 //! userspace, CPUID, MSRs, port I/O, completions, kicks and signals) is
 //! common code in `vcpu.rs`.
+//!
+//! Both backends implement [`VcpuHw`]: `svm_vcpu::SvmVcpu` (AMD-V) and
+//! `vmx_vcpu::VmxVcpu` (VT-x). [`AnyVcpu`] is the one a vCPU holds.
 
 use kernel::prelude::*;
 
+use crate::svm_vcpu::SvmVcpu;
 use crate::uapi::VmmSegDesc;
+use crate::vm::Shared;
+use crate::vmspace::gen::Generation;
+use crate::vmx_vcpu::VmxVcpu;
 use crate::x86::insn::Seg;
+
+/// Guest-visible EFER bits: SCE, LME, LMA, NXE.
+pub(crate) const EFER_VALID: u64 = 0xd01;
 
 /// An event to deliver at the next entry.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -52,8 +62,9 @@ pub(crate) enum HwExit {
     NestedFault { gpa: u64, access: u32 },
     /// An instruction the guest may not use here: inject this exception.
     Fault(Event),
-    /// An SVM exit common code does not know: goes to userspace raw.
-    Svm { code: u64, info1: u64, info2: u64, int_info: u64 },
+    /// An exit common code does not know, or a failed entry: goes to
+    /// userspace as it is (`exit::SVM` or `exit::VMX` with its data).
+    Unhandled { reason: u32, data: [u64; 8] },
 }
 
 /// A port I/O exit.
@@ -91,6 +102,115 @@ pub(crate) trait VcpuHw {
     fn cpl(&self) -> u8;
     /// Delivers `e` at the next entry (a #PF also needs CR2 set first).
     fn inject(&mut self, e: Event);
-    /// RIP of the next instruction when the hardware saved it (NRIP-save).
+    /// RIP of the next instruction when the hardware saved it (NRIP-save,
+    /// or the VM-exit instruction length).
     fn next_rip(&self) -> Option<u64>;
+    /// Sets CR2 (before injecting a #PF).
+    fn set_cr2(&mut self, cr2: u64);
+    /// EFER as the guest sees it.
+    fn efer(&self) -> u64;
+    /// Sets EFER (already validated by common code).
+    fn set_efer(&mut self, efer: u64);
+    /// The guest's IA32_PAT.
+    fn pat(&self) -> u64;
+    /// Sets IA32_PAT (already validated).
+    fn set_pat(&mut self, pat: u64);
+    /// The TSC offset.
+    fn tsc_offset(&self) -> u64;
+    /// Sets the TSC offset.
+    fn set_tsc_offset(&mut self, offset: u64);
+    /// An MSR the guest reads and writes directly (the hardware or the
+    /// backend switches it); `None` for any other.
+    fn direct_msr(&self, msr: u32) -> Option<u64>;
+    /// Writes a direct MSR; `None` for another MSR or a bad value (the
+    /// guest gets #GP).
+    fn set_direct_msr(&mut self, msr: u32, value: u64) -> Option<()>;
+    /// Enters the guest once, on this CPU, and says why it came back.
+    fn enter(&mut self, shared: &Shared, entry: Entry<'_>) -> Result<HwExit>;
+}
+
+/// What one entry needs from common code.
+pub(crate) struct Entry<'a> {
+    /// The nested table's root.
+    pub(crate) root: u64,
+    /// Its generation.
+    pub(crate) generation: Generation,
+    /// The guest's XCR0 when it differs from the host's.
+    pub(crate) xcr0: Option<u64>,
+    /// Runs with interrupts off just before entry, with the CPU number, and
+    /// says whether to enter at all (a kick may have come).
+    pub(crate) arrive: &'a mut dyn FnMut(u32) -> bool,
+    /// Runs right after the exit, still with interrupts off.
+    pub(crate) depart: &'a mut dyn FnMut(),
+}
+
+/// A vCPU of either backend.
+pub(crate) enum AnyVcpu {
+    /// AMD-V.
+    Svm(SvmVcpu),
+    /// VT-x.
+    Vmx(KBox<VmxVcpu>),
+}
+
+macro_rules! dispatch {
+    ($self:ident, $v:ident => $e:expr) => {
+        match $self {
+            AnyVcpu::Svm($v) => $e,
+            AnyVcpu::Vmx($v) => $e,
+        }
+    };
+}
+
+impl VcpuHw for AnyVcpu {
+    fn get(&self, id: u32) -> Option<u64> {
+        dispatch!(self, v => v.get(id))
+    }
+    fn set(&mut self, id: u32, value: u64) -> Result {
+        dispatch!(self, v => v.set(id, value))
+    }
+    fn get_desc(&self, id: u32) -> Option<VmmSegDesc> {
+        dispatch!(self, v => v.get_desc(id))
+    }
+    fn set_desc(&mut self, id: u32, d: &VmmSegDesc) -> Result {
+        dispatch!(self, v => v.set_desc(id, d))
+    }
+    fn cpl(&self) -> u8 {
+        dispatch!(self, v => v.cpl())
+    }
+    fn inject(&mut self, e: Event) {
+        dispatch!(self, v => v.inject(e))
+    }
+    fn next_rip(&self) -> Option<u64> {
+        dispatch!(self, v => v.next_rip())
+    }
+    fn set_cr2(&mut self, cr2: u64) {
+        dispatch!(self, v => v.set_cr2(cr2))
+    }
+    fn efer(&self) -> u64 {
+        dispatch!(self, v => v.efer())
+    }
+    fn set_efer(&mut self, efer: u64) {
+        dispatch!(self, v => v.set_efer(efer))
+    }
+    fn pat(&self) -> u64 {
+        dispatch!(self, v => v.pat())
+    }
+    fn set_pat(&mut self, pat: u64) {
+        dispatch!(self, v => v.set_pat(pat))
+    }
+    fn tsc_offset(&self) -> u64 {
+        dispatch!(self, v => v.tsc_offset())
+    }
+    fn set_tsc_offset(&mut self, offset: u64) {
+        dispatch!(self, v => v.set_tsc_offset(offset))
+    }
+    fn direct_msr(&self, msr: u32) -> Option<u64> {
+        dispatch!(self, v => v.direct_msr(msr))
+    }
+    fn set_direct_msr(&mut self, msr: u32, value: u64) -> Option<()> {
+        dispatch!(self, v => v.set_direct_msr(msr, value))
+    }
+    fn enter(&mut self, shared: &Shared, entry: Entry<'_>) -> Result<HwExit> {
+        dispatch!(self, v => v.enter(shared, entry))
+    }
 }

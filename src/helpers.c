@@ -24,8 +24,14 @@
 #include <linux/reboot.h>
 #include <linux/smp.h>
 #include <linux/sched/signal.h>
+#include <asm/apic.h>
 #include <asm/asm.h>
+#include <asm/cpu_entry_area.h>
+#include <asm/debugreg.h>
+#include <asm/desc.h>
+#include <asm/special_insns.h>
 #include <asm/fpu/api.h>
+#include <asm/gsseg.h>
 #include <asm/fpu/xcr.h>
 #include <asm/msr.h>
 #include <asm/special_insns.h>
@@ -122,6 +128,177 @@ fail:
 	return -EIO;
 fault:
 	return -EFAULT;
+}
+
+/*
+ * VMX instructions on a VMCS. Each returns 0, VMM_VMFAIL_INVALID (CF),
+ * VMM_VMFAIL_VALID (ZF; the VM-instruction error field says why), or
+ * -EFAULT when the instruction faulted (not in VMX operation, say).
+ */
+#define VMX_OP(name, insn, ...)						\
+	asm goto("1: " insn "\n\t"					\
+		 "jc %l[invalid]\n\t"					\
+		 "jz %l[valid]\n\t"					\
+		 _ASM_EXTABLE(1b, %l[fault])				\
+		 : : __VA_ARGS__ : "cc", "memory" : invalid, valid, fault); \
+	return 0;							\
+invalid:								\
+	return VMM_VMFAIL_INVALID;					\
+valid:									\
+	return VMM_VMFAIL_VALID;					\
+fault:									\
+	return -EFAULT
+
+int vmm_vmclear(u64 pa)
+{
+	VMX_OP(vmclear, "vmclear %[pa]", [pa] "m" (pa));
+}
+
+int vmm_vmptrld(u64 pa)
+{
+	VMX_OP(vmptrld, "vmptrld %[pa]", [pa] "m" (pa));
+}
+
+int vmm_vmwrite(u64 field, u64 value)
+{
+	VMX_OP(vmwrite, "vmwrite %[v], %[f]", [f] "r" (field), [v] "rm" (value));
+}
+
+int vmm_vmread(u64 field, u64 *value)
+{
+	u64 v = 0;
+
+	asm goto("1: vmread %[f], %[v]\n\t"
+		 "jc %l[invalid]\n\t"
+		 "jz %l[valid]\n\t"
+		 "mov %[v], %[out]\n\t"
+		 _ASM_EXTABLE(1b, %l[fault])
+		 : : [f] "r" (field), [v] "r" (v), [out] "m" (*value)
+		 : "cc", "memory" : invalid, valid, fault);
+	return 0;
+invalid:
+	return VMM_VMFAIL_INVALID;
+valid:
+	return VMM_VMFAIL_VALID;
+fault:
+	return -EFAULT;
+}
+
+/* INVEPT and INVVPID take a 128-bit descriptor in memory. */
+int vmm_invept(u64 type, u64 eptp)
+{
+	struct { u64 eptp, zero; } desc = { eptp, 0 };
+
+	VMX_OP(invept, "invept %[d], %[t]", [t] "r" (type), [d] "m" (desc));
+}
+
+int vmm_invvpid(u64 type, u16 vpid, u64 gla)
+{
+	struct { u64 vpid, gla; } desc = { vpid, gla };
+
+	VMX_OP(invvpid, "invvpid %[d], %[t]", [t] "r" (type), [d] "m" (desc));
+}
+
+/*
+ * The host state a VM exit loads or leaves behind, read with interrupts off
+ * on the CPU that is about to enter: the values KVM's
+ * vmx_set_constant_host_state() and vmx_prepare_switch_to_guest() use.
+ */
+void vmm_vmx_host_save(struct vmm_vmx_host *h)
+{
+	struct desc_ptr idt;
+	int cpu = raw_smp_processor_id();
+
+	lockdep_assert_irqs_disabled();
+	h->cr0 = read_cr0();
+	h->cr3 = __read_cr3();
+	h->cr4 = __read_cr4();
+	savesegment(ds, h->ds);
+	savesegment(es, h->es);
+	savesegment(fs, h->fs);
+	savesegment(gs, h->gs);
+	store_ldt(h->ldt);
+	h->cs = __KERNEL_CS;
+	h->ss = __KERNEL_DS;
+	h->tr = GDT_ENTRY_TSS * 8;
+	rdmsrq(MSR_FS_BASE, h->fs_base);
+	rdmsrq(MSR_GS_BASE, h->gs_base);
+	rdmsrq(MSR_KERNEL_GS_BASE, h->kernel_gs_base);
+	h->tr_base = (unsigned long)&get_cpu_entry_area(cpu)->tss.x86_tss;
+	h->gdt_base = (unsigned long)get_current_gdt_ro();
+	store_idt(&idt);
+	h->idt_base = idt.address;
+	rdmsrq(MSR_IA32_SYSENTER_CS, h->sysenter_cs);
+	rdmsrq(MSR_IA32_SYSENTER_ESP, h->sysenter_esp);
+	rdmsrq(MSR_IA32_SYSENTER_EIP, h->sysenter_eip);
+	rdmsrq(MSR_IA32_CR_PAT, h->pat);
+	rdmsrq(MSR_EFER, h->efer);
+	rdmsrq(MSR_IA32_DEBUGCTLMSR, h->debugctl);
+}
+
+/*
+ * Undoes what a VM exit changed and the VMCS cannot restore: LDTR (exit
+ * leaves it null), DS/ES/FS/GS selectors with RPL or TI set (exit loads
+ * null ones), the TSS limit (exit sets 0x67, cutting off the I/O bitmap),
+ * the GDT limit (exit sets 0xffff; the kernel's read-only fixmap GDT is
+ * reloaded), KERNEL_GS_BASE and IA32_DEBUGCTL (exit clears it).
+ */
+void vmm_vmx_host_restore(const struct vmm_vmx_host *h)
+{
+	lockdep_assert_irqs_disabled();
+	if (h->ldt)
+		load_ldt(h->ldt);
+	if (h->ds)
+		loadsegment(ds, h->ds);
+	if (h->es)
+		loadsegment(es, h->es);
+	if (h->fs & 7)
+		loadsegment(fs, h->fs);
+	if (h->gs & 7)
+		load_gs_index(h->gs);
+	wrmsrq(MSR_KERNEL_GS_BASE, h->kernel_gs_base);
+	if (h->debugctl)
+		update_debugctlmsr(h->debugctl);
+	/*
+	 * Not invalidate_tss_limit(): its eager path needs load_direct_gdt(),
+	 * which only KVM may use. The lazy path suffices: a task with an I/O
+	 * bitmap has TR reloaded on its way back to user mode
+	 * (tss_update_io_bitmap() -> refresh_tss_limit()), and so has every
+	 * task switched to with one.
+	 */
+	this_cpu_write(__tss_limit_invalid, true);
+	load_fixmap_gdt(raw_smp_processor_id());
+}
+
+/*
+ * An NMI that made the guest exit was consumed by the exit; raise it again
+ * on this CPU so the host's handler runs once interrupts (and NMIs after
+ * the window) allow.
+ */
+void vmm_self_nmi(void)
+{
+	__apic_send_IPI_self(NMI_VECTOR);
+}
+
+/*
+ * The l1d_flush parameter: flush the L1 data cache before every VMX entry.
+ * "auto" flushes when the kernel found the CPU affected by L1TF, "on" always,
+ * "off" never. Read once, at load.
+ */
+static char l1d_flush[8] = "auto";
+module_param_string(l1d_flush, l1d_flush, sizeof(l1d_flush), 0444);
+MODULE_PARM_DESC(l1d_flush, "Flush L1D on VMX entry: auto (if the CPU has L1TF), on, off");
+
+/* 0 off, 1 on, or -EINVAL for a value that is none of the three. */
+int vmm_l1d_flush_mode(void)
+{
+	if (sysfs_streq(l1d_flush, "on"))
+		return 1;
+	if (sysfs_streq(l1d_flush, "off"))
+		return 0;
+	if (sysfs_streq(l1d_flush, "auto"))
+		return boot_cpu_has_bug(X86_BUG_L1TF) ? 1 : 0;
+	return -EINVAL;
 }
 
 /* STGI, so INIT and NMI are not left blocked: 0, or -EFAULT. */

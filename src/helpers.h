@@ -23,6 +23,31 @@ void vmm_write_cr4_raw(u64 val);
 int vmm_vmxon(u64 pa);
 int vmm_vmxoff(void);
 int vmm_stgi(void);
+
+#define VMM_VMFAIL_INVALID	1
+#define VMM_VMFAIL_VALID	2
+
+/* Host state for a VMX entry; src/hw/ffi.rs has the same layout. */
+struct vmm_vmx_host {
+	u64 cr0, cr3, cr4;
+	u64 fs_base, gs_base, kernel_gs_base;
+	u64 tr_base, gdt_base, idt_base;
+	u64 sysenter_cs, sysenter_esp, sysenter_eip;
+	u64 pat, efer, debugctl;
+	u16 cs, ss, ds, es, fs, gs, tr, ldt;
+};
+
+int vmm_vmclear(u64 pa);
+int vmm_vmptrld(u64 pa);
+int vmm_vmwrite(u64 field, u64 value);
+int vmm_vmread(u64 field, u64 *value);
+int vmm_invept(u64 type, u64 eptp);
+int vmm_invvpid(u64 type, u16 vpid, u64 gla);
+void vmm_vmx_host_save(struct vmm_vmx_host *h);
+void vmm_vmx_host_restore(const struct vmm_vmx_host *h);
+void vmm_self_nmi(void);
+int vmm_l1d_flush_mode(void);
+int vmm_vmx_run(u64 *gprs, u64 *cr2, int launched);
 int vmm_hooks_register(void (*on_reboot)(void), void (*on_panic)(void));
 void vmm_hooks_unregister(void);
 

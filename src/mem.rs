@@ -84,16 +84,22 @@ fn pte_prot(p: Prot) -> PteProt {
 
 impl VmMem {
     /// An empty address space for a host with `levels` paging levels and
-    /// `phys_bits` physical-address bits, in the SVM (NPT) format.
-    pub(crate) fn new(levels: u32, phys_bits: u32, large: &[PageSize]) -> Result<Self> {
-        let levels = if levels == 5 { Levels::Five } else { Levels::Four };
+    /// `phys_bits` physical-address bits: in the SVM (NPT) format, whose
+    /// depth follows the host's paging mode, or in the EPT format
+    /// (4 levels, 48-bit guest-physical addresses).
+    pub(crate) fn new(levels: u32, phys_bits: u32, large: &[PageSize], ept: bool) -> Result<Self> {
+        let levels = if levels == 5 && !ept { Levels::Five } else { Levels::Four };
         let gpa_bits = phys_bits.min(levels.gpa_bits());
         let mut frames = TableFrames::new();
-        let npt = PageTable::<Npt>::new(&mut frames, levels, gpa_bits, large).map_err(table_err)?;
+        let table = if ept {
+            Nested::Ept(PageTable::<Ept>::new(&mut frames, levels, gpa_bits, large).map_err(table_err)?)
+        } else {
+            Nested::Npt(PageTable::<Npt>::new(&mut frames, levels, gpa_bits, large).map_err(table_err)?)
+        };
         Ok(Self {
             segs: KVec::new(),
             maps: MappingSet::new(gpa_bits),
-            table: Some(Nested::Npt(npt)),
+            table: Some(table),
             frames,
             total: 0,
             generation: Generation::default(),

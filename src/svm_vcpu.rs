@@ -14,7 +14,7 @@
 
 use kernel::{interrupt::local_interrupt_disable, new_spinlock, prelude::*, sync::SpinLock};
 
-use crate::backend::{Event, HwExit, IoExit, VcpuHw};
+use crate::backend::{Entry, Event, HwExit, IoExit, VcpuHw, EFER_VALID};
 use crate::hw::{self, cpu::LocalCpu, mem::HwPages, svm::SvmWindow};
 use crate::svm::{
     asid::{AsidPool, VcpuAsid},
@@ -22,8 +22,9 @@ use crate::svm::{
     maps::{self, IOPM_BYTES, MSRPM_BYTES},
     vmcb::{ExitCode, Intercept1, Intercept2, Segment, Vmcb},
 };
-use crate::uapi::{access, reg, VmmSegDesc, VMM_ACCESS_EXEC, VMM_ACCESS_READ, VMM_ACCESS_WRITE};
-use crate::vmspace::gen::{Flushed, Generation};
+use crate::uapi::{self, access, reg, ExitData, VmmSegDesc, VMM_ACCESS_EXEC, VMM_ACCESS_READ, VMM_ACCESS_WRITE};
+use crate::vm::Shared;
+use crate::vmspace::gen::Flushed;
 use crate::x86::{insn::Seg, paging::canonical, EFER_SVME};
 
 /// One CPU's SVM pages and ASIDs.
@@ -73,8 +74,6 @@ const DIRECT_MSRS: [u32; 10] = [
 const RFLAGS_VALID: u64 = 0x3f_7fd7;
 /// CR4 bits a guest may have: everything architectural but VMXE and SMXE.
 const CR4_VALID: u64 = 0x37_1fff | (1 << 23);
-/// Guest-visible EFER bits: SCE, LME, LMA, NXE.
-pub(crate) const EFER_VALID: u64 = 0xd01;
 
 /// One vCPU's VMCB, permission maps and registers the VMCB lacks.
 pub(crate) struct SvmVcpu {
@@ -196,96 +195,10 @@ impl SvmVcpu {
         })
     }
 
-    /// Guest EFER as the guest sees it.
-    pub(crate) fn efer(&self) -> u64 {
-        self.v().save.efer & !EFER_SVME
-    }
-
-    /// Sets the guest's EFER (already validated) keeping SVME for VMRUN.
-    pub(crate) fn set_efer(&mut self, efer: u64) {
-        self.vm().save.efer = efer | EFER_SVME;
-    }
-
-    /// Sets CR2 (before injecting a #PF).
-    pub(crate) fn set_cr2(&mut self, cr2: u64) {
-        self.vm().save.cr2 = cr2;
-    }
-
-    /// The guest's PAT.
-    pub(crate) fn pat(&self) -> u64 {
-        self.v().save.g_pat
-    }
-
-    /// Sets the guest's PAT (already validated).
-    pub(crate) fn set_pat(&mut self, pat: u64) {
-        self.vm().save.g_pat = pat;
-    }
-
-    /// The TSC offset.
-    pub(crate) fn tsc_offset(&self) -> u64 {
-        self.v().control.tsc_offset
-    }
-
-    /// Sets the TSC offset.
-    pub(crate) fn set_tsc_offset(&mut self, off: u64) {
-        self.vm().control.tsc_offset = off;
-    }
-
-    /// The value of a VMLOAD/VMSAVE-switched MSR (the guest owns them).
-    pub(crate) fn direct_msr(&self, msr: u32) -> Option<u64> {
-        let s = &self.v().save;
-        Some(match msr {
-            0xc000_0100 => s.fs.base,
-            0xc000_0101 => s.gs.base,
-            0xc000_0102 => s.kernel_gs_base,
-            0xc000_0081 => s.star,
-            0xc000_0082 => s.lstar,
-            0xc000_0083 => s.cstar,
-            0xc000_0084 => s.sfmask,
-            0x174 => s.sysenter_cs,
-            0x175 => s.sysenter_esp,
-            0x176 => s.sysenter_eip,
-            _ => return None,
-        })
-    }
-
-    /// Writes a VMLOAD/VMSAVE-switched MSR; `None` for another MSR or a
-    /// non-canonical address (the guest gets #GP).
-    pub(crate) fn set_direct_msr(&mut self, msr: u32, v: u64) -> Option<()> {
-        let canonical = canonical(v, self.la57);
-        let s = &mut self.vm().save;
-        match msr {
-            0xc000_0100 if canonical => s.fs.base = v,
-            0xc000_0101 if canonical => s.gs.base = v,
-            0xc000_0102 if canonical => s.kernel_gs_base = v,
-            0xc000_0081 => s.star = v,
-            0xc000_0082 if canonical => s.lstar = v,
-            0xc000_0083 if canonical => s.cstar = v,
-            0xc000_0084 => s.sfmask = v & 0xffff_ffff,
-            0x174 => s.sysenter_cs = v & 0xffff,
-            0x175 if canonical => s.sysenter_esp = v,
-            0x176 if canonical => s.sysenter_eip = v,
-            _ => return None,
-        }
-        Some(())
-    }
-
-    /// Enters the guest once, on this CPU, inside a window.
-    ///
-    /// `root` is the nested table's root and `generation` its current
-    /// generation; `xcr0` the guest's XCR0 when it differs from the
-    /// host's. `arrive(cpu)` runs with interrupts off just before entry and
-    /// says whether to enter at all (a kick may have come); `depart()` runs
-    /// right after the exit, still with interrupts off.
-    pub(crate) fn enter(
-        &mut self,
-        cpus: &SvmCpus,
-        root: u64,
-        generation: Generation,
-        xcr0: Option<u64>,
-        arrive: impl FnOnce(u32) -> bool,
-        depart: impl FnOnce(),
-    ) -> Result<HwExit> {
+    /// Enters the guest once, on this CPU, inside a window (see
+    /// [`VcpuHw::enter`]).
+    fn run_once(&mut self, cpus: &SvmCpus, e: Entry<'_>) -> Result<HwExit> {
+        let Entry { root, generation, xcr0, arrive, depart } = e;
         let irq = local_interrupt_disable();
         let cpu = LocalCpu::new(&irq);
         let id = hw::this_cpu(&irq);
@@ -295,6 +208,7 @@ impl SvmVcpu {
             return Err(EIO);
         }
         if !arrive(id) {
+            depart();
             return Ok(HwExit::Continue);
         }
         let stale = self.flushed.must_flush(generation);
@@ -339,7 +253,14 @@ impl SvmVcpu {
             c.event_inj_err = c.exit_int_info_err;
         }
         let (code, info1, info2) = (c.exit_code, c.exit_info_1, c.exit_info_2);
-        let raw = HwExit::Svm { code, info1, info2, int_info: u64::from(c.exit_int_info) };
+        let raw = uapi::VmmExitSvm {
+            exit_code: code,
+            exit_info1: info1,
+            exit_info2: info2,
+            exit_int_info: u64::from(c.exit_int_info),
+            ..uapi::VmmExitSvm::ZERO
+        };
+        let raw = HwExit::Unhandled { reason: uapi::exit::SVM, data: raw.to_data() };
         match ExitCode::from(code) {
             ExitCode::Intr | ExitCode::Nmi | ExitCode::Smi | ExitCode::Init => HwExit::Continue,
             ExitCode::Exception(v @ (1 | 17)) => {
@@ -522,5 +443,82 @@ impl VcpuHw for SvmVcpu {
 
     fn next_rip(&self) -> Option<u64> {
         self.nrips.then(|| self.v().control.next_rip)
+    }
+
+    /// Guest EFER as the guest sees it.
+    fn efer(&self) -> u64 {
+        self.v().save.efer & !EFER_SVME
+    }
+
+    /// Sets the guest's EFER (already validated) keeping SVME for VMRUN.
+    fn set_efer(&mut self, efer: u64) {
+        self.vm().save.efer = efer | EFER_SVME;
+    }
+
+    fn set_cr2(&mut self, cr2: u64) {
+        self.vm().save.cr2 = cr2;
+    }
+
+    /// The guest's PAT.
+    fn pat(&self) -> u64 {
+        self.v().save.g_pat
+    }
+
+    /// Sets the guest's PAT (already validated).
+    fn set_pat(&mut self, pat: u64) {
+        self.vm().save.g_pat = pat;
+    }
+
+    /// The TSC offset.
+    fn tsc_offset(&self) -> u64 {
+        self.v().control.tsc_offset
+    }
+
+    /// Sets the TSC offset.
+    fn set_tsc_offset(&mut self, off: u64) {
+        self.vm().control.tsc_offset = off;
+    }
+
+    /// The value of a VMLOAD/VMSAVE-switched MSR (the guest owns them).
+    fn direct_msr(&self, msr: u32) -> Option<u64> {
+        let s = &self.v().save;
+        Some(match msr {
+            0xc000_0100 => s.fs.base,
+            0xc000_0101 => s.gs.base,
+            0xc000_0102 => s.kernel_gs_base,
+            0xc000_0081 => s.star,
+            0xc000_0082 => s.lstar,
+            0xc000_0083 => s.cstar,
+            0xc000_0084 => s.sfmask,
+            0x174 => s.sysenter_cs,
+            0x175 => s.sysenter_esp,
+            0x176 => s.sysenter_eip,
+            _ => return None,
+        })
+    }
+
+    /// Writes a VMLOAD/VMSAVE-switched MSR; `None` for another MSR or a
+    /// non-canonical address (the guest gets #GP).
+    fn set_direct_msr(&mut self, msr: u32, v: u64) -> Option<()> {
+        let canonical = canonical(v, self.la57);
+        let s = &mut self.vm().save;
+        match msr {
+            0xc000_0100 if canonical => s.fs.base = v,
+            0xc000_0101 if canonical => s.gs.base = v,
+            0xc000_0102 if canonical => s.kernel_gs_base = v,
+            0xc000_0081 => s.star = v,
+            0xc000_0082 if canonical => s.lstar = v,
+            0xc000_0083 if canonical => s.cstar = v,
+            0xc000_0084 => s.sfmask = v & 0xffff_ffff,
+            0x174 => s.sysenter_cs = v & 0xffff,
+            0x175 if canonical => s.sysenter_esp = v,
+            0x176 if canonical => s.sysenter_eip = v,
+            _ => return None,
+        }
+        Some(())
+    }
+
+    fn enter(&mut self, shared: &Shared, e: Entry<'_>) -> Result<HwExit> {
+        self.run_once(shared.svm.as_ref().ok_or(EIO)?, e)
     }
 }

@@ -38,9 +38,10 @@ mod io;
 pub(crate) use fd::install_fd;
 
 use crate::abi::{write_arg, write_array, UserArg};
-use crate::backend::{Event, HwExit, IoExit, VcpuHw};
+use crate::backend::{AnyVcpu, Entry, Event, HwExit, IoExit, VcpuHw, EFER_VALID};
 use crate::hw::{self, cpu::FpuArea};
-use crate::svm_vcpu::{SvmVcpu, EFER_VALID};
+use crate::svm_vcpu::SvmVcpu;
+use crate::vmx_vcpu::VmxVcpu;
 use crate::uapi::{self, exit, reg, ExitData, VmmExit};
 use crate::vm::{Shared, Vm};
 use crate::x86::{
@@ -63,7 +64,7 @@ enum Pending {
 
 /// Everything about a vCPU that the run loop changes.
 pub(crate) struct VcpuState {
-    hw: SvmVcpu,
+    hw: AnyVcpu,
     fpu: FpuArea,
     /// Guest XCR0.
     xcr0: u64,
@@ -94,8 +95,11 @@ pub(crate) struct Vcpu {
 impl Vcpu {
     /// Creates vCPU `id` in the reset state.
     pub(crate) fn new(shared: &Arc<Shared>, id: u32) -> Result<Arc<Self>> {
-        let cpus = shared.svm.as_ref().ok_or(EOPNOTSUPP)?;
-        let mut hw = SvmVcpu::new(cpus)?;
+        let mut hw = match (&shared.svm, &shared.vmx) {
+            (Some(cpus), _) => AnyVcpu::Svm(SvmVcpu::new(cpus)?),
+            (None, Some(cpus)) => AnyVcpu::Vmx(KBox::new(VmxVcpu::new(cpus)?, GFP_KERNEL)?),
+            (None, None) => return Err(EOPNOTSUPP),
+        };
         // RDX at reset holds the processor signature.
         hw.set(reg::RDX, u64::from(hw::cpu::host_cpuid(1, 0)[0]))?;
         let st = VcpuState {
@@ -311,7 +315,6 @@ impl Vcpu {
     }
 
     fn run_loop(&self, vm: &Vm, st: &mut VcpuState) -> Result<VmmExit> {
-        let cpus = self.shared.svm.as_ref().ok_or(EOPNOTSUPP)?;
         loop {
             if vm.is_destroyed() {
                 return Err(ENXIO);
@@ -329,18 +332,14 @@ impl Vcpu {
             let (root, generation) = vm.nested();
             let xcr0 = st.guest_xcr0(self.shared.fpu.host_xcr0);
             let fpu = st.fpu.load();
-            let hx = st.hw.enter(
-                cpus,
-                root,
-                generation,
-                xcr0,
-                |cpu| {
-                    self.in_guest.store(cpu as i32, Release);
-                    fence(Ordering::SeqCst);
-                    !self.kick.load(Acquire) && !vm.must_not_enter(generation)
-                },
-                || self.in_guest.store(-1, Release),
-            );
+            let mut arrive = |cpu: u32| {
+                self.in_guest.store(cpu as i32, Release);
+                fence(Ordering::SeqCst);
+                !self.kick.load(Acquire) && !vm.must_not_enter(generation)
+            };
+            let mut depart = || self.in_guest.store(-1, Release);
+            let entry = Entry { root, generation, xcr0, arrive: &mut arrive, depart: &mut depart };
+            let hx = st.hw.enter(&self.shared, entry);
             st.fpu.store(fpu);
             if let Some(exit) = self.handle(vm, st, hx?)? {
                 return Ok(exit);
@@ -385,16 +384,7 @@ impl Vcpu {
                 let p = uapi::VmmExitPaging { gpa, access, flags, ..uapi::VmmExitPaging::ZERO };
                 out(exit::PAGING, p.to_data())
             }
-            HwExit::Svm { code, info1, info2, int_info } => {
-                let s = uapi::VmmExitSvm {
-                    exit_code: code,
-                    exit_info1: info1,
-                    exit_info2: info2,
-                    exit_int_info: int_info,
-                    ..uapi::VmmExitSvm::ZERO
-                };
-                out(exit::SVM, s.to_data())
-            }
+            HwExit::Unhandled { reason, data } => out(reason, data),
             HwExit::Io(io) => st.io(vm, io),
         }
     }

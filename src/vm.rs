@@ -29,6 +29,7 @@ use crate::abi::{write_arg, UserArg};
 use crate::hw::{cpu::FpuCaps, ffi, mem::PAGE};
 use crate::mem::VmMem;
 use crate::svm_vcpu::SvmCpus;
+use crate::vmx_vcpu::VmxCpus;
 use crate::uapi::{self, CreateFlags, VmmCaps, VmmExit, VMM_NAME_MAX};
 use crate::vcpu::Vcpu;
 use crate::vmspace::{gen::Generation, pte::PageSize};
@@ -52,13 +53,20 @@ pub(crate) struct Shared {
     pub(crate) nr_vcpu_objects: Atomic<u64>,
     /// Per-CPU SVM state (the AMD-V backend).
     pub(crate) svm: Option<SvmCpus>,
+    /// Per-CPU VMX state (the VT-x backend).
+    pub(crate) vmx: Option<VmxCpus>,
     /// How guest FPU state is saved on this host.
     pub(crate) fpu: FpuCaps,
 }
 
 impl Shared {
     /// Creates the shared state for a module that found `caps`.
-    pub(crate) fn new(caps: VmmCaps, svm: Option<SvmCpus>, fpu: FpuCaps) -> Result<Arc<Self>> {
+    pub(crate) fn new(
+        caps: VmmCaps,
+        svm: Option<SvmCpus>,
+        vmx: Option<VmxCpus>,
+        fpu: FpuCaps,
+    ) -> Result<Arc<Self>> {
         Arc::pin_init(
             pin_init!(Self {
                 caps,
@@ -68,6 +76,7 @@ impl Shared {
                 seg_pages: Atomic::new(0),
                 nr_vcpu_objects: Atomic::new(0),
                 svm,
+                vmx,
                 fpu,
             }),
             GFP_KERNEL,
@@ -113,7 +122,8 @@ impl Vm {
         } else {
             &[PageSize::Size2M][..]
         };
-        let mem = VmMem::new(c.host_paging_levels, c.phys_addr_bits, large)?;
+        let ept = shared.vmx.is_some();
+        let mem = VmMem::new(c.host_paging_levels, c.phys_addr_bits, large, ept)?;
         let root = mem.root();
         let vm = Arc::new(
             Vm {

@@ -16,6 +16,7 @@
 //! - [`vcpu`]: vCPU fds, registers, CPUID, MSRs and the run loop.
 //! - [`backend`]: the narrow seam between common code and a backend.
 //! - [`svm_vcpu`]: the AMD-V backend (VMCB, permission maps, ASIDs).
+//! - [`vmx_vcpu`]: the VT-x backend (VMCS, bitmaps, VPIDs, EPT flushes).
 
 #[path = "../uapi/src/lib.rs"]
 pub mod uapi;
@@ -39,6 +40,7 @@ mod svm_vcpu;
 mod vcpu;
 mod virt;
 mod vm;
+mod vmx_vcpu;
 
 use kernel::{
     miscdevice::{MiscDeviceOptions, MiscDeviceRegistration},
@@ -74,12 +76,20 @@ pub(crate) struct Core {
 
 impl Core {
     fn new() -> Result<Self> {
-        let virt = virt::Virt::probe()?;
+        let mut virt = virt::Virt::probe()?;
+        // The CPU's linear-address width, not the host's paging mode: a
+        // guest may use 5-level paging under a 4-level host.
+        let la57 = hw::cpu::host_cpuid(7, 0)[2] & (1 << 16) != 0;
+        let vmx = match &mut virt.backend {
+            virt::Backend::Vmx { caps, regions } => {
+                // The probe's VMXON regions become the run loop's.
+                let regions = core::mem::take(regions);
+                Some(vmx_vcpu::VmxCpus::new(*caps, regions, la57)?)
+            }
+            virt::Backend::Svm { .. } => None,
+        };
         let svm = match &virt.backend {
             virt::Backend::Svm { caps } => {
-                // The CPU's linear-address width, not the host's paging mode:
-                // a guest may use 5-level paging under a 4-level host.
-                let la57 = hw::cpu::host_cpuid(7, 0)[2] & (1 << 16) != 0;
                 Some(svm_vcpu::SvmCpus::new(hw::nr_cpu_ids(), caps.nr_asids, caps.features, la57)?)
             }
             virt::Backend::Vmx { .. } => None,
@@ -89,7 +99,7 @@ impl Core {
             hw::cpu::FpuCaps::probe(&hw::cpu::LocalCpu::new(&irq))
         };
         Ok(Self {
-            shared: vm::Shared::new(virt.caps, svm, fpu)?,
+            shared: vm::Shared::new(virt.caps, svm, vmx, fpu)?,
             _hooks: virt::ShutdownHooks::register()?,
             _virt: virt,
         })

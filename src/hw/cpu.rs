@@ -103,6 +103,13 @@ impl LocalCpu<'_> {
         }
     }
 
+    /// Loads DR6 (VT-x does not switch it).
+    pub(crate) fn set_dr6(&self, v: u64) {
+        // SAFETY: DR6 only reports debug conditions; with interrupts off no
+        // host code reads it before the host's value is restored.
+        unsafe { asm!("mov dr6, {}", in(reg) v, options(nomem, nostack, preserves_flags)) };
+    }
+
     /// Restores the host's DR0-DR3, DR6 and DR7 saved by [`Self::debug_regs`].
     pub(crate) fn restore_debug_regs(&self, d: &DebugRegs) {
         self.set_breakpoint_addrs(&[d[0], d[1], d[2], d[3]]);

@@ -27,6 +27,17 @@ extern "C" {
     pub(crate) fn vmm_vmxon(pa: u64) -> c_int;
     pub(crate) fn vmm_vmxoff() -> c_int;
     pub(crate) fn vmm_stgi() -> c_int;
+    pub(crate) fn vmm_vmclear(pa: u64) -> c_int;
+    pub(crate) fn vmm_vmptrld(pa: u64) -> c_int;
+    pub(crate) fn vmm_vmwrite(field: u64, value: u64) -> c_int;
+    pub(crate) fn vmm_vmread(field: u64, value: *mut u64) -> c_int;
+    pub(crate) fn vmm_invept(kind: u64, eptp: u64) -> c_int;
+    pub(crate) fn vmm_invvpid(kind: u64, vpid: u16, gla: u64) -> c_int;
+    pub(crate) fn vmm_vmx_host_save(h: *mut VmxHost);
+    pub(crate) fn vmm_vmx_host_restore(h: *const VmxHost);
+    pub(crate) fn vmm_self_nmi();
+    pub(crate) fn vmm_l1d_flush_mode() -> c_int;
+    pub(crate) fn vmm_vmx_run(gprs: *mut u64, cr2: *mut u64, launched: c_int) -> c_int;
     pub(crate) fn vmm_hooks_register(
         on_reboot: unsafe extern "C" fn(),
         on_panic: unsafe extern "C" fn(),
@@ -55,4 +66,38 @@ extern "C" {
     pub(crate) fn vmm_fpu_restore(area: *mut c_void, mask: u64, xsave: c_int);
     pub(crate) fn vmm_fpu_save(area: *mut c_void, mask: u64, xsave: c_int);
     pub(crate) fn vmm_svm_vmrun(vmcb_pa: u64, host_save_pa: u64, gprs: *mut u64);
+}
+
+/// `VMM_VMFAIL_INVALID` in helpers.h.
+pub(crate) const VMFAIL_INVALID: c_int = 1;
+/// `VMM_VMFAIL_VALID` in helpers.h.
+pub(crate) const VMFAIL_VALID: c_int = 2;
+
+/// `struct vmm_vmx_host` in helpers.h: the host state of a VMX entry.
+#[repr(C)]
+#[derive(Clone, Copy, Default)]
+pub(crate) struct VmxHost {
+    pub(crate) cr0: u64,
+    pub(crate) cr3: u64,
+    pub(crate) cr4: u64,
+    pub(crate) fs_base: u64,
+    pub(crate) gs_base: u64,
+    pub(crate) kernel_gs_base: u64,
+    pub(crate) tr_base: u64,
+    pub(crate) gdt_base: u64,
+    pub(crate) idt_base: u64,
+    pub(crate) sysenter_cs: u64,
+    pub(crate) sysenter_esp: u64,
+    pub(crate) sysenter_eip: u64,
+    pub(crate) pat: u64,
+    pub(crate) efer: u64,
+    pub(crate) debugctl: u64,
+    pub(crate) cs: u16,
+    pub(crate) ss: u16,
+    pub(crate) ds: u16,
+    pub(crate) es: u16,
+    pub(crate) fs: u16,
+    pub(crate) gs: u16,
+    pub(crate) tr: u16,
+    pub(crate) ldt: u16,
 }

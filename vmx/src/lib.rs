@@ -13,6 +13,7 @@
 #![cfg_attr(not(kernel), no_std)]
 #![forbid(unsafe_code)]
 
+pub mod bitmaps;
 pub mod caps;
 pub mod controls;
 pub mod exit;

@@ -1,0 +1,998 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The VT-x backend: per-CPU VMX state and one vCPU's VMCS.
+//!
+//! Each entry opens a VMX window on the current CPU (VMXON), makes the
+//! vCPU's VMCS current (VMCLEAR, VMPTRLD), writes every control, host and
+//! guest field from this vCPU's software copy, enters with VMLAUNCH, reads
+//! the guest state and exit information back, and closes the window again
+//! (VMCLEAR, VMXOFF). The software copy is the only guest state between
+//! entries, so register ioctls never need VMX operation, and a vCPU may
+//! run on any CPU next time.
+//!
+//! # Invariants
+//!
+//! A [`VmxVcpu`]'s VMCS points (MSR bitmap, I/O bitmaps, virtual-APIC
+//! page) only at pages the same `VmxVcpu` owns and never edits after
+//! creation, and at the VM's EPT root, which the VM keeps alive for as
+//! long as any vCPU exists. The VMCS is current only inside
+//! [`VmxVcpu::run_once`], on the thread that holds the vCPU's lock, so
+//! nothing a current VMCS points at is ever edited while the vCPU can be
+//! in VMX non-root operation (illumos 13861).
+
+use kernel::{
+    interrupt::local_interrupt_disable,
+    new_spinlock,
+    prelude::*,
+    sync::{
+        atomic::{Atomic, Relaxed},
+        Arc, SpinLock,
+    },
+};
+
+use crate::backend::{Entry, Event, HwExit, IoExit, VcpuHw, EFER_VALID};
+use crate::hw::{
+    self,
+    cpu::LocalCpu,
+    mem::HwPages,
+    vmx::{CurrentVmcs, Extent, L1dFlush, VmFail, VmcsRegion, VmxHost, VmxWindow, VmxonRegion},
+};
+use crate::uapi::{self, access, reg, ExitData, VmmSegDesc, VMM_ACCESS_EXEC, VMM_ACCESS_READ, VMM_ACCESS_WRITE};
+use crate::vm::Shared;
+use crate::vmspace::gen::Flushed;
+use crate::vmx::{
+    bitmaps::{self, MSR_BITMAP_BYTES},
+    caps::{EntryCtls, EptVpidCap, ProcBased2, VmxCaps},
+    controls::{self, Controls},
+    exit::{self as vexit, Access, CrAccess, EptViolation, EventType, ExitInfo, ExitReason, Interruption},
+    tlb::{self, Flush, VpidPool},
+    vmcs::{self as f, Vmcs},
+};
+use crate::x86::{insn::Seg, paging::canonical, CpuInfo};
+
+/// The missing-unrestricted-guest refusal was logged.
+static NO_UG_LOGGED: Atomic<bool> = Atomic::new(false);
+
+/// VMX state shared by every CPU and vCPU.
+pub(crate) struct VmxCpus {
+    /// One VMXON region per possible CPU id.
+    regions: KVec<VmxonRegion>,
+    caps: VmxCaps,
+    ctl: Controls,
+    vpids: Arc<SpinLock<VpidPool>>,
+    l1d: L1dFlush,
+    /// Linear addresses are 57 bits wide (else 48).
+    la57: bool,
+}
+
+impl VmxCpus {
+    /// The run loop's view of the probe's result.
+    pub(crate) fn new(caps: VmxCaps, regions: KVec<VmxonRegion>, la57: bool) -> Result<Self> {
+        let ctl = controls::negotiate(&caps).map_err(|e| {
+            pr_err!("not loading: {}\n", e.describe());
+            EOPNOTSUPP
+        })?;
+        let on = hw::vmx::l1d_flush_param().ok_or_else(|| {
+            pr_err!("not loading: l1d_flush must be auto, on or off\n");
+            EINVAL
+        })?;
+        let l1d = L1dFlush::new(on, caps.flush_l1d)?;
+        pr_info!(
+            "VT-x: unrestricted guest {}, VPID {}, L1D flush on entry {}\n",
+            yes(ctl.unrestricted_guest()),
+            yes(ctl.vpid()),
+            match &l1d {
+                L1dFlush::Off => "off",
+                L1dFlush::Msr => "on (IA32_FLUSH_CMD)",
+                L1dFlush::Software(_) => "on (software)",
+            }
+        );
+        Ok(Self {
+            regions,
+            caps,
+            ctl,
+            vpids: Arc::pin_init(new_spinlock!(VpidPool::new()), GFP_KERNEL)?,
+            l1d,
+            la57,
+        })
+    }
+
+    fn invept_extent(&self) -> Extent {
+        if self.caps.ept_vpid.contains(EptVpidCap::INVEPT_SINGLE) {
+            Extent::Single
+        } else {
+            Extent::All
+        }
+    }
+}
+
+fn yes(b: bool) -> &'static str {
+    if b {
+        "yes"
+    } else {
+        "no"
+    }
+}
+
+/// MSRs the guest reads and writes directly. FS/GS bases and the SYSENTER
+/// MSRs are VMCS fields; the SYSCALL MSRs and KERNEL_GS_BASE are switched
+/// around each entry by [`VmxVcpu::run_once`].
+const DIRECT_MSRS: [u32; 10] = [
+    0xc000_0100, // FS_BASE
+    0xc000_0101, // GS_BASE
+    0xc000_0102, // KERNEL_GS_BASE
+    0xc000_0081, // STAR
+    0xc000_0082, // LSTAR
+    0xc000_0083, // CSTAR
+    0xc000_0084, // SFMASK
+    0x174,       // SYSENTER_CS
+    0x175,       // SYSENTER_ESP
+    0x176,       // SYSENTER_EIP
+];
+
+/// The switched SYSCALL MSRs, in [`Guest::syscall`] order.
+const SYSCALL_MSRS: [u32; 4] = [0xc000_0081, 0xc000_0082, 0xc000_0083, 0xc000_0084];
+const MSR_KERNEL_GS_BASE: u32 = 0xc000_0102;
+
+/// RFLAGS bits that may be set (bit 1 always is).
+const RFLAGS_VALID: u64 = 0x3f_7fd7;
+/// CR4 bits a guest may have: everything architectural but VMXE and SMXE
+/// (and, on VT-x, only what CR4_FIXED1 allows).
+const CR4_VALID: u64 = 0x37_1fff | (1 << 23);
+const CR0_PE: u64 = 1;
+const CR0_PG: u64 = 1 << 31;
+const CR4_PAE: u64 = 1 << 5;
+const EFER_LME: u64 = 1 << 8;
+const EFER_LMA: u64 = 1 << 10;
+
+/// One segment register's guest fields.
+#[derive(Clone, Copy, Debug, Default)]
+struct SegState {
+    sel: u16,
+    base: u64,
+    limit: u32,
+    ar: u32,
+}
+
+/// The guest's state between entries.
+#[derive(Clone, Copy, Debug, Default)]
+struct Guest {
+    /// General registers by number; RSP (4) lives in `rsp`.
+    gprs: [u64; 16],
+    rsp: u64,
+    rip: u64,
+    rflags: u64,
+    /// CR0 and CR4 as the guest sees them (the read shadows).
+    cr0: u64,
+    cr4: u64,
+    cr2: u64,
+    cr3: u64,
+    efer: u64,
+    pat: u64,
+    debugctl: u64,
+    dr: [u64; 4],
+    dr6: u64,
+    dr7: u64,
+    /// ES, CS, SS, DS, FS, GS, LDTR, TR, GDTR, IDTR.
+    segs: [SegState; 10],
+    sysenter: [u64; 3],
+    /// STAR, LSTAR, CSTAR, SFMASK.
+    syscall: [u64; 4],
+    kernel_gs_base: u64,
+    interruptibility: u32,
+    activity: u32,
+    pending_dbg: u64,
+    pdptes: [u64; 4],
+    tsc_offset: u64,
+}
+
+/// The exit-information fields of the last exit.
+#[derive(Clone, Copy, Debug, Default)]
+struct ExitFields {
+    reason: u32,
+    qualification: u64,
+    gpa: u64,
+    gla: u64,
+    intr_info: u32,
+    intr_error: u32,
+    idt_info: u32,
+    idt_error: u32,
+    len: u32,
+    info: u32,
+    /// VM-instruction error of a failed VMLAUNCH.
+    instruction_error: u32,
+}
+
+impl ExitFields {
+    fn raw(&self) -> HwExit {
+        let v = uapi::VmmExitVmx {
+            exit_reason: self.reason,
+            instruction_error: self.instruction_error,
+            qualification: self.qualification,
+            guest_physical: self.gpa,
+            guest_linear: self.gla,
+            intr_info: self.intr_info,
+            intr_error: self.intr_error,
+            idt_info: self.idt_info,
+            idt_error: self.idt_error,
+            instruction_len: self.len,
+            instruction_info: self.info,
+            reserved: 0,
+        };
+        HwExit::Unhandled { reason: uapi::exit::VMX, data: v.to_data() }
+    }
+}
+
+/// An event for the VM-entry interruption-information fields.
+#[derive(Clone, Copy, Debug)]
+struct Pending {
+    info: u32,
+    error: u32,
+    len: u32,
+}
+
+/// One vCPU's VMCS, bitmaps and software state.
+pub(crate) struct VmxVcpu {
+    vmcs: VmcsRegion,
+    st: Inner,
+}
+
+impl core::ops::Deref for VmxVcpu {
+    type Target = Inner;
+    fn deref(&self) -> &Inner {
+        &self.st
+    }
+}
+
+impl core::ops::DerefMut for VmxVcpu {
+    fn deref_mut(&mut self) -> &mut Inner {
+        &mut self.st
+    }
+}
+
+/// Everything of a [`VmxVcpu`] but its VMCS region.
+pub(crate) struct Inner {
+    msr_bitmap: HwPages,
+    /// I/O bitmaps A and B, contiguous.
+    io_bitmaps: HwPages,
+    /// The TPR shadow's virtual-APIC page.
+    vapic: HwPages,
+    vpid: Option<u16>,
+    vpids: Arc<SpinLock<VpidPool>>,
+    ctl: Controls,
+    g: Guest,
+    event: Option<Pending>,
+    exit: ExitFields,
+    /// The CPU of the last entry.
+    last_cpu: Option<u32>,
+    flushed: Flushed,
+    /// Userspace rewrote paging registers since the last entry.
+    regs_changed: bool,
+    /// An NMI exit consumed a host NMI; raise it again after the window.
+    nmi: bool,
+    /// CR0/CR4 bits that must be 1 and bits that may be 1 (CR0.PE and PG
+    /// are free with unrestricted guest).
+    cr0_fixed: [u64; 2],
+    cr4_fixed: [u64; 2],
+    la57: bool,
+    /// IA32_VMX_BASIC[54]: INS/OUTS exits report address size and segment.
+    ins_outs_info: bool,
+}
+
+/// The reset value of a segment (`ar` in the VMX layout).
+const fn seg(sel: u16, base: u64, limit: u32, ar: u32) -> SegState {
+    SegState { sel, base, limit, ar }
+}
+
+impl VmxVcpu {
+    /// A vCPU in the architectural reset state.
+    pub(crate) fn new(cpus: &VmxCpus) -> Result<Self> {
+        let mut msr_bitmap = HwPages::new(0)?;
+        msr_bitmap.fill(0xff);
+        let map: &mut [u8; MSR_BITMAP_BYTES] = msr_bitmap.as_mut();
+        for msr in DIRECT_MSRS {
+            bitmaps::allow_msr(map, msr);
+        }
+        let mut io_bitmaps = HwPages::new(1)?;
+        io_bitmaps.fill(0xff);
+        let vapic = HwPages::new(0)?;
+        let vpid = if cpus.ctl.vpid() { cpus.vpids.lock().alloc() } else { None };
+        let mut ctl = cpus.ctl;
+        if vpid.is_none() {
+            ctl.proc2.remove(ProcBased2::VPID);
+        }
+        let mut cr0_fixed = cpus.caps.cr0_fixed;
+        if ctl.unrestricted_guest() {
+            cr0_fixed[0] &= !(CR0_PE | CR0_PG);
+        }
+        let mut g = Guest {
+            rip: 0xfff0,
+            rflags: 2,
+            cr0: 0x6000_0010,
+            pat: 0x0007_0406_0007_0406,
+            dr6: 0xffff_0ff0,
+            dr7: 0x400,
+            ..Guest::default()
+        };
+        g.segs = [seg(0, 0, 0xffff, 0x93); 10];
+        g.segs[1] = seg(0xf000, 0xffff_0000, 0xffff, 0x9b);
+        g.segs[6] = seg(0, 0, 0xffff, 0x82);
+        g.segs[7] = seg(0, 0, 0xffff, 0x8b);
+        g.segs[8] = seg(0, 0, 0xffff, 0);
+        g.segs[9] = seg(0, 0, 0xffff, 0);
+        let vmcs = VmcsRegion::new(cpus.caps.revision())?;
+        Ok(Self { vmcs, st: Inner {
+            msr_bitmap,
+            io_bitmaps,
+            vapic,
+            vpid,
+            vpids: cpus.vpids.clone(),
+            ctl,
+            g,
+            event: None,
+            exit: ExitFields::default(),
+            last_cpu: None,
+            flushed: Flushed::NEVER,
+            regs_changed: false,
+            nmi: false,
+            cr0_fixed,
+            cr4_fixed: cpus.caps.cr4_fixed,
+            la57: cpus.la57,
+            ins_outs_info: cpus.caps.basic & (1 << 54) != 0,
+        } })
+    }
+
+    /// Enters the guest once, on this CPU, inside a window.
+    fn run_once(&mut self, cpus: &VmxCpus, e: Entry<'_>) -> Result<HwExit> {
+        let Self { vmcs, st } = self;
+        st.run_once(vmcs, cpus, e)
+    }
+}
+
+impl Inner {
+    /// CR0 and CR4 bits the host owns: those the fixed bits force either
+    /// way. A guest write that would change one exits (a CR-access exit).
+    fn cr_masks(&self) -> (u64, u64) {
+        let own = |f: [u64; 2]| f[0] | (!f[1] & 0xffff_ffff);
+        (own(self.cr0_fixed), own(self.cr4_fixed))
+    }
+
+    /// The CR0 and CR4 the hardware runs the guest with.
+    fn real_crs(&self) -> (u64, u64) {
+        let fix = |v: u64, f: [u64; 2]| (v | f[0]) & f[1];
+        (fix(self.g.cr0, self.cr0_fixed), fix(self.g.cr4, self.cr4_fixed))
+    }
+
+    fn long_mode(&self) -> bool {
+        self.g.efer & EFER_LMA != 0
+    }
+
+    fn cs_l(&self) -> bool {
+        self.g.segs[1].ar & access::L != 0
+    }
+
+    fn cr4_ok(&self, v: u64) -> bool {
+        v & !CR4_VALID == 0 && (v | self.cr4_fixed[0]) & !self.cr4_fixed[1] == 0
+    }
+
+    fn write_controls(&self, v: &mut CurrentVmcs<'_>, eptp: u64) {
+        let c = &self.ctl;
+        v.write(f::PIN_CONTROLS, c.pin.bits());
+        v.write(f::PROC_CONTROLS, c.proc.bits());
+        v.write(f::PROC_CONTROLS2, c.proc2.bits());
+        v.write(f::EXIT_CONTROLS, c.exit.bits());
+        let mut entry = c.entry;
+        entry.set(EntryCtls::IA32E_GUEST, self.long_mode());
+        v.write(f::ENTRY_CONTROLS, entry.bits());
+        // #DB and #AC: a guest can otherwise loop delivering them forever
+        // without an exit (CVE-2015-8104, CVE-2015-5307).
+        v.write(f::EXCEPTION_BITMAP, (1 << 1) | (1 << 17));
+        v.write(f::PF_ERROR_MASK, 0);
+        v.write(f::PF_ERROR_MATCH, 0);
+        v.write(f::CR3_TARGET_COUNT, 0);
+        v.write(f::EXIT_MSR_STORE_COUNT, 0);
+        v.write(f::EXIT_MSR_LOAD_COUNT, 0);
+        v.write(f::ENTRY_MSR_LOAD_COUNT, 0);
+        let e = self.event.unwrap_or(Pending { info: 0, error: 0, len: 0 });
+        v.write(f::ENTRY_INTR_INFO, e.info);
+        v.write(f::ENTRY_EXCEPTION_ERROR, e.error);
+        v.write(f::ENTRY_INSTRUCTION_LEN, e.len);
+        v.write(f::TPR_THRESHOLD, 0);
+        v.write(f::IO_BITMAP_A, self.io_bitmaps.phys());
+        v.write(f::IO_BITMAP_B, self.io_bitmaps.phys() + 4096);
+        v.write(f::MSR_BITMAP, self.msr_bitmap.phys());
+        v.write(f::VIRTUAL_APIC_ADDR, self.vapic.phys());
+        v.write(f::TSC_OFFSET, self.g.tsc_offset);
+        v.write(f::EPT_POINTER, eptp);
+        v.write(f::VMCS_LINK_POINTER, u64::MAX);
+        if let Some(vpid) = self.vpid {
+            v.write(f::VPID, vpid);
+        }
+        let (m0, m4) = self.cr_masks();
+        v.write(f::CR0_MASK, m0);
+        v.write(f::CR4_MASK, m4);
+        v.write(f::CR0_SHADOW, self.g.cr0);
+        v.write(f::CR4_SHADOW, self.g.cr4);
+    }
+
+    fn write_host(v: &mut CurrentVmcs<'_>, h: &VmxHost) {
+        v.write(f::HOST_CR0, h.cr0);
+        v.write(f::HOST_CR3, h.cr3);
+        v.write(f::HOST_CR4, h.cr4);
+        v.write(f::HOST_CS_SELECTOR, h.cs);
+        v.write(f::HOST_SS_SELECTOR, h.ss);
+        // The exit loads null DS/ES (restored afterwards when they were
+        // not), and FS/GS selectors only when RPL and TI are clear.
+        v.write(f::HOST_DS_SELECTOR, 0);
+        v.write(f::HOST_ES_SELECTOR, 0);
+        v.write(f::HOST_FS_SELECTOR, if h.fs & 7 == 0 { h.fs } else { 0 });
+        v.write(f::HOST_GS_SELECTOR, if h.gs & 7 == 0 { h.gs } else { 0 });
+        v.write(f::HOST_TR_SELECTOR, h.tr);
+        v.write(f::HOST_FS_BASE, h.fs_base);
+        v.write(f::HOST_GS_BASE, h.gs_base);
+        v.write(f::HOST_TR_BASE, h.tr_base);
+        v.write(f::HOST_GDTR_BASE, h.gdt_base);
+        v.write(f::HOST_IDTR_BASE, h.idt_base);
+        v.write(f::HOST_SYSENTER_CS, h.sysenter_cs as u32);
+        v.write(f::HOST_SYSENTER_ESP, h.sysenter_esp);
+        v.write(f::HOST_SYSENTER_EIP, h.sysenter_eip);
+        v.write(f::HOST_IA32_PAT, h.pat);
+        v.write(f::HOST_IA32_EFER, h.efer);
+    }
+
+    fn write_guest(&self, v: &mut CurrentVmcs<'_>) {
+        let g = &self.g;
+        let (cr0, cr4) = self.real_crs();
+        v.write(f::GUEST_CR0, cr0);
+        v.write(f::GUEST_CR3, g.cr3);
+        v.write(f::GUEST_CR4, cr4);
+        v.write(f::GUEST_DR7, g.dr7);
+        v.write(f::GUEST_RSP, g.rsp);
+        v.write(f::GUEST_RIP, g.rip);
+        v.write(f::GUEST_RFLAGS, g.rflags);
+        for (s, fl) in g.segs.iter().zip(f::GUEST_SEGMENTS.iter()) {
+            if let Some(ar) = fl.ar {
+                v.write(fl.selector, s.sel);
+                v.write(ar, s.ar);
+            }
+            v.write(fl.base, s.base);
+            v.write(fl.limit, s.limit);
+        }
+        v.write(f::GUEST_SYSENTER_CS, g.sysenter[0] as u32);
+        v.write(f::GUEST_SYSENTER_ESP, g.sysenter[1]);
+        v.write(f::GUEST_SYSENTER_EIP, g.sysenter[2]);
+        v.write(f::GUEST_IA32_PAT, g.pat);
+        v.write(f::GUEST_IA32_EFER, g.efer);
+        v.write(f::GUEST_IA32_DEBUGCTL, g.debugctl);
+        v.write(f::GUEST_INTERRUPTIBILITY, g.interruptibility);
+        v.write(f::GUEST_ACTIVITY_STATE, g.activity);
+        v.write(f::GUEST_PENDING_DBG, g.pending_dbg);
+        for (i, fl) in [f::GUEST_PDPTE0, f::GUEST_PDPTE1, f::GUEST_PDPTE2, f::GUEST_PDPTE3].into_iter().enumerate() {
+            v.write(fl, g.pdptes[i]);
+        }
+    }
+
+    fn read_back(&mut self, v: &CurrentVmcs<'_>) {
+        let (m0, m4) = self.cr_masks();
+        let g = &mut self.g;
+        g.cr0 = (v.read(f::GUEST_CR0) & !m0) | (g.cr0 & m0);
+        g.cr4 = (v.read(f::GUEST_CR4) & !m4) | (g.cr4 & m4);
+        g.cr3 = v.read(f::GUEST_CR3);
+        g.dr7 = v.read(f::GUEST_DR7);
+        g.rsp = v.read(f::GUEST_RSP);
+        g.rip = v.read(f::GUEST_RIP);
+        g.rflags = v.read(f::GUEST_RFLAGS);
+        for (s, fl) in g.segs.iter_mut().zip(f::GUEST_SEGMENTS.iter()) {
+            if let Some(ar) = fl.ar {
+                s.sel = v.read(fl.selector);
+                s.ar = v.read(ar);
+            }
+            s.base = v.read(fl.base);
+            s.limit = v.read(fl.limit);
+        }
+        g.sysenter = [
+            u64::from(v.read(f::GUEST_SYSENTER_CS)),
+            v.read(f::GUEST_SYSENTER_ESP),
+            v.read(f::GUEST_SYSENTER_EIP),
+        ];
+        g.pat = v.read(f::GUEST_IA32_PAT);
+        g.efer = v.read(f::GUEST_IA32_EFER);
+        g.debugctl = v.read(f::GUEST_IA32_DEBUGCTL);
+        g.interruptibility = v.read(f::GUEST_INTERRUPTIBILITY);
+        g.activity = v.read(f::GUEST_ACTIVITY_STATE);
+        g.pending_dbg = v.read(f::GUEST_PENDING_DBG);
+        for (i, fl) in [f::GUEST_PDPTE0, f::GUEST_PDPTE1, f::GUEST_PDPTE2, f::GUEST_PDPTE3].into_iter().enumerate() {
+            g.pdptes[i] = v.read(fl);
+        }
+        self.exit = ExitFields {
+            reason: v.read(f::EXIT_REASON),
+            qualification: v.read(f::EXIT_QUALIFICATION),
+            gpa: v.read(f::GUEST_PHYSICAL_ADDR),
+            gla: v.read(f::GUEST_LINEAR_ADDR),
+            intr_info: v.read(f::EXIT_INTR_INFO),
+            intr_error: v.read(f::EXIT_INTR_ERROR),
+            idt_info: v.read(f::IDT_VECTORING_INFO),
+            idt_error: v.read(f::IDT_VECTORING_ERROR),
+            len: v.read(f::EXIT_INSTRUCTION_LEN),
+            info: v.read(f::EXIT_INSTRUCTION_INFO),
+            instruction_error: 0,
+        };
+    }
+
+    /// Enters the guest once, on this CPU, inside a window, with VMCS
+    /// region `region`.
+    fn run_once(&mut self, region: &mut VmcsRegion, cpus: &VmxCpus, e: Entry<'_>) -> Result<HwExit> {
+        if !self.ctl.unrestricted_guest() && self.g.cr0 & (CR0_PE | CR0_PG) != CR0_PE | CR0_PG {
+            if !NO_UG_LOGGED.xchg(true, Relaxed) {
+                pr_warn!("VM_RUN refused: real mode and unpaged protected mode need VT-x unrestricted guest, which this CPU lacks\n");
+            }
+            return Err(EOPNOTSUPP);
+        }
+        let Entry { root, generation, xcr0, arrive, depart } = e;
+        // EPTP: write-back paging structures, 4-level walk.
+        let eptp = root | (3 << 3) | 6;
+        let irq = local_interrupt_disable();
+        let cpu = LocalCpu::new(&irq);
+        let id = hw::this_cpu(&irq);
+        let vmxon = cpus.regions.get(id as usize).ok_or(EIO)?;
+        let win = VmxWindow::enter(&cpu, id, vmxon, &cpus.caps).map_err(|e| e.to_errno())?;
+        if !arrive(id) {
+            depart();
+            return Ok(HwExit::Continue);
+        }
+        let stale = self.flushed.must_flush(generation);
+        let flush = tlb::on_entry(stale, self.last_cpu != Some(id), self.regs_changed, self.vpid.is_some());
+        let flushed = match (flush, self.vpid) {
+            (Flush::Ept, _) => win.invept(cpus.invept_extent(), eptp),
+            (Flush::Vpid, Some(vpid)) if cpus.caps.ept_vpid.contains(EptVpidCap::INVVPID_SINGLE) => {
+                win.invvpid(Extent::Single, vpid)
+            }
+            (Flush::Vpid, _) => win.invept(cpus.invept_extent(), eptp),
+            (Flush::None, _) => Ok(()),
+        };
+        if let Err(e) = flushed {
+            depart();
+            pr_err!("TLB flush before VM entry failed: {e:?}\n");
+            return Err(EIO);
+        }
+        self.last_cpu = Some(id);
+        self.regs_changed = false;
+
+        let host = win.cpu().vmx_host();
+        let mut vmcs = match win.load(region) {
+            Ok(v) => v,
+            Err(e) => {
+                depart();
+                pr_err!("VMPTRLD failed: {e:?}\n");
+                return Err(EIO);
+            }
+        };
+        self.write_controls(&mut vmcs, eptp);
+        Self::write_host(&mut vmcs, &host);
+        self.write_guest(&mut vmcs);
+        if let Some((field, why)) = vmcs.failure() {
+            drop(vmcs);
+            depart();
+            pr_err!("VMWRITE of field {field:#x} failed: {why:?}\n");
+            return Err(EIO);
+        }
+
+        let c = win.cpu();
+        let host_dr = c.debug_regs();
+        c.disable_breakpoints();
+        c.set_breakpoint_addrs(&self.g.dr);
+        c.set_dr6(self.g.dr6);
+        let host_xcr0 = xcr0.map(|g| {
+            let h = c.xcr0();
+            c.set_xcr0(g);
+            h
+        });
+        let mut host_syscall = [0u64; 4];
+        for (i, msr) in SYSCALL_MSRS.into_iter().enumerate() {
+            host_syscall[i] = c.rdmsr(msr).unwrap_or(0);
+            c.wrmsr(msr, self.g.syscall[i]);
+        }
+        c.wrmsr(MSR_KERNEL_GS_BASE, self.g.kernel_gs_base);
+        cpus.l1d.flush(c);
+
+        let ran = vmcs.run(&mut self.g.gprs, &mut self.g.cr2, false);
+
+        for (i, msr) in SYSCALL_MSRS.into_iter().enumerate() {
+            self.g.syscall[i] = c.rdmsr(msr).unwrap_or(0);
+            c.wrmsr(msr, host_syscall[i]);
+        }
+        self.g.kernel_gs_base = c.rdmsr(MSR_KERNEL_GS_BASE).unwrap_or(0);
+        c.vmx_host_restore(&host);
+        if let Some(h) = host_xcr0 {
+            c.set_xcr0(h);
+        }
+        let d = c.debug_regs();
+        self.g.dr = [d[0], d[1], d[2], d[3]];
+        self.g.dr6 = d[4];
+        c.restore_debug_regs(&host_dr);
+        depart();
+
+        let out = match ran {
+            Ok(()) => {
+                self.event = None;
+                self.read_back(&vmcs);
+                Ok(None)
+            }
+            Err(VmFail::Valid(n)) => {
+                self.exit = ExitFields { instruction_error: n, ..ExitFields::default() };
+                Ok(Some(self.exit.raw()))
+            }
+            Err(e) => {
+                pr_err!("VMLAUNCH failed: {e:?}\n");
+                Err(EIO)
+            }
+        };
+        drop(vmcs);
+        drop(win);
+        if core::mem::take(&mut self.nmi) {
+            cpu.self_nmi();
+        }
+        drop(irq);
+        match out? {
+            Some(failed) => Ok(failed),
+            None => Ok(self.decode_exit()),
+        }
+    }
+
+    /// Turns the exit fields into an [`HwExit`], re-queueing an event
+    /// whose delivery the exit interrupted.
+    fn decode_exit(&mut self) -> HwExit {
+        let x = self.exit;
+        if let Ok(Some(i)) = Interruption::decode(x.idt_info) {
+            if i.kind != EventType::Nmi && i.kind != EventType::External {
+                let soft = matches!(
+                    i.kind,
+                    EventType::SoftwareInterrupt | EventType::PrivilegedSoftwareException | EventType::SoftwareException
+                );
+                self.event = Some(Pending {
+                    info: i.encode(),
+                    error: if i.has_error { x.idt_error } else { 0 },
+                    len: if soft { x.len } else { 0 },
+                });
+            }
+        }
+        let Ok(info) = ExitInfo::try_from(x.reason) else {
+            return x.raw();
+        };
+        if info.entry_failure {
+            return x.raw();
+        }
+        match info.reason {
+            ExitReason::ExceptionNmi => match Interruption::decode(x.intr_info) {
+                Ok(Some(i)) if i.kind == EventType::Nmi => {
+                    self.nmi = true;
+                    HwExit::Continue
+                }
+                Ok(Some(i)) if i.kind == EventType::HardwareException && matches!(i.vector, 1 | 17) => {
+                    self.queue(Event { vector: i.vector, error: i.has_error.then_some(x.intr_error) });
+                    HwExit::Continue
+                }
+                _ => x.raw(),
+            },
+            ExitReason::ExternalInterrupt
+            | ExitReason::InitSignal
+            | ExitReason::Sipi
+            | ExitReason::IoSmi
+            | ExitReason::OtherSmi => HwExit::Continue,
+            ExitReason::TripleFault => HwExit::Shutdown,
+            ExitReason::Cpuid => HwExit::Cpuid,
+            ExitReason::Hlt => HwExit::Hlt,
+            ExitReason::Rdmsr => HwExit::Msr { write: false },
+            ExitReason::Wrmsr => HwExit::Msr { write: true },
+            ExitReason::Xsetbv => HwExit::Xsetbv,
+            ExitReason::IoInstruction => self.decode_io().unwrap_or_else(|| x.raw()),
+            ExitReason::EptViolation => match EptViolation::try_from(x.qualification) {
+                Ok(v) => {
+                    let access = match v.access() {
+                        Access::Write => VMM_ACCESS_WRITE,
+                        Access::Fetch => VMM_ACCESS_EXEC,
+                        Access::Read => VMM_ACCESS_READ,
+                    };
+                    HwExit::NestedFault { gpa: x.gpa, access }
+                }
+                Err(_) => x.raw(),
+            },
+            ExitReason::CrAccess => self.cr_access().unwrap_or_else(|| x.raw()),
+            ExitReason::Vmcall
+            | ExitReason::Vmclear
+            | ExitReason::Vmlaunch
+            | ExitReason::Vmptrld
+            | ExitReason::Vmptrst
+            | ExitReason::Vmread
+            | ExitReason::Vmresume
+            | ExitReason::Vmwrite
+            | ExitReason::Vmxoff
+            | ExitReason::Vmxon
+            | ExitReason::Invept
+            | ExitReason::Invvpid
+            | ExitReason::Vmfunc
+            | ExitReason::Getsec
+            | ExitReason::Mwait
+            | ExitReason::Monitor => HwExit::Fault(Event::UD),
+            ExitReason::Rdpmc => HwExit::Fault(Event::GP0),
+            // INVD would drop the host's dirty lines: run it as a no-op.
+            ExitReason::Invd => {
+                self.skip();
+                HwExit::Continue
+            }
+            _ => x.raw(),
+        }
+    }
+
+    /// Delivers `e` at the next entry.
+    fn queue(&mut self, e: Event) {
+        let i = Interruption::exception(e.vector, e.error.is_some());
+        self.event = Some(Pending { info: i.encode(), error: e.error.unwrap_or(0), len: 0 });
+    }
+
+    fn next(&self) -> u64 {
+        let n = self.g.rip.wrapping_add(u64::from(self.exit.len));
+        if self.long_mode() && self.cs_l() {
+            n
+        } else {
+            n & 0xffff_ffff
+        }
+    }
+
+    /// Moves RIP past the instruction that exited.
+    fn skip(&mut self) {
+        self.g.rip = self.next();
+        self.g.interruptibility &= !(f::interruptibility::STI | f::interruptibility::MOV_SS);
+    }
+
+    fn decode_io(&self) -> Option<HwExit> {
+        let q = vexit::IoQual::try_from(self.exit.qualification).ok()?;
+        let (addr_size, seg) = if q.string && self.ins_outs_info {
+            let i = if q.input {
+                vexit::StringIoInfo::for_ins(self.exit.info).ok()?
+            } else {
+                vexit::StringIoInfo::try_from(self.exit.info).ok()?
+            };
+            let seg = [Seg::Es, Seg::Cs, Seg::Ss, Seg::Ds, Seg::Fs, Seg::Gs].get(usize::from(i.segment)).copied();
+            (i.addr_size, seg)
+        } else {
+            // Without the information field: the mode's default size, and
+            // common code decodes the segment prefix.
+            let size = if self.long_mode() && self.cs_l() {
+                8
+            } else if self.g.segs[1].ar & access::DB != 0 {
+                4
+            } else {
+                2
+            };
+            (size, None)
+        };
+        Some(HwExit::Io(IoExit {
+            port: q.port,
+            size: q.size,
+            input: q.input,
+            string: q.string,
+            rep: q.rep,
+            addr_size,
+            seg,
+            next_rip: self.next(),
+        }))
+    }
+
+    /// Emulates a MOV to CR0 or CR4 that changed a bit the host owns.
+    fn cr_access(&mut self) -> Option<HwExit> {
+        let CrAccess::MovTo { cr, gpr } = CrAccess::try_from(self.exit.qualification).ok()? else {
+            return None;
+        };
+        let v = if gpr == 4 { self.g.rsp } else { self.g.gprs[usize::from(gpr & 15)] };
+        let gp = Some(HwExit::Fault(Event::GP0));
+        match cr {
+            0 => {
+                let pe = v & CR0_PE != 0;
+                let pg = v & CR0_PG != 0;
+                let cd_nw_bad = v & (1 << 29) != 0 && v & (1 << 30) == 0;
+                if v >> 32 != 0 || (pg && !pe) || cd_nw_bad {
+                    return gp;
+                }
+                let was_pg = self.g.cr0 & CR0_PG != 0;
+                if pg && !was_pg && self.g.efer & EFER_LME != 0 {
+                    if self.g.cr4 & CR4_PAE == 0 {
+                        return gp;
+                    }
+                    self.g.efer |= EFER_LMA;
+                } else if !pg && was_pg && self.long_mode() {
+                    if self.cs_l() {
+                        return gp;
+                    }
+                    self.g.efer &= !EFER_LMA;
+                }
+                self.g.cr0 = v;
+            }
+            4 => {
+                if !self.cr4_ok(v) || (self.long_mode() && v & CR4_PAE == 0) {
+                    return gp;
+                }
+                self.g.cr4 = v;
+            }
+            _ => return None,
+        }
+        self.regs_changed = true;
+        self.skip();
+        Some(HwExit::Continue)
+    }
+}
+
+impl Drop for VmxVcpu {
+    fn drop(&mut self) {
+        if let Some(v) = self.vpid {
+            self.vpids.lock().free(v);
+        }
+    }
+}
+
+impl VcpuHw for VmxVcpu {
+    fn get(&self, id: u32) -> Option<u64> {
+        let g = &self.g;
+        Some(match id {
+            reg::RSP => g.rsp,
+            0..=15 => g.gprs[id as usize],
+            reg::RIP => g.rip,
+            reg::RFLAGS => g.rflags,
+            reg::CR0 => g.cr0,
+            reg::CR2 => g.cr2,
+            reg::CR3 => g.cr3,
+            reg::CR4 => g.cr4,
+            reg::EFER => g.efer,
+            reg::DR6 => g.dr6,
+            reg::DR7 => g.dr7,
+            reg::ES..=reg::TR => u64::from(g.segs[(id - reg::ES) as usize].sel),
+            _ => return None,
+        })
+    }
+
+    fn set(&mut self, id: u32, v: u64) -> Result {
+        let la57 = self.la57;
+        let cr4_ok = self.cr4_ok(v);
+        let g = &mut self.g;
+        match id {
+            reg::RSP => g.rsp = v,
+            0..=15 => g.gprs[id as usize] = v,
+            reg::RIP if canonical(v, la57) => {
+                g.rip = v;
+                g.interruptibility &= !(f::interruptibility::STI | f::interruptibility::MOV_SS);
+            }
+            reg::RFLAGS if v & !RFLAGS_VALID == 0 => g.rflags = v | 2,
+            reg::CR0 if v >> 32 == 0 && (v & CR0_PG == 0 || v & CR0_PE != 0) && (v & (1 << 29) == 0 || v & (1 << 30) != 0) => {
+                g.cr0 = v;
+                self.regs_changed = true;
+            }
+            reg::CR2 => g.cr2 = v,
+            reg::CR3 if v >> 52 == 0 => {
+                g.cr3 = v;
+                self.regs_changed = true;
+            }
+            reg::CR4 if cr4_ok => {
+                g.cr4 = v;
+                self.regs_changed = true;
+            }
+            reg::EFER if v & !EFER_VALID == 0 => {
+                g.efer = v;
+                self.regs_changed = true;
+            }
+            reg::DR6 if v >> 32 == 0 => g.dr6 = v,
+            reg::DR7 if v >> 32 == 0 => g.dr7 = v,
+            reg::ES..=reg::TR if v <= 0xffff => g.segs[(id - reg::ES) as usize].sel = v as u16,
+            _ => return Err(EINVAL),
+        }
+        Ok(())
+    }
+
+    fn get_desc(&self, id: u32) -> Option<VmmSegDesc> {
+        if !(reg::ES..=reg::IDTR).contains(&id) {
+            return None;
+        }
+        let s = &self.g.segs[(id - reg::ES) as usize];
+        let table = id == reg::GDTR || id == reg::IDTR;
+        let access = if table { 0 } else { f::access_from_ar(s.ar) };
+        Some(VmmSegDesc { base: s.base, limit: s.limit, access })
+    }
+
+    fn set_desc(&mut self, id: u32, d: &VmmSegDesc) -> Result {
+        if !(reg::ES..=reg::IDTR).contains(&id) {
+            return Err(EINVAL);
+        }
+        let table = id == reg::GDTR || id == reg::IDTR;
+        if (table && (d.access != 0 || d.limit > 0xffff)) || d.access & !access::VALID != 0 {
+            return Err(EINVAL);
+        }
+        let wide = matches!(id, reg::FS | reg::GS | reg::LDTR | reg::TR | reg::GDTR | reg::IDTR);
+        if wide && !canonical(d.base, self.la57) {
+            return Err(EINVAL);
+        }
+        let s = &mut self.g.segs[(id - reg::ES) as usize];
+        s.base = d.base;
+        s.limit = d.limit;
+        s.ar = if table { 0 } else { f::ar_from_access(d.access) };
+        Ok(())
+    }
+
+    fn cpl(&self) -> u8 {
+        ((self.g.segs[2].ar >> access::DPL_SHIFT) & 3) as u8
+    }
+
+    fn inject(&mut self, e: Event) {
+        self.queue(e);
+    }
+
+    fn next_rip(&self) -> Option<u64> {
+        Some(self.next())
+    }
+
+    fn set_cr2(&mut self, cr2: u64) {
+        self.g.cr2 = cr2;
+    }
+
+    fn efer(&self) -> u64 {
+        self.g.efer
+    }
+
+    fn set_efer(&mut self, efer: u64) {
+        self.g.efer = efer;
+    }
+
+    fn pat(&self) -> u64 {
+        self.g.pat
+    }
+
+    fn set_pat(&mut self, pat: u64) {
+        self.g.pat = pat;
+    }
+
+    fn tsc_offset(&self) -> u64 {
+        self.g.tsc_offset
+    }
+
+    fn set_tsc_offset(&mut self, off: u64) {
+        self.g.tsc_offset = off;
+    }
+
+    fn direct_msr(&self, msr: u32) -> Option<u64> {
+        let g = &self.g;
+        Some(match msr {
+            0xc000_0100 => g.segs[4].base,
+            0xc000_0101 => g.segs[5].base,
+            0xc000_0102 => g.kernel_gs_base,
+            0xc000_0081 => g.syscall[0],
+            0xc000_0082 => g.syscall[1],
+            0xc000_0083 => g.syscall[2],
+            0xc000_0084 => g.syscall[3],
+            0x174 => g.sysenter[0],
+            0x175 => g.sysenter[1],
+            0x176 => g.sysenter[2],
+            _ => return None,
+        })
+    }
+
+    fn set_direct_msr(&mut self, msr: u32, v: u64) -> Option<()> {
+        let canonical = canonical(v, self.la57);
+        let g = &mut self.g;
+        match msr {
+            0xc000_0100 if canonical => g.segs[4].base = v,
+            0xc000_0101 if canonical => g.segs[5].base = v,
+            0xc000_0102 if canonical => g.kernel_gs_base = v,
+            0xc000_0081 => g.syscall[0] = v,
+            0xc000_0082 if canonical => g.syscall[1] = v,
+            0xc000_0083 if canonical => g.syscall[2] = v,
+            0xc000_0084 => g.syscall[3] = v & 0xffff_ffff,
+            0x174 => g.sysenter[0] = v & 0xffff,
+            0x175 if canonical => g.sysenter[1] = v,
+            0x176 if canonical => g.sysenter[2] = v,
+            _ => return None,
+        }
+        Some(())
+    }
+
+    fn enter(&mut self, shared: &Shared, e: Entry<'_>) -> Result<HwExit> {
+        self.run_once(shared.vmx.as_ref().ok_or(EIO)?, e)
+    }
+}
