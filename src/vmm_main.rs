@@ -76,6 +76,12 @@ pub(crate) struct Core {
 
 impl Core {
     fn new() -> Result<Self> {
+        // Checked on every backend, so a bad value never loads silently;
+        // only VT-x entries flush (AMD CPUs are not affected by L1TF).
+        let l1d_flush = hw::vmx::l1d_flush_param().ok_or_else(|| {
+            pr_err!("not loading: l1d_flush must be auto, on or off\n");
+            EINVAL
+        })?;
         let mut virt = virt::Virt::probe()?;
         // The CPU's linear-address width, not the host's paging mode: a
         // guest may use 5-level paging under a 4-level host.
@@ -84,7 +90,7 @@ impl Core {
             virt::Backend::Vmx { caps, regions } => {
                 // The probe's VMXON regions become the run loop's.
                 let regions = core::mem::take(regions);
-                Some(vmx_vcpu::VmxCpus::new(*caps, regions, la57)?)
+                Some(vmx_vcpu::VmxCpus::new(*caps, regions, la57, l1d_flush)?)
             }
             virt::Backend::Svm { .. } => None,
         };

@@ -67,16 +67,13 @@ pub(crate) struct VmxCpus {
 
 impl VmxCpus {
     /// The run loop's view of the probe's result.
-    pub(crate) fn new(caps: VmxCaps, regions: KVec<VmxonRegion>, la57: bool) -> Result<Self> {
+    /// `l1d_flush`: flush the L1D before every entry.
+    pub(crate) fn new(caps: VmxCaps, regions: KVec<VmxonRegion>, la57: bool, l1d_flush: bool) -> Result<Self> {
         let ctl = controls::negotiate(&caps).map_err(|e| {
             pr_err!("not loading: {}\n", e.describe());
             EOPNOTSUPP
         })?;
-        let on = hw::vmx::l1d_flush_param().ok_or_else(|| {
-            pr_err!("not loading: l1d_flush must be auto, on or off\n");
-            EINVAL
-        })?;
-        let l1d = L1dFlush::new(on, caps.flush_l1d)?;
+        let l1d = L1dFlush::new(l1d_flush, caps.flush_l1d)?;
         pr_info!(
             "VT-x: unrestricted guest {}, VPID {}, L1D flush on entry {}\n",
             yes(ctl.unrestricted_guest()),
@@ -277,6 +274,8 @@ pub(crate) struct Inner {
     la57: bool,
     /// IA32_VMX_BASIC[54]: INS/OUTS exits report address size and segment.
     ins_outs_info: bool,
+    /// The preemption-timer value of one time slice.
+    time_slice: u32,
 }
 
 /// The reset value of a segment (`ar` in the VMX layout).
@@ -339,6 +338,7 @@ impl VmxVcpu {
             cr4_fixed: cpus.caps.cr4_fixed,
             la57: cpus.la57,
             ins_outs_info: cpus.caps.basic & (1 << 54) != 0,
+            time_slice: Controls::time_slice(cpus.caps.misc),
         } })
     }
 
@@ -398,6 +398,9 @@ impl Inner {
         v.write(f::ENTRY_EXCEPTION_ERROR, e.error);
         v.write(f::ENTRY_INSTRUCTION_LEN, e.len);
         v.write(f::TPR_THRESHOLD, 0);
+        if c.preemption_timer() {
+            v.write(f::PREEMPTION_TIMER, self.time_slice);
+        }
         v.write(f::IO_BITMAP_A, self.io_bitmaps.phys());
         v.write(f::IO_BITMAP_B, self.io_bitmaps.phys() + 4096);
         v.write(f::MSR_BITMAP, self.msr_bitmap.phys());
@@ -675,6 +678,7 @@ impl Inner {
                 _ => x.raw(),
             },
             ExitReason::ExternalInterrupt
+            | ExitReason::PreemptionTimer
             | ExitReason::InitSignal
             | ExitReason::Sipi
             | ExitReason::IoSmi

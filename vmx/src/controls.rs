@@ -28,7 +28,26 @@ pub struct Controls {
     pub entry: EntryCtls,
 }
 
+/// The longest stay in the guest, in TSC ticks, when the preemption timer
+/// exists: an exit at least this often, whatever the guest does with its
+/// interrupt flag. A host interrupt makes the guest exit anyway; the slice
+/// is a backstop (Bochs 2.7 leaves external interrupts masked for a guest
+/// entered with RFLAGS.IF clear, see `Documentation/testing.rst`), and it
+/// costs one exit per 2^22 ticks (about 1 ms at 4 GHz).
+pub const TIME_SLICE_TSC: u64 = 1 << 22;
+
 impl Controls {
+    /// The preemption timer is on.
+    pub fn preemption_timer(&self) -> bool {
+        self.pin.contains(PinBased::PREEMPT_TIMER)
+    }
+
+    /// The preemption-timer value for [`TIME_SLICE_TSC`]: the timer counts
+    /// down once every 2^`IA32_VMX_MISC[4:0]` TSC ticks.
+    pub fn time_slice(misc: u64) -> u32 {
+        (TIME_SLICE_TSC >> (misc & 0x1f)) as u32
+    }
+
     /// Unrestricted guest is on: real mode and protected mode without
     /// paging run directly.
     pub fn unrestricted_guest(&self) -> bool {
@@ -50,7 +69,9 @@ fn word(a: &Allowed, required: u32, optional: u32, forbidden: u32, what: &'stati
 
 /// Decides the controls for `caps`, or names what is missing.
 ///
-/// - Pin-based: external interrupts and NMIs exit (the host takes them).
+/// - Pin-based: external interrupts and NMIs exit (the host takes them);
+///   the VMX-preemption timer, when present, bounds every stay in the
+///   guest to a time slice ([`TIME_SLICE_TSC`]).
 /// - Primary: HLT, port I/O (bitmaps), MSRs (bitmaps), MWAIT, MONITOR and
 ///   RDPMC exit; a TPR shadow keeps the guest's CR8 off the host's TPR;
 ///   TSC offsetting. CR3 and CR8 accesses, INVLPG, RDTSC and MOV DR run
@@ -66,8 +87,8 @@ pub fn negotiate(caps: &VmxCaps) -> Result<Controls, Unavailable> {
     let pin = word(
         &caps.pin,
         (PinBased::EXT_INTR_EXITING | PinBased::NMI_EXITING).bits(),
-        0,
-        (PinBased::VIRTUAL_NMIS | PinBased::PREEMPT_TIMER | PinBased::POSTED_INTR).bits(),
+        PinBased::PREEMPT_TIMER.bits(),
+        (PinBased::VIRTUAL_NMIS | PinBased::POSTED_INTR).bits(),
         "VT-x lacks external-interrupt or NMI exiting",
     )?;
     let proc = word(

@@ -10,3 +10,4 @@ pub mod run;
 pub mod stress;
 pub mod vcpu;
 pub mod vm;
+pub mod vmx;

@@ -137,6 +137,13 @@ fn describe(exit: &Exit) -> String {
             "SVM exit code {:#x}, info1 {:#x}, info2 {:#x}, intinfo {:#x}",
             s.exit_code, s.exit_info1, s.exit_info2, s.exit_int_info
         ),
+        Exit::Vmx(v) if v.exit_reason == 0 => {
+            format!("VM entry failed: VM-instruction error {}", v.instruction_error)
+        }
+        Exit::Vmx(v) => format!(
+            "VMX exit reason {:#x}, qualification {:#x}, gpa {:#x}, intr info {:#x}",
+            v.exit_reason, v.qualification, v.guest_physical, v.intr_info
+        ),
         Exit::InstEmul(i) => {
             let n = (i.len as usize).min(i.bytes.len());
             let bytes: Vec<String> = i.bytes[..n].iter().map(|b| format!("{b:02x}")).collect();
@@ -193,7 +200,7 @@ pub fn run<W: Write>(vcpu: &impl Vcpu, bus: &mut Bus<W>, max_exits: Option<u64>,
             Exit::Paging(p) => {
                 return Outcome::Paging { gpa: p.gpa, access: p.access, flags: p.flags, rip };
             }
-            exit @ (Exit::Svm(_) | Exit::InstEmul(_) | Exit::Other(_)) => {
+            exit @ (Exit::Svm(_) | Exit::Vmx(_) | Exit::InstEmul(_) | Exit::Other(_)) => {
                 return Outcome::Unhandled { exit, rip };
             }
         };
