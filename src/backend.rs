@@ -15,14 +15,76 @@
 use kernel::prelude::*;
 
 use crate::svm_vcpu::SvmVcpu;
-use crate::uapi::VmmSegDesc;
+use crate::uapi::{access, reg, VmmSegDesc};
 use crate::vm::Shared;
 use crate::vmspace::gen::Generation;
 use crate::vmx_vcpu::VmxVcpu;
-use crate::x86::insn::Seg;
+use crate::x86::{insn::Seg, paging::canonical};
 
 /// Guest-visible EFER bits: SCE, LME, LMA, NXE.
 pub(crate) const EFER_VALID: u64 = 0xd01;
+/// RFLAGS bits that may be set (bit 1 always is).
+pub(crate) const RFLAGS_VALID: u64 = 0x3f_7fd7;
+/// CR4 bits a guest may have: everything architectural but VMXE and SMXE
+/// (VT-x further limits them to what CR4_FIXED1 allows).
+pub(crate) const CR4_VALID: u64 = 0x37_1fff | (1 << 23);
+
+/// Whether `v` is a CR0 userspace may set: no high bits, PG only with PE,
+/// NW only with CD.
+pub(crate) const fn cr0_valid(v: u64) -> bool {
+    v >> 32 == 0 && (v & (1 << 31) == 0 || v & 1 != 0) && (v & (1 << 29) == 0 || v & (1 << 30) != 0)
+}
+
+/// Checks a `VMM_VCPU_SET_DESCS` entry for descriptor `id` the same way on
+/// both backends; says whether it is GDTR or IDTR (base and limit only).
+/// Bases that can hold 64-bit values must be canonical, as VMX requires.
+pub(crate) fn check_desc(id: u32, d: &VmmSegDesc, la57: bool) -> Result<bool> {
+    if !(reg::ES..=reg::IDTR).contains(&id) {
+        return Err(EINVAL);
+    }
+    let table = id == reg::GDTR || id == reg::IDTR;
+    if (table && (d.access != 0 || d.limit > 0xffff)) || d.access & !access::VALID != 0 {
+        return Err(EINVAL);
+    }
+    let wide = matches!(id, reg::FS | reg::GS | reg::LDTR | reg::TR | reg::GDTR | reg::IDTR);
+    if wide && !canonical(d.base, la57) {
+        return Err(EINVAL);
+    }
+    Ok(table)
+}
+
+/// MSRs the guest reads and writes without exiting, on both backends: the
+/// hardware switches them (VMLOAD/VMSAVE, or VMCS fields) or the backend
+/// does around each entry. [`direct_slot`] numbers them.
+pub(crate) const DIRECT_MSRS: [u32; 10] = [
+    0xc000_0100, // FS_BASE
+    0xc000_0101, // GS_BASE
+    0xc000_0102, // KERNEL_GS_BASE
+    0xc000_0081, // STAR
+    0xc000_0082, // LSTAR
+    0xc000_0083, // CSTAR
+    0xc000_0084, // SFMASK
+    0x174,       // SYSENTER_CS
+    0x175,       // SYSENTER_ESP
+    0x176,       // SYSENTER_EIP
+];
+
+/// The index of `msr` in [`DIRECT_MSRS`].
+pub(crate) fn direct_slot(msr: u32) -> Option<usize> {
+    DIRECT_MSRS.iter().position(|m| *m == msr)
+}
+
+/// The value a guest write of `v` to direct MSR `slot` stores, or `None`
+/// for #GP: addresses must be canonical, SFMASK keeps 32 bits and
+/// SYSENTER_CS 16.
+pub(crate) fn direct_value(slot: usize, v: u64, la57: bool) -> Option<u64> {
+    match slot {
+        3 => Some(v),
+        6 => Some(v & 0xffff_ffff),
+        7 => Some(v & 0xffff),
+        _ => canonical(v, la57).then_some(v),
+    }
+}
 
 /// An event to deliver at the next entry.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

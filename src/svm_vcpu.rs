@@ -14,7 +14,10 @@
 
 use kernel::{interrupt::local_interrupt_disable, new_spinlock, prelude::*, sync::SpinLock};
 
-use crate::backend::{Entry, Event, HwExit, IoExit, VcpuHw, EFER_VALID};
+use crate::backend::{
+    check_desc, cr0_valid, direct_slot, direct_value, Entry, Event, HwExit, IoExit, VcpuHw, CR4_VALID, DIRECT_MSRS,
+    EFER_VALID, RFLAGS_VALID,
+};
 use crate::hw::{self, cpu::LocalCpu, mem::HwPages, svm::SvmWindow};
 use crate::svm::{
     asid::{AsidPool, VcpuAsid},
@@ -55,25 +58,6 @@ impl SvmCpus {
         Ok(Self { cpus, features, la57 })
     }
 }
-
-/// MSRs the guest reads and writes directly: VMLOAD/VMSAVE switch them.
-const DIRECT_MSRS: [u32; 10] = [
-    0xc000_0100, // FS_BASE
-    0xc000_0101, // GS_BASE
-    0xc000_0102, // KERNEL_GS_BASE
-    0xc000_0081, // STAR
-    0xc000_0082, // LSTAR
-    0xc000_0083, // CSTAR
-    0xc000_0084, // SFMASK
-    0x174,       // SYSENTER_CS
-    0x175,       // SYSENTER_ESP
-    0x176,       // SYSENTER_EIP
-];
-
-/// RFLAGS bits that may be set (bit 1 always is).
-const RFLAGS_VALID: u64 = 0x3f_7fd7;
-/// CR4 bits a guest may have: everything architectural but VMXE and SMXE.
-const CR4_VALID: u64 = 0x37_1fff | (1 << 23);
 
 /// One vCPU's VMCB, permission maps and registers the VMCB lacks.
 pub(crate) struct SvmVcpu {
@@ -373,9 +357,7 @@ impl VcpuHw for SvmVcpu {
             // zero, which is canonical too.
             reg::RIP if canonical(v, la57) => s.rip = v,
             reg::RFLAGS if v & !RFLAGS_VALID == 0 => s.rflags = v | 2,
-            reg::CR0 if v >> 32 == 0 && (v & (1 << 31) == 0 || v & 1 != 0) && (v & (1 << 29) == 0 || v & (1 << 30) != 0) => {
-                s.cr0 = v
-            }
+            reg::CR0 if cr0_valid(v) => s.cr0 = v,
             reg::CR2 => s.cr2 = v,
             reg::CR3 if v >> 52 == 0 => s.cr3 = v,
             reg::CR4 if v & !CR4_VALID == 0 => s.cr4 = v,
@@ -409,15 +391,7 @@ impl VcpuHw for SvmVcpu {
     }
 
     fn set_desc(&mut self, id: u32, d: &VmmSegDesc) -> Result {
-        let table = id == reg::GDTR || id == reg::IDTR;
-        if (table && (d.access != 0 || d.limit > 0xffff)) || d.access & !access::VALID != 0 {
-            return Err(EINVAL);
-        }
-        // As VMX requires: bases that can hold 64-bit values are canonical.
-        let wide = matches!(id, reg::FS | reg::GS | reg::LDTR | reg::TR | reg::GDTR | reg::IDTR);
-        if wide && !canonical(d.base, self.la57) {
-            return Err(EINVAL);
-        }
+        let table = check_desc(id, d, self.la57)?;
         let seg = self.segment(id).ok_or(EINVAL)?;
         seg.base = d.base;
         seg.limit = d.limit;
@@ -479,42 +453,42 @@ impl VcpuHw for SvmVcpu {
         self.vm().control.tsc_offset = off;
     }
 
-    /// The value of a VMLOAD/VMSAVE-switched MSR (the guest owns them).
     fn direct_msr(&self, msr: u32) -> Option<u64> {
         let s = &self.v().save;
-        Some(match msr {
-            0xc000_0100 => s.fs.base,
-            0xc000_0101 => s.gs.base,
-            0xc000_0102 => s.kernel_gs_base,
-            0xc000_0081 => s.star,
-            0xc000_0082 => s.lstar,
-            0xc000_0083 => s.cstar,
-            0xc000_0084 => s.sfmask,
-            0x174 => s.sysenter_cs,
-            0x175 => s.sysenter_esp,
-            0x176 => s.sysenter_eip,
-            _ => return None,
-        })
+        let slot = direct_slot(msr)?;
+        Some(
+            [
+                s.fs.base,
+                s.gs.base,
+                s.kernel_gs_base,
+                s.star,
+                s.lstar,
+                s.cstar,
+                s.sfmask,
+                s.sysenter_cs,
+                s.sysenter_esp,
+                s.sysenter_eip,
+            ][slot],
+        )
     }
 
-    /// Writes a VMLOAD/VMSAVE-switched MSR; `None` for another MSR or a
-    /// non-canonical address (the guest gets #GP).
     fn set_direct_msr(&mut self, msr: u32, v: u64) -> Option<()> {
-        let canonical = canonical(v, self.la57);
+        let slot = direct_slot(msr)?;
+        let v = direct_value(slot, v, self.la57)?;
         let s = &mut self.vm().save;
-        match msr {
-            0xc000_0100 if canonical => s.fs.base = v,
-            0xc000_0101 if canonical => s.gs.base = v,
-            0xc000_0102 if canonical => s.kernel_gs_base = v,
-            0xc000_0081 => s.star = v,
-            0xc000_0082 if canonical => s.lstar = v,
-            0xc000_0083 if canonical => s.cstar = v,
-            0xc000_0084 => s.sfmask = v & 0xffff_ffff,
-            0x174 => s.sysenter_cs = v & 0xffff,
-            0x175 if canonical => s.sysenter_esp = v,
-            0x176 if canonical => s.sysenter_eip = v,
-            _ => return None,
-        }
+        let field = match slot {
+            0 => &mut s.fs.base,
+            1 => &mut s.gs.base,
+            2 => &mut s.kernel_gs_base,
+            3 => &mut s.star,
+            4 => &mut s.lstar,
+            5 => &mut s.cstar,
+            6 => &mut s.sfmask,
+            7 => &mut s.sysenter_cs,
+            8 => &mut s.sysenter_esp,
+            _ => &mut s.sysenter_eip,
+        };
+        *field = v;
         Some(())
     }
 

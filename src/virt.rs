@@ -68,10 +68,10 @@ fn unavailable(kind: Refusal, why: &str) -> Error {
 fn detect(cpu: &LocalCpu<'_>) -> Result<(CpuCaps, u32, u32)> {
     let caps = match Vendor::detect(cpu) {
         Vendor::Intel => CpuCaps::Vmx(
-            vmx::caps::probe(cpu).map_err(|e| unavailable(e.kind(), e.describe()))?,
+            vmx::caps::probe(cpu).map_err(|e| unavailable(e.kind(), e.describe(&vmx::caps::WORDING)))?,
         ),
         Vendor::Amd => CpuCaps::Svm(
-            svm::caps::probe(cpu).map_err(|e| unavailable(e.kind(), e.describe()))?,
+            svm::caps::probe(cpu).map_err(|e| unavailable(e.kind(), e.describe(&svm::caps::WORDING)))?,
         ),
         Vendor::Other => return Err(refuse("CPU vendor has neither VT-x nor AMD-V", ENODEV)),
     };

@@ -30,7 +30,10 @@ use kernel::{
     },
 };
 
-use crate::backend::{Entry, Event, HwExit, IoExit, VcpuHw, EFER_VALID};
+use crate::backend::{
+    check_desc, cr0_valid, direct_slot, direct_value, Entry, Event, HwExit, IoExit, VcpuHw, CR4_VALID, DIRECT_MSRS,
+    EFER_VALID, RFLAGS_VALID,
+};
 use crate::hw::{
     self,
     cpu::LocalCpu,
@@ -70,7 +73,7 @@ impl VmxCpus {
     /// `l1d_flush`: flush the L1D before every entry.
     pub(crate) fn new(caps: VmxCaps, regions: KVec<VmxonRegion>, la57: bool, l1d_flush: bool) -> Result<Self> {
         let ctl = controls::negotiate(&caps).map_err(|e| {
-            pr_err!("not loading: {}\n", e.describe());
+            pr_err!("not loading: {}\n", e.describe(&crate::vmx::caps::WORDING));
             EOPNOTSUPP
         })?;
         let l1d = L1dFlush::new(l1d_flush, caps.flush_l1d)?;
@@ -111,31 +114,14 @@ fn yes(b: bool) -> &'static str {
     }
 }
 
-/// MSRs the guest reads and writes directly. FS/GS bases and the SYSENTER
-/// MSRs are VMCS fields; the SYSCALL MSRs and KERNEL_GS_BASE are switched
-/// around each entry by [`VmxVcpu::run_once`].
-const DIRECT_MSRS: [u32; 10] = [
-    0xc000_0100, // FS_BASE
-    0xc000_0101, // GS_BASE
-    0xc000_0102, // KERNEL_GS_BASE
-    0xc000_0081, // STAR
-    0xc000_0082, // LSTAR
-    0xc000_0083, // CSTAR
-    0xc000_0084, // SFMASK
-    0x174,       // SYSENTER_CS
-    0x175,       // SYSENTER_ESP
-    0x176,       // SYSENTER_EIP
-];
+// Of the direct MSRs (`backend::DIRECT_MSRS`), FS/GS bases and the
+// SYSENTER MSRs are VMCS fields; the SYSCALL MSRs and KERNEL_GS_BASE are
+// switched around each entry by `Inner::run_once`.
 
 /// The switched SYSCALL MSRs, in [`Guest::syscall`] order.
 const SYSCALL_MSRS: [u32; 4] = [0xc000_0081, 0xc000_0082, 0xc000_0083, 0xc000_0084];
 const MSR_KERNEL_GS_BASE: u32 = 0xc000_0102;
 
-/// RFLAGS bits that may be set (bit 1 always is).
-const RFLAGS_VALID: u64 = 0x3f_7fd7;
-/// CR4 bits a guest may have: everything architectural but VMXE and SMXE
-/// (and, on VT-x, only what CR4_FIXED1 allows).
-const CR4_VALID: u64 = 0x37_1fff | (1 << 23);
 const CR0_PE: u64 = 1;
 const CR0_PG: u64 = 1 << 31;
 const CR4_PAE: u64 = 1 << 5;
@@ -866,7 +852,7 @@ impl VcpuHw for VmxVcpu {
                 g.interruptibility &= !(f::interruptibility::STI | f::interruptibility::MOV_SS);
             }
             reg::RFLAGS if v & !RFLAGS_VALID == 0 => g.rflags = v | 2,
-            reg::CR0 if v >> 32 == 0 && (v & CR0_PG == 0 || v & CR0_PE != 0) && (v & (1 << 29) == 0 || v & (1 << 30) != 0) => {
+            reg::CR0 if cr0_valid(v) => {
                 g.cr0 = v;
                 self.regs_changed = true;
             }
@@ -902,17 +888,7 @@ impl VcpuHw for VmxVcpu {
     }
 
     fn set_desc(&mut self, id: u32, d: &VmmSegDesc) -> Result {
-        if !(reg::ES..=reg::IDTR).contains(&id) {
-            return Err(EINVAL);
-        }
-        let table = id == reg::GDTR || id == reg::IDTR;
-        if (table && (d.access != 0 || d.limit > 0xffff)) || d.access & !access::VALID != 0 {
-            return Err(EINVAL);
-        }
-        let wide = matches!(id, reg::FS | reg::GS | reg::LDTR | reg::TR | reg::GDTR | reg::IDTR);
-        if wide && !canonical(d.base, self.la57) {
-            return Err(EINVAL);
-        }
+        let table = check_desc(id, d, self.la57)?;
         let s = &mut self.g.segs[(id - reg::ES) as usize];
         s.base = d.base;
         s.limit = d.limit;
@@ -961,38 +937,28 @@ impl VcpuHw for VmxVcpu {
     }
 
     fn direct_msr(&self, msr: u32) -> Option<u64> {
+        let slot = direct_slot(msr)?;
         let g = &self.g;
-        Some(match msr {
-            0xc000_0100 => g.segs[4].base,
-            0xc000_0101 => g.segs[5].base,
-            0xc000_0102 => g.kernel_gs_base,
-            0xc000_0081 => g.syscall[0],
-            0xc000_0082 => g.syscall[1],
-            0xc000_0083 => g.syscall[2],
-            0xc000_0084 => g.syscall[3],
-            0x174 => g.sysenter[0],
-            0x175 => g.sysenter[1],
-            0x176 => g.sysenter[2],
-            _ => return None,
+        Some(match slot {
+            0 => g.segs[4].base,
+            1 => g.segs[5].base,
+            2 => g.kernel_gs_base,
+            3..=6 => g.syscall[slot - 3],
+            _ => g.sysenter[slot - 7],
         })
     }
 
     fn set_direct_msr(&mut self, msr: u32, v: u64) -> Option<()> {
-        let canonical = canonical(v, self.la57);
+        let slot = direct_slot(msr)?;
+        let v = direct_value(slot, v, self.la57)?;
         let g = &mut self.g;
-        match msr {
-            0xc000_0100 if canonical => g.segs[4].base = v,
-            0xc000_0101 if canonical => g.segs[5].base = v,
-            0xc000_0102 if canonical => g.kernel_gs_base = v,
-            0xc000_0081 => g.syscall[0] = v,
-            0xc000_0082 if canonical => g.syscall[1] = v,
-            0xc000_0083 if canonical => g.syscall[2] = v,
-            0xc000_0084 => g.syscall[3] = v & 0xffff_ffff,
-            0x174 => g.sysenter[0] = v & 0xffff,
-            0x175 if canonical => g.sysenter[1] = v,
-            0x176 if canonical => g.sysenter[2] = v,
-            _ => return None,
-        }
+        *match slot {
+            0 => &mut g.segs[4].base,
+            1 => &mut g.segs[5].base,
+            2 => &mut g.kernel_gs_base,
+            3..=6 => &mut g.syscall[slot - 3],
+            _ => &mut g.sysenter[slot - 7],
+        } = v;
         Some(())
     }
 

@@ -54,44 +54,15 @@ bitflags::bitflags! {
     }
 }
 
-/// Why vmm cannot use SVM on this CPU.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Unavailable {
-    /// CPUID Fn8000_0001 ECX.SVM is clear.
-    NoSvm,
-    /// VM_CR.SVMDIS is set.
-    DisabledByFirmware,
-    /// EFER.SVME is already set: another hypervisor (KVM, say) owns SVM.
-    InUse,
-    /// An MSR could not be read.
-    MsrFault(u32),
-    /// The CPU lacks a feature vmm requires.
-    Missing(&'static str),
-}
+pub use x86::Unavailable;
 
-impl Unavailable {
-    /// The vendor-neutral kind of refusal.
-    pub fn kind(&self) -> x86::Refusal {
-        match self {
-            Self::NoSvm => x86::Refusal::Absent,
-            Self::DisabledByFirmware => x86::Refusal::DisabledByFirmware,
-            Self::InUse => x86::Refusal::InUse,
-            Self::MsrFault(_) => x86::Refusal::Fault,
-            Self::Missing(_) => x86::Refusal::Missing,
-        }
-    }
-
-    /// One line for the kernel log.
-    pub fn describe(&self) -> &'static str {
-        match self {
-            Self::NoSvm => "CPU has no AMD-V (CPUID 0x80000001 ECX.SVM clear)",
-            Self::DisabledByFirmware => "AMD-V disabled by firmware (VM_CR.SVMDIS set)",
-            Self::InUse => "AMD-V already in use by another hypervisor (EFER.SVME set)",
-            Self::MsrFault(_) => "an SVM MSR faulted",
-            Self::Missing(what) => what,
-        }
-    }
-}
+/// AMD-V's words for a refusal.
+pub const WORDING: x86::Wording = x86::Wording {
+    absent: "CPU has no AMD-V (CPUID 0x80000001 ECX.SVM clear)",
+    disabled: "AMD-V disabled by firmware (VM_CR.SVMDIS set)",
+    in_use: "AMD-V already in use by another hypervisor (EFER.SVME set)",
+    msr_fault: "an SVM MSR faulted",
+};
 
 /// What the load-time probe found on an SVM CPU.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -161,7 +132,7 @@ pub fn probe(cpu: &impl CpuInfo) -> Result<SvmCaps, Unavailable> {
 
     let max_ext = cpu.cpuid(0x8000_0000, 0)[0];
     if max_ext < 0x8000_000a || cpu.cpuid(0x8000_0001, 0)[2] & CPUID_80000001_ECX_SVM == 0 {
-        return Err(Unavailable::NoSvm);
+        return Err(Unavailable::Absent);
     }
     let vm_cr = cpu.rdmsr(MSR_VM_CR).ok_or(Unavailable::MsrFault(MSR_VM_CR))?;
     if vm_cr & VM_CR_SVMDIS != 0 {

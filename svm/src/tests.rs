@@ -83,7 +83,7 @@ fn a_full_featured_epyc() {
 fn refusals() {
     let mut cpu = qemu_tcg();
     cpu.svm = false;
-    assert_eq!(probe(&cpu), Err(Unavailable::NoSvm));
+    assert_eq!(probe(&cpu), Err(Unavailable::Absent));
 
     let mut cpu = qemu_tcg();
     cpu.vm_cr = Some(VM_CR_SVMDIS | (1 << 3));
@@ -120,10 +120,10 @@ fn uapi_caps_carry_backend_and_raw_values() {
 #[test]
 fn refusal_kinds() {
     use vmm_x86::Refusal;
-    assert_eq!(Unavailable::NoSvm.kind(), Refusal::Absent);
+    assert_eq!(Unavailable::Absent.kind(), Refusal::Absent);
     assert_eq!(Unavailable::InUse.kind(), Refusal::InUse);
     assert_eq!(Unavailable::MsrFault(1).kind(), Refusal::Fault);
-    assert!(Unavailable::DisabledByFirmware.describe().contains("VM_CR.SVMDIS"));
+    assert!(Unavailable::DisabledByFirmware.describe(&crate::caps::WORDING).contains("VM_CR.SVMDIS"));
 }
 
 #[test]

@@ -16,44 +16,15 @@ use uapi::Features;
 pub use x86::CpuInfo;
 use x86::CR4_VMXE;
 
-/// Why vmm cannot use VMX on this CPU.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Unavailable {
-    /// CPUID.1:ECX.VMX is clear.
-    NoVmx,
-    /// IA32_FEATURE_CONTROL is locked with VMX outside SMX disabled.
-    DisabledByFirmware,
-    /// CR4.VMXE is already set: another hypervisor (KVM, say) owns VMX.
-    InUse,
-    /// A capability MSR could not be read.
-    MsrFault(u32),
-    /// The CPU lacks a feature vmm requires.
-    Missing(&'static str),
-}
+pub use x86::Unavailable;
 
-impl Unavailable {
-    /// The vendor-neutral kind of refusal.
-    pub fn kind(&self) -> x86::Refusal {
-        match self {
-            Self::NoVmx => x86::Refusal::Absent,
-            Self::DisabledByFirmware => x86::Refusal::DisabledByFirmware,
-            Self::InUse => x86::Refusal::InUse,
-            Self::MsrFault(_) => x86::Refusal::Fault,
-            Self::Missing(_) => x86::Refusal::Missing,
-        }
-    }
-
-    /// One line for the kernel log.
-    pub fn describe(&self) -> &'static str {
-        match self {
-            Self::NoVmx => "CPU has no VT-x (CPUID.1:ECX.VMX clear)",
-            Self::DisabledByFirmware => "VT-x disabled by firmware (IA32_FEATURE_CONTROL locked)",
-            Self::InUse => "VT-x already in use by another hypervisor (CR4.VMXE set)",
-            Self::MsrFault(_) => "a VMX capability MSR faulted",
-            Self::Missing(what) => what,
-        }
-    }
-}
+/// VT-x's words for a refusal.
+pub const WORDING: x86::Wording = x86::Wording {
+    absent: "CPU has no VT-x (CPUID.1:ECX.VMX clear)",
+    disabled: "VT-x disabled by firmware (IA32_FEATURE_CONTROL locked)",
+    in_use: "VT-x already in use by another hypervisor (CR4.VMXE set)",
+    msr_fault: "a VMX capability MSR faulted",
+};
 
 /// A VMX control capability MSR (Appendix A.3-A.5): the low half holds the
 /// bits that must be 1, the high half the bits that may be 1.
@@ -396,7 +367,7 @@ pub fn probe(cpu: &impl CpuInfo) -> Result<VmxCaps, Unavailable> {
     const CPUID_7_EDX_FLUSH_L1D: u32 = 1 << 28;
 
     if cpu.cpuid(1, 0)[2] & CPUID_1_ECX_VMX == 0 {
-        return Err(Unavailable::NoVmx);
+        return Err(Unavailable::Absent);
     }
     let read = |index| cpu.rdmsr(index).ok_or(Unavailable::MsrFault(index));
     let fc = read(msr::IA32_FEATURE_CONTROL)?;

@@ -60,6 +60,58 @@ pub enum Refusal {
     Missing,
 }
 
+/// Why vmm cannot use this CPU's virtualization extension.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Unavailable {
+    /// CPUID says the extension is absent.
+    Absent,
+    /// Firmware disabled it.
+    DisabledByFirmware,
+    /// Another hypervisor (KVM, say) has it enabled.
+    InUse,
+    /// A capability MSR could not be read.
+    MsrFault(u32),
+    /// The CPU lacks a feature vmm requires.
+    Missing(&'static str),
+}
+
+/// A vendor's words for the refusals that name its registers.
+#[derive(Clone, Copy, Debug)]
+pub struct Wording {
+    /// For [`Unavailable::Absent`].
+    pub absent: &'static str,
+    /// For [`Unavailable::DisabledByFirmware`].
+    pub disabled: &'static str,
+    /// For [`Unavailable::InUse`].
+    pub in_use: &'static str,
+    /// For [`Unavailable::MsrFault`].
+    pub msr_fault: &'static str,
+}
+
+impl Unavailable {
+    /// The vendor-neutral kind of refusal.
+    pub fn kind(&self) -> Refusal {
+        match self {
+            Self::Absent => Refusal::Absent,
+            Self::DisabledByFirmware => Refusal::DisabledByFirmware,
+            Self::InUse => Refusal::InUse,
+            Self::MsrFault(_) => Refusal::Fault,
+            Self::Missing(_) => Refusal::Missing,
+        }
+    }
+
+    /// One line for the kernel log, in `words`.
+    pub fn describe(&self, words: &Wording) -> &'static str {
+        match self {
+            Self::Absent => words.absent,
+            Self::DisabledByFirmware => words.disabled,
+            Self::InUse => words.in_use,
+            Self::MsrFault(_) => words.msr_fault,
+            Self::Missing(what) => what,
+        }
+    }
+}
+
 /// The CPU vendors whose virtualization vmm drives.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Vendor {
