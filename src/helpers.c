@@ -285,7 +285,7 @@ void vmm_self_nmi(void)
  * "auto" flushes when the kernel found the CPU affected by L1TF, "on" always,
  * "off" never. Read once, at load.
  */
-static char l1d_flush[8] = "auto";
+static char l1d_flush[16] = "auto";
 module_param_string(l1d_flush, l1d_flush, sizeof(l1d_flush), 0444);
 MODULE_PARM_DESC(l1d_flush, "Flush L1D on VMX entry: auto (if the CPU has L1TF), on, off");
 

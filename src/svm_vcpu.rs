@@ -232,8 +232,15 @@ impl SvmVcpu {
     fn decode_exit(&mut self) -> HwExit {
         let c = &mut self.vm().control;
         c.event_inj = 0;
-        if c.exit_int_info & (1 << 31) != 0 {
-            c.event_inj = c.exit_int_info;
+        let info = c.exit_int_info;
+        // A software interrupt (INT n), or #BP/#OF raised by INT3/INTO, is
+        // not re-injected: RIP still points at the instruction, which runs
+        // again and raises it with the right return address. Injecting it
+        // would push the instruction's own address (no NRIP here).
+        let (kind, vector) = ((info >> 8) & 7, info & 0xff);
+        let soft = kind == 4 || (kind == 3 && (vector == 3 || vector == 4));
+        if info & (1 << 31) != 0 && !soft {
+            c.event_inj = info;
             c.event_inj_err = c.exit_int_info_err;
         }
         let (code, info1, info2) = (c.exit_code, c.exit_info_1, c.exit_info_2);

@@ -70,6 +70,9 @@ pub fn l1d_flush_on_runs_guests() -> TestResult {
     expect_errno!(kmod::load(VMM_KO, "l1d_flush=sometimes"), libc::EINVAL);
     ensure!(log.saw("l1d_flush must be auto, on or off").is_some(), "no reason logged for the bad value");
     ensure!(!kmod::loaded("vmm"), "loaded with a bad l1d_flush");
+    // Longer than the parameter's buffer: refused by the kernel itself.
+    expect_errno!(kmod::load(VMM_KO, "l1d_flush=sometimes-but-not-always"), libc::ENOSPC);
+    ensure!(!kmod::loaded("vmm"), "loaded with an overlong l1d_flush");
 
     let lines = reload("l1d_flush=on")?;
     ensure!(param()? == "on", "parameter reads {:?}", param()?);
