@@ -12,7 +12,7 @@
 //! Both backends implement [`VcpuHw`]: `svm_vcpu::SvmVcpu` (AMD-V) and
 //! `vmx_vcpu::VmxVcpu` (VT-x). [`AnyVcpu`] is the one a vCPU holds.
 
-use kernel::prelude::*;
+use kernel::{prelude::*, sync::atomic::Atomic};
 
 use crate::svm_vcpu::SvmVcpu;
 use crate::uapi::{access, reg, VmmSegDesc};
@@ -197,6 +197,10 @@ pub(crate) struct Entry<'a> {
     pub(crate) root: u64,
     /// Its generation.
     pub(crate) generation: Generation,
+    /// Per host CPU, the generation of the nested table that CPU's TLB last
+    /// caught up with (`Flushed::raw`), for backends whose flush domain is
+    /// the host CPU (EPT). Touched only on its own CPU with interrupts off.
+    pub(crate) cpu_flushed: &'a [Atomic<u64>],
     /// The guest's XCR0 when it differs from the host's.
     pub(crate) xcr0: Option<u64>,
     /// Runs with interrupts off just before entry, with the CPU number, and

@@ -182,7 +182,7 @@ impl SvmVcpu {
     /// Enters the guest once, on this CPU, inside a window (see
     /// [`VcpuHw::enter`]).
     fn run_once(&mut self, cpus: &SvmCpus, e: Entry<'_>) -> Result<HwExit> {
-        let Entry { root, generation, xcr0, arrive, depart } = e;
+        let Entry { root, generation, xcr0, arrive, depart, .. } = e;
         let irq = local_interrupt_disable();
         let cpu = LocalCpu::new(&irq);
         let id = hw::this_cpu(&irq);

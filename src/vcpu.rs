@@ -338,7 +338,14 @@ impl Vcpu {
                 !self.kick.load(Acquire) && !vm.must_not_enter(generation)
             };
             let mut depart = || self.in_guest.store(-1, Release);
-            let entry = Entry { root, generation, xcr0, arrive: &mut arrive, depart: &mut depart };
+            let entry = Entry {
+                root,
+                generation,
+                cpu_flushed: vm.cpu_flushed(),
+                xcr0,
+                arrive: &mut arrive,
+                depart: &mut depart,
+            };
             let hx = st.hw.enter(&self.shared, entry);
             st.fpu.store(fpu);
             if let Some(exit) = self.handle(vm, st, hx?)? {

@@ -108,6 +108,9 @@ pub(crate) struct Vm {
     /// lock (every entry reads them). Written under it.
     generation: Atomic<u64>,
     root: Atomic<u64>,
+    /// Per host CPU: the generation its TLB last caught up with (see
+    /// `backend::Entry::cpu_flushed`).
+    cpu_flushed: KVec<Atomic<u64>>,
 }
 
 /// What a VM object costs, for `VMM_GET_STATS`.
@@ -125,6 +128,11 @@ impl Vm {
         let ept = shared.vmx.is_some();
         let mem = VmMem::new(c.host_paging_levels, c.phys_addr_bits, large, ept)?;
         let root = mem.root();
+        let nr_cpus = crate::hw::nr_cpu_ids() as usize;
+        let mut cpu_flushed = KVec::with_capacity(nr_cpus, GFP_KERNEL)?;
+        for _ in 0..nr_cpus {
+            cpu_flushed.push(Atomic::new(0u64), GFP_KERNEL)?;
+        }
         let vm = Arc::new(
             Vm {
                 name,
@@ -138,6 +146,7 @@ impl Vm {
                 suspended: Atomic::new(0),
                 generation: Atomic::new(0),
                 root: Atomic::new(root),
+                cpu_flushed,
             },
             GFP_KERNEL,
         )?;
@@ -285,6 +294,11 @@ impl Vm {
     /// The nested table's root and generation, for a vCPU entry.
     pub(crate) fn nested(&self) -> (u64, Generation) {
         (self.root.load(Acquire), Generation::at(self.generation.load(Acquire)))
+    }
+
+    /// The per-CPU flush records of the nested table.
+    pub(crate) fn cpu_flushed(&self) -> &[Atomic<u64>] {
+        &self.cpu_flushed
     }
 
     /// Whether a vCPU about to enter with `seen` must not: the VM went, was

@@ -248,8 +248,8 @@ pub(crate) struct Inner {
     exit: ExitFields,
     /// The CPU of the last entry.
     last_cpu: Option<u32>,
-    flushed: Flushed,
-    /// Userspace rewrote paging registers since the last entry.
+    /// Paging registers were rewritten outside the guest (by userspace, or
+    /// by emulating a MOV to CR0/CR4) since the last entry.
     regs_changed: bool,
     /// An NMI exit consumed a host NMI; raise it again after the window.
     nmi: bool,
@@ -317,7 +317,6 @@ impl VmxVcpu {
             event: None,
             exit: ExitFields::default(),
             last_cpu: None,
-            flushed: Flushed::NEVER,
             regs_changed: false,
             nmi: false,
             cr0_fixed,
@@ -517,7 +516,7 @@ impl Inner {
             }
             return Err(EOPNOTSUPP);
         }
-        let Entry { root, generation, xcr0, arrive, depart } = e;
+        let Entry { root, generation, cpu_flushed, xcr0, arrive, depart } = e;
         // EPTP: write-back paging structures, 4-level walk.
         let eptp = root | (3 << 3) | 6;
         let irq = local_interrupt_disable();
@@ -529,8 +528,12 @@ impl Inner {
             depart();
             return Ok(HwExit::Continue);
         }
-        let stale = self.flushed.must_flush(generation);
-        let flush = tlb::on_entry(stale, self.last_cpu != Some(id), self.regs_changed, self.vpid.is_some());
+        // The CPU's record for this VM's EPT: INVEPT once per generation
+        // per CPU, whichever vCPUs run there.
+        let record = cpu_flushed.get(id as usize).ok_or(EIO)?;
+        let mut seen = Flushed::from_raw(record.load(Relaxed));
+        let ept_stale = seen.must_flush(generation);
+        let flush = tlb::on_entry(ept_stale, self.last_cpu != Some(id), self.regs_changed, self.vpid.is_some());
         let flushed = match (flush, self.vpid) {
             (Flush::Ept, _) => win.invept(cpus.invept_extent(), eptp),
             (Flush::Vpid, Some(vpid)) if cpus.caps.ept_vpid.contains(EptVpidCap::INVVPID_SINGLE) => {
@@ -544,6 +547,7 @@ impl Inner {
             pr_err!("TLB flush before VM entry failed: {e:?}\n");
             return Err(EIO);
         }
+        record.store(seen.raw(), Relaxed);
         self.last_cpu = Some(id);
         self.regs_changed = false;
 

@@ -60,4 +60,22 @@ impl Flushed {
         self.0 = Some(current.get());
         stale
     }
+
+    /// The record as one word, for keeping it in an atomic: 0 is
+    /// [`Self::NEVER`], else the generation plus one.
+    pub const fn raw(self) -> u64 {
+        match self.0 {
+            None => 0,
+            Some(g) => g.wrapping_add(1),
+        }
+    }
+
+    /// The record [`Self::raw`] made.
+    pub const fn from_raw(v: u64) -> Self {
+        if v == 0 {
+            Self::NEVER
+        } else {
+            Self(Some(v - 1))
+        }
+    }
 }

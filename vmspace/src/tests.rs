@@ -401,3 +401,16 @@ fn mapping_set_refuses_a_range_around_another() {
     set.insert(m(0xf_c000, 0x4000), 0x1_0000).unwrap();
     assert_eq!(set.insert(m(0xf_e000, 0x8000), 0x1_0000), Err(MapError::Overlap));
 }
+
+#[test]
+fn flushed_round_trips_through_a_word() {
+    use crate::gen::{Flushed, Generation};
+    assert_eq!(Flushed::from_raw(Flushed::NEVER.raw()), Flushed::NEVER);
+    let mut f = Flushed::NEVER;
+    assert!(f.must_flush(Generation::at(0)));
+    let g = Flushed::from_raw(f.raw());
+    assert_eq!(g, f);
+    let mut g = g;
+    assert!(!g.must_flush(Generation::at(0)));
+    assert!(g.must_flush(Generation::at(7)));
+}

@@ -5,20 +5,22 @@
 //! With EPT, a CPU caches guest-physical mappings (tagged by the EPT root)
 //! and combined mappings (tagged by the EPT root and the VPID). INVEPT of
 //! one EPTP removes both kinds for every VPID; INVVPID removes only the
-//! combined mappings of one VPID. The flushes are per CPU, so a vCPU
-//! flushes:
+//! combined mappings of one VPID. Both act on the executing CPU only.
 //!
-//! - with INVEPT when the VM's address space changed since its last flush
-//!   (a new generation) or when it runs on another CPU than last time
-//!   (that CPU may still hold its mappings from an older generation, or
-//!   another VM's whose freed EPT root was reused for this one);
-//! - with INVVPID when only its own guest-linear view changed (registers
-//!   rewritten from userspace), unless an INVEPT is due anyway, which
-//!   covers it;
-//! - not at all otherwise.
+//! - INVEPT when this CPU has not caught up with the VM's address-space
+//!   generation: once per generation per host CPU, whichever and however
+//!   many vCPUs run there (the VM keeps one record per CPU; a new VM starts
+//!   with none, so a reused EPT root never meets stale entries).
+//! - INVVPID when only this vCPU's guest-linear view may be stale on this
+//!   CPU: it last ran elsewhere (the guest changed its page tables and
+//!   flushed on that CPU, not this one), or its paging registers were
+//!   rewritten outside the guest. Skipped when an INVEPT is due anyway,
+//!   which covers it.
+//! - Nothing otherwise.
 //!
-//! Without VPIDs every entry and exit flushes the linear and combined
-//! mappings of VPID 0 itself, so only the INVEPT cases remain.
+//! Without a VPID every entry and exit flushes VPID 0's linear and
+//! combined mappings itself, so only the INVEPT case remains (bhyve's
+//! lessons: one INVEPT per generation, no INVVPID that an INVEPT covers).
 
 /// What to flush before entering.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -33,14 +35,14 @@ pub enum Flush {
 
 /// Decides the flush for one entry.
 ///
-/// `stale`: the address space has a generation this vCPU has not flushed;
+/// `ept_stale`: this CPU has not flushed the VM's current generation;
 /// `migrated`: the vCPU last entered on another CPU (or never entered);
-/// `regs_changed`: userspace rewrote paging registers since the last entry;
+/// `regs_changed`: paging registers were rewritten outside the guest;
 /// `vpid`: the vCPU has a VPID.
-pub const fn on_entry(stale: bool, migrated: bool, regs_changed: bool, vpid: bool) -> Flush {
-    if stale || migrated {
+pub const fn on_entry(ept_stale: bool, migrated: bool, regs_changed: bool, vpid: bool) -> Flush {
+    if ept_stale {
         Flush::Ept
-    } else if regs_changed && vpid {
+    } else if (migrated || regs_changed) && vpid {
         Flush::Vpid
     } else {
         Flush::None
@@ -103,17 +105,21 @@ mod tests {
 
     #[test]
     fn flush_decisions() {
-        // A new generation or another CPU: INVEPT, which covers INVVPID.
-        for regs in [false, true] {
-            for vpid in [false, true] {
-                assert_eq!(on_entry(true, false, regs, vpid), Flush::Ept);
-                assert_eq!(on_entry(false, true, regs, vpid), Flush::Ept);
-                assert_eq!(on_entry(true, true, regs, vpid), Flush::Ept);
+        // A generation this CPU has not flushed: INVEPT, which covers any
+        // INVVPID the entry would need.
+        for migrated in [false, true] {
+            for regs in [false, true] {
+                for vpid in [false, true] {
+                    assert_eq!(on_entry(true, migrated, regs, vpid), Flush::Ept);
+                }
             }
         }
+        // Another CPU, or rewritten registers: this VPID only.
+        assert_eq!(on_entry(false, true, false, true), Flush::Vpid);
         assert_eq!(on_entry(false, false, true, true), Flush::Vpid);
+        assert_eq!(on_entry(false, true, true, true), Flush::Vpid);
         // Without a VPID the entry itself flushes VPID 0's mappings.
-        assert_eq!(on_entry(false, false, true, false), Flush::None);
+        assert_eq!(on_entry(false, true, true, false), Flush::None);
         assert_eq!(on_entry(false, false, false, true), Flush::None);
     }
 

@@ -171,6 +171,18 @@ fn trial(t: &TestVm, mode: Mode, rng: &mut Rng, w: &Watch, tally: &mut BTreeMap<
             Exit::Rdmsr(_) | Exit::Wrmsr(..) if rng.next_u64() & 1 == 0 => inject_gp(),
             Exit::Rdmsr(_) | Exit::Wrmsr(..) => complete(guest_random(rng)),
             Exit::Suspended(_) => return Ok(End::Suspended),
+            // Raw exits are legitimate answers to random code, but say
+            // which, so a new kind is seen.
+            Exit::Vmx(v) => {
+                println!("# {mode:?}: VMX exit reason {:#x} qualification {:#x} intr {:#x} error {} at {:#x}",
+                         v.exit_reason, v.qualification, v.intr_info, v.instruction_error, e.rip);
+                return Ok(End::Next);
+            }
+            Exit::Svm(v) => {
+                println!("# {mode:?}: SVM exit code {:#x} info1 {:#x} info2 {:#x} at {:#x}",
+                         v.exit_code, v.exit_info1, v.exit_info2, e.rip);
+                return Ok(End::Next);
+            }
             _ => return Ok(End::Next),
         };
     }
