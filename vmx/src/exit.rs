@@ -21,6 +21,11 @@
 
 use core::fmt;
 
+#[cfg(kernel)]
+use crate::x86;
+#[cfg(not(kernel))]
+use vmm_x86 as x86;
+
 /// Error for values this module does not know.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Unknown(pub u64);
@@ -367,16 +372,9 @@ impl TryFrom<u64> for CrAccess {
     }
 }
 
-/// The kind of guest access that caused an EPT violation.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Access {
-    /// A data read.
-    Read,
-    /// A data write, including guest paging A/D updates.
-    Write,
-    /// An instruction fetch.
-    Fetch,
-}
+/// The kind of guest access that caused an EPT violation (a write
+/// includes the guest's paging A/D updates).
+pub use x86::paging::Access;
 
 /// Exit qualification for EPT violations (SDM Vol. 3C, Table 28-7).
 ///
