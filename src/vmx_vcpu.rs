@@ -661,8 +661,20 @@ impl Inner {
                     self.nmi = true;
                     HwExit::Continue
                 }
-                Ok(Some(i)) if i.kind == EventType::HardwareException && matches!(i.vector, 1 | 17) => {
-                    self.queue(Event { vector: i.vector, error: i.has_error.then_some(x.intr_error) });
+                // #DB and #AC are intercepted only so that their delivery
+                // cannot loop without exits: deliver them as they came,
+                // ICEBP's #DB (a privileged software exception) with its
+                // instruction length.
+                Ok(Some(i))
+                    if matches!(i.vector, 1 | 17)
+                        && matches!(i.kind, EventType::HardwareException | EventType::PrivilegedSoftwareException) =>
+                {
+                    let soft = i.kind == EventType::PrivilegedSoftwareException;
+                    self.event = Some(Pending {
+                        info: i.encode(),
+                        error: if i.has_error { x.intr_error } else { 0 },
+                        len: if soft { x.len } else { 0 },
+                    });
                     HwExit::Continue
                 }
                 _ => x.raw(),

@@ -55,6 +55,20 @@ pub fn vmx_controls_are_negotiated_and_logged() -> TestResult {
     Ok(Pass)
 }
 
+/// Real mode and protected mode without paging run directly under
+/// unrestricted guest: the VT-x CPUs of the test bed have it, and guests
+/// in both modes run to completion (CR0.PE and PG clear, then PE alone).
+pub fn unrestricted_guest_runs_real_and_unpaged_modes() -> TestResult {
+    if !is_vmx()? {
+        return Err(skip("AMD-V machine"));
+    }
+    let f = Features::from_bits_retain(s(vmm()?.caps())?.features);
+    ensure!(f.contains(Features::UNRESTRICTED_GUEST), "no unrestricted guest in {f:?}");
+    run::real_mode_guest_sums()?;
+    run::protected_mode_guest_sums()?;
+    Ok(Pass)
+}
+
 fn param() -> Result<String, String> {
     let p = "/sys/module/vmm/parameters/l1d_flush";
     Ok(s(std::fs::read_to_string(p))?.trim().to_string())
@@ -122,6 +136,39 @@ core::arch::global_asm!(
     per = const CPUID_PER_REPORT,
     options(att_syntax)
 );
+
+core::arch::global_asm!(
+    ".pushsection .rodata.guest, \"a\"",
+    ".globl vmm_guest_icebp_start, vmm_guest_icebp_end",
+    "vmm_guest_icebp_start:",
+    ".code16",
+    "xorw %ax, %ax",
+    "movw %ax, %ds",
+    "movw ${load} + 1f - vmm_guest_icebp_start, 4",
+    "movw $0, 6",
+    ".byte 0xf1",
+    "movl $0x1234, %eax",
+    asm_debug!(),
+    asm_pass!(),
+    "1: movl $0xdb, %eax",
+    asm_debug!(),
+    "iret",
+    "vmm_guest_icebp_end:",
+    ".popsection",
+    load = const crate::guest::LOAD,
+    options(att_syntax)
+);
+
+/// ICEBP (INT1) raises #DB as a privileged software exception. vmm
+/// intercepts #DB (so its delivery cannot loop without exits) and must
+/// deliver it as it came: the guest's handler runs once and returns past
+/// the ICEBP.
+pub fn icebp_reaches_the_guest_handler_once() -> TestResult {
+    let t = TestVm::new("icebp", Mode::Real, &payload!(vmm_guest_icebp_start, vmm_guest_icebp_end))?;
+    let debug = t.run_to_pass()?;
+    ensure!(debug == [0xdb, 0x1234], "debug {debug:#x?}, want the handler once, then the code after ICEBP");
+    Ok(Pass)
+}
 
 /// Pins the calling thread to CPU `cpu`.
 fn pin(cpu: usize) -> Result<(), String> {
