@@ -12,7 +12,11 @@ fn s<T, E: std::fmt::Display>(r: Result<T, E>) -> Result<T, String> {
 }
 
 /// `MemAvailable` plus `Slab`-independent free memory, in KiB.
+/// MemFree after asking the kernel to give back what it caches: freed
+/// pages parked on per-CPU lists and in slabs are not "free" to MemFree,
+/// and their number drifts between reads.
 fn mem_free_kib() -> u64 {
+    let _ = std::fs::write("/proc/sys/vm/drop_caches", "3");
     std::fs::read_to_string("/proc/meminfo")
         .unwrap_or_default()
         .lines()
@@ -63,9 +67,11 @@ pub fn many_vms_return_memory() -> TestResult {
     let after = s(v.stats())?;
     ensure!(after == before, "stats {after:?} != {before:?}");
     let end = mem_free_kib();
-    // 8 x 256 VMs: a leak of one small object each would be well over 256
-    // KiB; allow that much noise from the rest of the system.
-    ensure!(end + 256 >= base, "MemFree fell from {base} KiB to {end} KiB");
+    // 8 x 256 VMs: leaking a page each (a table root, a bitmap) would
+    // lose 8 MiB. Allow 1 MiB of noise from the rest of the system (pages
+    // on per-CPU free lists are not in MemFree: up to several hundred KiB
+    // was seen). Small objects are covered by the stats check above.
+    ensure!(end + 1024 >= base, "MemFree fell from {base} KiB to {end} KiB");
     Ok(Pass)
 }
 
