@@ -1,0 +1,204 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! VT-x exits: decoding them into [`HwExit`]s, re-queueing interrupted
+//! events, and the few instructions the backend completes itself (MOV to
+//! CR0/CR4 on host-owned bits, INVD).
+
+use super::*;
+
+impl Inner {
+    /// Turns the exit fields into an [`HwExit`], re-queueing an event
+    /// whose delivery the exit interrupted.
+    pub(super) fn decode_exit(&mut self) -> HwExit {
+        let x = self.exit;
+        if let Ok(Some(i)) = Interruption::decode(x.idt_info) {
+            if i.kind != EventType::Nmi && i.kind != EventType::External {
+                let soft = matches!(
+                    i.kind,
+                    EventType::SoftwareInterrupt | EventType::PrivilegedSoftwareException | EventType::SoftwareException
+                );
+                self.event = Some(Pending {
+                    info: i.encode(),
+                    error: if i.has_error { x.idt_error } else { 0 },
+                    len: if soft { x.len } else { 0 },
+                });
+            }
+        }
+        let Ok(info) = ExitInfo::try_from(x.reason) else {
+            return x.raw();
+        };
+        if info.entry_failure {
+            return x.raw();
+        }
+        match info.reason {
+            ExitReason::ExceptionNmi => match Interruption::decode(x.intr_info) {
+                Ok(Some(i)) if i.kind == EventType::Nmi => {
+                    self.nmi = true;
+                    HwExit::Continue
+                }
+                // #DB and #AC are intercepted only so that their delivery
+                // cannot loop without exits: deliver them as they came,
+                // ICEBP's #DB (a privileged software exception) with its
+                // instruction length.
+                Ok(Some(i))
+                    if matches!(i.vector, 1 | 17)
+                        && matches!(i.kind, EventType::HardwareException | EventType::PrivilegedSoftwareException) =>
+                {
+                    let soft = i.kind == EventType::PrivilegedSoftwareException;
+                    self.event = Some(Pending {
+                        info: i.encode(),
+                        error: if i.has_error { x.intr_error } else { 0 },
+                        len: if soft { x.len } else { 0 },
+                    });
+                    HwExit::Continue
+                }
+                _ => x.raw(),
+            },
+            ExitReason::ExternalInterrupt
+            | ExitReason::PreemptionTimer
+            | ExitReason::InitSignal
+            | ExitReason::Sipi
+            | ExitReason::IoSmi
+            | ExitReason::OtherSmi => HwExit::Continue,
+            ExitReason::TripleFault => HwExit::Shutdown,
+            ExitReason::Cpuid => HwExit::Cpuid,
+            ExitReason::Hlt => HwExit::Hlt,
+            ExitReason::Rdmsr => HwExit::Msr { write: false },
+            ExitReason::Wrmsr => HwExit::Msr { write: true },
+            ExitReason::Xsetbv => HwExit::Xsetbv,
+            ExitReason::IoInstruction => self.decode_io().unwrap_or_else(|| x.raw()),
+            ExitReason::EptViolation => match EptViolation::try_from(x.qualification) {
+                Ok(v) => {
+                    let access = match v.access() {
+                        Access::Write => VMM_ACCESS_WRITE,
+                        Access::Fetch => VMM_ACCESS_EXEC,
+                        Access::Read => VMM_ACCESS_READ,
+                    };
+                    HwExit::NestedFault { gpa: x.gpa, access }
+                }
+                Err(_) => x.raw(),
+            },
+            ExitReason::CrAccess => self.cr_access().unwrap_or_else(|| x.raw()),
+            ExitReason::Vmcall
+            | ExitReason::Vmclear
+            | ExitReason::Vmlaunch
+            | ExitReason::Vmptrld
+            | ExitReason::Vmptrst
+            | ExitReason::Vmread
+            | ExitReason::Vmresume
+            | ExitReason::Vmwrite
+            | ExitReason::Vmxoff
+            | ExitReason::Vmxon
+            | ExitReason::Invept
+            | ExitReason::Invvpid
+            | ExitReason::Vmfunc
+            | ExitReason::Getsec
+            | ExitReason::Mwait
+            | ExitReason::Monitor => HwExit::Fault(Event::UD),
+            ExitReason::Rdpmc => HwExit::Fault(Event::GP0),
+            // INVD would drop the host's dirty lines: run it as a no-op.
+            ExitReason::Invd => {
+                self.skip();
+                HwExit::Continue
+            }
+            _ => x.raw(),
+        }
+    }
+
+    /// Delivers `e` at the next entry.
+    pub(super) fn queue(&mut self, e: Event) {
+        let i = Interruption::exception(e.vector, e.error.is_some());
+        self.event = Some(Pending { info: i.encode(), error: e.error.unwrap_or(0), len: 0 });
+    }
+
+    pub(super) fn next(&self) -> u64 {
+        let n = self.g.rip.wrapping_add(u64::from(self.exit.len));
+        if self.long_mode() && self.cs_l() {
+            n
+        } else {
+            n & 0xffff_ffff
+        }
+    }
+
+    /// Moves RIP past the instruction that exited.
+    pub(super) fn skip(&mut self) {
+        self.g.rip = self.next();
+        self.g.interruptibility &= !(f::interruptibility::STI | f::interruptibility::MOV_SS);
+    }
+
+    pub(super) fn decode_io(&self) -> Option<HwExit> {
+        let q = vexit::IoQual::try_from(self.exit.qualification).ok()?;
+        let (addr_size, seg) = if q.string && self.ins_outs_info {
+            let i = if q.input {
+                vexit::StringIoInfo::for_ins(self.exit.info).ok()?
+            } else {
+                vexit::StringIoInfo::try_from(self.exit.info).ok()?
+            };
+            let seg = [Seg::Es, Seg::Cs, Seg::Ss, Seg::Ds, Seg::Fs, Seg::Gs].get(usize::from(i.segment)).copied();
+            (i.addr_size, seg)
+        } else {
+            // Without the information field: the mode's default size, and
+            // common code decodes the segment prefix.
+            let size = if self.long_mode() && self.cs_l() {
+                8
+            } else if self.g.segs[1].ar & access::DB != 0 {
+                4
+            } else {
+                2
+            };
+            (size, None)
+        };
+        Some(HwExit::Io(IoExit {
+            port: q.port,
+            size: q.size,
+            input: q.input,
+            string: q.string,
+            rep: q.rep,
+            addr_size,
+            seg,
+            next_rip: self.next(),
+        }))
+    }
+
+    /// Emulates a MOV to CR0 or CR4 that changed a bit the host owns.
+    pub(super) fn cr_access(&mut self) -> Option<HwExit> {
+        let CrAccess::MovTo { cr, gpr } = CrAccess::try_from(self.exit.qualification).ok()? else {
+            return None;
+        };
+        let v = if gpr == 4 { self.g.rsp } else { self.g.gprs[usize::from(gpr & 15)] };
+        let gp = Some(HwExit::Fault(Event::GP0));
+        match cr {
+            0 => {
+                let pe = v & CR0_PE != 0;
+                let pg = v & CR0_PG != 0;
+                let cd_nw_bad = v & (1 << 29) != 0 && v & (1 << 30) == 0;
+                if v >> 32 != 0 || (pg && !pe) || cd_nw_bad {
+                    return gp;
+                }
+                let was_pg = self.g.cr0 & CR0_PG != 0;
+                if pg && !was_pg && self.g.efer & EFER_LME != 0 {
+                    if self.g.cr4 & CR4_PAE == 0 {
+                        return gp;
+                    }
+                    self.g.efer |= EFER_LMA;
+                } else if !pg && was_pg && self.long_mode() {
+                    if self.cs_l() {
+                        return gp;
+                    }
+                    self.g.efer &= !EFER_LMA;
+                }
+                self.g.cr0 = v;
+            }
+            4 => {
+                if !self.cr4_ok(v) || (self.long_mode() && v & CR4_PAE == 0) {
+                    return gp;
+                }
+                self.g.cr4 = v;
+            }
+            _ => return None,
+        }
+        self.regs_changed = true;
+        self.skip();
+        Some(HwExit::Continue)
+    }
+}
