@@ -347,19 +347,28 @@ impl Inner {
             c.set_xcr0(g);
             h
         });
+        // The SYSCALL MSRs and KERNEL_GS_BASE: written only where the
+        // guest's value differs from the host's (a WRMSR is costly).
         let mut host_syscall = [0u64; 4];
         for (i, msr) in SYSCALL_MSRS.into_iter().enumerate() {
             host_syscall[i] = c.rdmsr(msr).unwrap_or(0);
-            c.wrmsr(msr, self.g.syscall[i]);
+            if host_syscall[i] != self.g.syscall[i] {
+                c.wrmsr(msr, self.g.syscall[i]);
+            }
         }
-        c.wrmsr(MSR_KERNEL_GS_BASE, self.g.kernel_gs_base);
+        if host.kernel_gs_base != self.g.kernel_gs_base {
+            c.wrmsr(MSR_KERNEL_GS_BASE, self.g.kernel_gs_base);
+        }
         cpus.l1d.flush(c);
 
         let ran = vmcs.run(&mut self.g.gprs, &mut self.g.cr2, false);
 
         for (i, msr) in SYSCALL_MSRS.into_iter().enumerate() {
+            // The guest writes them without exiting: read them back.
             self.g.syscall[i] = c.rdmsr(msr).unwrap_or(0);
-            c.wrmsr(msr, host_syscall[i]);
+            if self.g.syscall[i] != host_syscall[i] {
+                c.wrmsr(msr, host_syscall[i]);
+            }
         }
         self.g.kernel_gs_base = c.rdmsr(MSR_KERNEL_GS_BASE).unwrap_or(0);
         c.vmx_host_restore(&host);
