@@ -3,7 +3,7 @@
 //! The two ways in: the xAPIC MMIO page and the x2APIC MSRs.
 //!
 //! **xAPIC.** Registers are 32 bits wide at 16-byte-aligned offsets.
-//! Reads of any width (1 to 8 bytes) at any offset are assembled byte by
+//! Reads of any width at any offset are assembled byte by
 //! byte: a byte inside the first four of a register's slot reads that
 //! register, every other byte reads zero, and a write-only register reads
 //! zero. A write takes effect only as a 32-bit store at the start of a
@@ -197,26 +197,28 @@ impl<A: Accel> Vlapic<A> {
         Some((reg, reg.xapic()?))
     }
 
-    /// An MMIO read of `size` bytes (1 to 8) at guest-physical `gpa`.
-    /// `None` if `gpa` is not in this vCPU's xAPIC page (including every
-    /// case where the APIC is not in xAPIC mode) or `size` is out of
-    /// range. Bytes past the page's end read as zero.
-    pub fn mmio_read(&mut self, gpa: u64, size: usize, now: Tsc) -> Option<u64> {
-        let off = gpa.checked_sub(self.mmio_base()?).filter(|o| *o < PAGE_SIZE)?;
-        if !(1..=8).contains(&size) {
-            return None;
-        }
-        let mut out = 0u64;
+    /// Offset of `gpa` in this vCPU's xAPIC page, if it is in it (never in
+    /// any mode but xAPIC).
+    fn page_offset(&self, gpa: u64) -> Option<u64> {
+        gpa.checked_sub(self.mmio_base()?).filter(|o| *o < PAGE_SIZE)
+    }
+
+    /// An MMIO read of `buf.len()` bytes, any number, at guest-physical
+    /// `gpa`. Returns `false`, leaving `buf` alone, if `gpa` is not in this
+    /// vCPU's xAPIC page (including every case where the APIC is not in
+    /// xAPIC mode). Bytes past the page's end read as zero.
+    pub fn mmio_read_bytes(&mut self, gpa: u64, buf: &mut [u8], now: Tsc) -> bool {
+        let Some(off) = self.page_offset(gpa) else { return false };
         let mut illegal = false;
         let mut cached: Option<(u64, u32)> = None;
-        for i in 0..size as u64 {
-            let at = off + i;
+        for (i, byte) in buf.iter_mut().enumerate() {
+            let at = off.saturating_add(i as u64);
+            *byte = 0;
             if at >= PAGE_SIZE || at & 0xf >= 4 {
                 continue;
             }
-            let slot = at >> 4;
             let word = match cached {
-                Some((s, w)) if s == slot => w,
+                Some((slot, w)) if slot == at >> 4 => w,
                 _ => {
                     let w = match self.xapic_reg(at) {
                         Some((_, Rw::WriteOnly)) => 0,
@@ -226,31 +228,55 @@ impl<A: Accel> Vlapic<A> {
                             0
                         }
                     };
-                    cached = Some((slot, w));
+                    cached = Some((at >> 4, w));
                     w
                 }
             };
-            out |= (((word >> (8 * (at & 3))) & 0xff) as u64) << (8 * i);
+            *byte = (word >> (8 * (at & 3))) as u8;
         }
         if illegal {
             let _ = self.error(ESR_ILLEGAL_REGISTER);
         }
-        Some(out)
+        true
     }
 
-    /// An MMIO write of `size` bytes of `value` at guest-physical `gpa`.
+    /// [`Vlapic::mmio_read_bytes`] for the common widths: `size` 1 to 8
+    /// bytes, little-endian. `None` for other sizes too.
+    pub fn mmio_read(&mut self, gpa: u64, size: usize, now: Tsc) -> Option<u64> {
+        let mut buf = [0u8; 8];
+        let buf = buf.get_mut(..size).filter(|b| !b.is_empty())?;
+        self.mmio_read_bytes(gpa, buf, now).then(|| {
+            buf.iter().rev().fold(0u64, |acc, b| acc << 8 | *b as u64)
+        })
+    }
+
+    /// An MMIO write of `data` (any length) at guest-physical `gpa`.
     /// `None` if `gpa` is not in this vCPU's xAPIC page; otherwise the
-    /// write's effects (none if it was dropped).
-    pub fn mmio_write(&mut self, gpa: u64, size: usize, value: u64, now: Tsc) -> Option<Effects> {
-        let off = gpa.checked_sub(self.mmio_base()?).filter(|o| *o < PAGE_SIZE)?;
-        if off & 0xf != 0 || size != 4 {
+    /// write's effects (none if it was dropped: only a 4-byte write at the
+    /// start of a register's slot reaches the register).
+    pub fn mmio_write_bytes(&mut self, gpa: u64, data: &[u8], now: Tsc) -> Option<Effects> {
+        let off = self.page_offset(gpa)?;
+        let Ok(word) = <[u8; 4]>::try_from(data) else { return Some(Effects::NONE) };
+        if off & 0xf != 0 {
             return Some(Effects::NONE);
         }
         Some(match self.xapic_reg(off) {
-            Some((reg, Rw::ReadWrite | Rw::WriteOnly)) => self.write_reg(reg, value & 0xffff_ffff, now),
+            Some((reg, Rw::ReadWrite | Rw::WriteOnly)) => {
+                self.write_reg(reg, u32::from_le_bytes(word) as u64, now)
+            }
             Some((_, Rw::ReadOnly)) => Effects::NONE,
             None => self.error(ESR_ILLEGAL_REGISTER),
         })
+    }
+
+    /// [`Vlapic::mmio_write_bytes`] of the low `size` bytes of `value`
+    /// (`size` 1 to 8; other sizes are dropped writes).
+    pub fn mmio_write(&mut self, gpa: u64, size: usize, value: u64, now: Tsc) -> Option<Effects> {
+        let bytes = value.to_le_bytes();
+        match bytes.get(..size) {
+            Some(data) if !data.is_empty() => self.mmio_write_bytes(gpa, data, now),
+            _ => self.page_offset(gpa).map(|_| Effects::NONE),
+        }
     }
 
     /// The x2APIC register behind `msr` and its access rules, if this

@@ -75,8 +75,10 @@ impl<A: Accel> Vlapic<A> {
                     fx.timer = Some(super::TimerAction::Disarm);
                 }
                 Mode::X2Apic => {
-                    // The ICR's destination moves to bits 63:32.
+                    // The ICR's destination moves to bits 63:32, and the
+                    // LDR now follows from the ID.
                     self.icr &= u32::MAX as u64;
+                    self.ldr = 0;
                     if from == Mode::Disabled {
                         self.reset_registers();
                     }

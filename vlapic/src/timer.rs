@@ -75,16 +75,47 @@ pub struct Clock {
 impl Clock {
     /// TSC ticks that `counts` counts take with divisor `div`, rounded up.
     pub fn ticks(&self, counts: u64, div: u64) -> u64 {
-        let num = counts as u128 * div as u128 * self.tsc_hz as u128;
-        let den = self.bus_hz.max(1) as u128;
-        num.div_ceil(den).min(u64::MAX as u128) as u64
+        let tsc = self.tsc_hz.saturating_mul(div);
+        mul_div(counts, tsc, self.bus_hz.max(1), true)
     }
 
     /// Whole counts that pass in `ticks` TSC ticks with divisor `div`.
     pub fn counts(&self, ticks: u64, div: u64) -> u64 {
-        let num = ticks as u128 * self.bus_hz as u128;
-        let den = (self.tsc_hz.max(1) as u128) * div as u128;
-        (num / den).min(u64::MAX as u128) as u64
+        mul_div(ticks, self.bus_hz, self.tsc_hz.saturating_mul(div).max(1), false)
+    }
+}
+
+/// `a * b / c`, rounded down or up, saturating at `u64::MAX`; `c` is not
+/// zero. The product is 128 bits wide; the kernel has no 128-bit divide,
+/// so a product that does not fit 64 bits is divided bit by bit.
+pub fn mul_div(a: u64, b: u64, c: u64, round_up: bool) -> u64 {
+    let c = c.max(1);
+    let n = a as u128 * b as u128;
+    let (q, rem) = if n >> 64 == 0 {
+        let n = n as u64;
+        (n / c, n % c != 0)
+    } else {
+        if (n >> 64) as u64 >= c {
+            return u64::MAX;
+        }
+        // Long division: the quotient fits 64 bits, and the remainder stays
+        // below `c`, so below 2^64, before each shift.
+        let (mut q, mut r) = (0u64, (n >> 64) as u64);
+        for bit in (0..64).rev() {
+            let carry = r >> 63;
+            r = (r << 1) | ((n >> bit) as u64 & 1);
+            q <<= 1;
+            if carry != 0 || r >= c {
+                r = r.wrapping_sub(c);
+                q |= 1;
+            }
+        }
+        (q, r != 0)
+    };
+    if round_up && rem {
+        q.saturating_add(1)
+    } else {
+        q
     }
 }
 
