@@ -28,6 +28,10 @@ pub trait Accel {
     fn sync(&mut self, state: HwState<'_>) {
         let _ = state;
     }
+
+    /// The APIC's registers were reset (INIT, global disable): drop any
+    /// vectors and priorities the hardware path still holds.
+    fn reset(&mut self) {}
 }
 
 /// The parts of the APIC that virtualization hardware updates by itself.
@@ -266,9 +270,8 @@ impl<A: Accel> Vlapic<A> {
         self.lvt = [LVT_RESET; 7];
         self.icr = 0;
         self.timer = Timer::default();
-        // A hardware path must drop what it holds too: sync after the reset
-        // would otherwise bring stale vectors back. Hooks see the cleared
-        // state through the next sync.
+        // Otherwise the next sync would bring stale vectors back.
+        self.accel.reset();
     }
 
     /// The version register.
