@@ -160,9 +160,8 @@ impl<A: Accel> Vlapic<A> {
             Lvt::Timer => {
                 let mut fx = self.service_timer(now);
                 self.lvt[which as usize] = new;
-                let clock = self.clock();
                 let (from, to) = (TimerMode::from_lvt(old), TimerMode::from_lvt(new));
-                fx.timer = self.timer.change_mode(from, to, &clock, now).or(fx.timer);
+                fx.timer = self.timer.change_mode(from, to).or(fx.timer);
                 fx
             }
             Lvt::Lint0 | Lvt::Lint1 => {

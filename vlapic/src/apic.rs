@@ -226,7 +226,8 @@ impl<A: Accel> Vlapic<A> {
         self.activity
     }
 
-    /// Pending INIT/SIPI/NMI/SMI/ExtINT requests.
+    /// Latched INIT/SIPI/NMI/SMI/ExtINT requests (a level ExtINT on a
+    /// LINT pin is not latched; `take_events` reports it).
     pub fn latched(&self) -> Latched {
         self.latched
     }
@@ -240,7 +241,14 @@ impl<A: Accel> Vlapic<A> {
     /// What the bus needs to know of this APIC.
     pub fn endpoint(&mut self) -> Endpoint {
         self.sync();
-        Endpoint { mode: self.mode(), id: self.id(), ldr: self.ldr(), dfr: self.dfr, apr: self.apr() }
+        Endpoint {
+            mode: self.mode(),
+            id: self.id(),
+            ldr: self.ldr(),
+            dfr: self.dfr,
+            apr: self.apr(),
+            sw_enabled: self.sw_enabled(),
+        }
     }
 
     pub(crate) fn clock(&self) -> Clock {
@@ -414,6 +422,11 @@ impl<A: Accel> Vlapic<A> {
         // The timer and error entries have no delivery-mode field.
         let mode = if matches!(which, Lvt::Timer | Lvt::Error) { 0 } else { (lvt >> 8) & 7 };
         let level = matches!(which, Lvt::Lint0 | Lvt::Lint1) && lvt & LVT_LEVEL != 0 && mode == 0;
+        let pin = matches!(which, Lvt::Lint0 | Lvt::Lint1);
+        if which == Lvt::Perf && self.cfg.perf_automask {
+            // Intel: a performance-monitoring interrupt masks its entry.
+            self.lvt[which as usize] |= LVT_MASKED;
+        }
         let latched = &mut self.latched;
         match mode {
             0 => {
@@ -424,14 +437,27 @@ impl<A: Accel> Vlapic<A> {
             }
             2 => latched.smi = true,
             4 => latched.nmi = true,
-            5 => {
+            // INIT and ExtINT exist only for the LINT pins. ExtINT is
+            // level-sensitive: `take_events` reports it while the pin is
+            // asserted, so nothing is latched here.
+            5 if pin => {
                 latched.init = true;
                 latched.sipi = None;
             }
-            7 => latched.extint = true,
+            7 if pin => {}
             _ => return Effects::NONE,
         }
         Effects { wake: true, ..Effects::NONE }
+    }
+
+    /// Whether a LINT pin with an unmasked ExtINT entry is asserted: the
+    /// 8259's INTR reaches the CPU through the APIC.
+    fn extint_asserted(&self) -> bool {
+        self.mode() != Mode::Disabled
+            && [Lvt::Lint0, Lvt::Lint1].iter().zip(self.lint).any(|(which, asserted)| {
+                let lvt = self.lvt[*which as usize];
+                asserted && lvt & LVT_MASKED == 0 && (lvt >> 8) & 7 == 7
+            })
     }
 
     /// The LINT0 (`pin` 0) or LINT1 (`pin` 1) input changes level
@@ -447,8 +473,16 @@ impl<A: Accel> Vlapic<A> {
         };
         let was = core::mem::replace(&mut self.lint[slot], asserted);
         let lvt = self.lvt[which as usize];
-        let level = lvt & LVT_LEVEL != 0 && (lvt >> 8) & 7 == 0;
-        let fire = if level { asserted && lvt & LVT_REMOTE_IRR == 0 } else { asserted && !was };
+        let mode = (lvt >> 8) & 7;
+        let level = lvt & LVT_LEVEL != 0 && mode == 0;
+        let fire = if mode == 7 {
+            // ExtINT is level-sensitive (see `extint_asserted`).
+            return Effects { wake: asserted && lvt & LVT_MASKED == 0, ..Effects::NONE };
+        } else if level {
+            asserted && lvt & LVT_REMOTE_IRR == 0
+        } else {
+            asserted && !was
+        };
         if fire {
             self.fire(which)
         } else {
@@ -465,14 +499,12 @@ impl<A: Accel> Vlapic<A> {
         if self.mode() == Mode::Disabled {
             return Effects::NONE;
         }
+        let sw_enabled = self.sw_enabled();
         let latched = &mut self.latched;
         match irq {
-            Interrupt::Fixed { vector, level } => {
-                if !self.sw_enabled() {
-                    return Effects::NONE;
-                }
-                return self.accept_fixed(vector, level);
-            }
+            // A software-disabled APIC takes only NMI, SMI, INIT and SIPI.
+            Interrupt::Fixed { .. } | Interrupt::ExtInt if !sw_enabled => return Effects::NONE,
+            Interrupt::Fixed { vector, level } => return self.accept_fixed(vector, level),
             Interrupt::Nmi => latched.nmi = true,
             Interrupt::Smi => latched.smi = true,
             Interrupt::ExtInt => latched.extint = true,
@@ -497,7 +529,8 @@ impl<A: Accel> Vlapic<A> {
     /// it. NMI, SMI and ExtINT requests are handed over and cleared.
     pub fn take_events(&mut self) -> Events {
         let latched = core::mem::take(&mut self.latched);
-        let mut ev = Events { nmi: latched.nmi, smi: latched.smi, extint: latched.extint, ..Events::default() };
+        let extint = latched.extint || self.extint_asserted();
+        let mut ev = Events { nmi: latched.nmi, smi: latched.smi, extint, ..Events::default() };
         if latched.init {
             self.reset_registers();
             let bsp = self.base & BASE_BSP != 0;

@@ -201,6 +201,9 @@ pub struct Endpoint {
     pub dfr: u32,
     /// The arbitration priority, for lowest-priority delivery.
     pub apr: u8,
+    /// Software-enabled (SVR bit 8). A software-disabled APIC drops fixed
+    /// interrupts, so it takes no part in lowest-priority arbitration.
+    pub sw_enabled: bool,
 }
 
 impl Endpoint {
@@ -303,9 +306,11 @@ pub struct Delivery {
 /// IOAPIC or an MSI); the self shorthands need it and reach nobody
 /// without it.
 ///
-/// Lowest-priority delivery picks the matching APIC with the lowest
-/// arbitration priority, the lowest vCPU index among equals (focus
-/// processors are not modelled).
+/// Lowest-priority delivery picks, among the matching software-enabled
+/// APICs, the one with the lowest arbitration priority, the lowest vCPU
+/// index among equals (focus processors are not modelled). Whether a CPU
+/// can send a lowest-priority IPI is model-specific in the SDM; this model
+/// sends it.
 pub fn resolve<B: Bus + ?Sized>(msg: &Message, source: Option<usize>, bus: &B) -> Delivery {
     let mut targets = CpuSet::EMPTY;
     let mut lowest: Option<(u8, usize)> = None;
@@ -321,6 +326,7 @@ pub fn resolve<B: Bus + ?Sized>(msg: &Message, source: Option<usize>, bus: &B) -
         }
         match msg.kind {
             Kind::Interrupt(_) => targets.insert(cpu),
+            Kind::LowestPriority { .. } if !ep.sw_enabled => {}
             Kind::LowestPriority { .. } => {
                 if lowest.is_none_or(|(apr, _)| ep.apr < apr) {
                     lowest = Some((ep.apr, cpu));

@@ -109,6 +109,9 @@ pub struct Config {
     pub cmci: bool,
     /// EOI broadcasts can be suppressed (version bit 24, SVR bit 12).
     pub eoi_suppression: bool,
+    /// A performance-monitoring interrupt sets its LVT entry's mask bit
+    /// (Intel; KVM does the same for Intel-compatible guests).
+    pub perf_automask: bool,
     /// Physical-address width: `IA32_APIC_BASE` bits at and above it are
     /// reserved. 36 to 52.
     pub maxphyaddr: u8,
@@ -123,13 +126,14 @@ pub struct Config {
 
 impl Config {
     /// A modern Intel-like APIC: x2APIC, TSC deadline, CMCI, EOI
-    /// suppression; a 1 GHz bus like KVM's and a 2 GHz TSC; periodic
+    /// suppression, a self-masking performance entry; a 1 GHz bus like KVM's and a 2 GHz TSC; periodic
     /// timers no faster than 100 µs.
     pub const DEFAULT: Config = Config {
         x2apic: true,
         tsc_deadline: true,
         cmci: true,
         eoi_suppression: true,
+        perf_automask: true,
         maxphyaddr: 46,
         bus_hz: 1_000_000_000,
         tsc_hz: 2_000_000_000,

@@ -10,8 +10,9 @@
 //! The counting state is `(start, count_at_start)`: at TSC `start` the
 //! current count was `count_at_start`. A one-shot timer counts down to
 //! zero and stops; a periodic timer then reloads the initial count.
-//! Writes that change the rate (divide configuration) or the mode rebase
-//! the pair at `now`, so the count continues from where it was.
+//! A write that changes the rate (divide configuration) rebases the pair
+//! at `now`, so the count continues from where it was; a change of mode
+//! stops the timer.
 //!
 //! Source: Intel SDM vol. 3A, "APIC Timer".
 
@@ -195,21 +196,22 @@ impl Timer {
         counting.then(|| self.count_from(before, clock, now))
     }
 
-    /// The LVT timer's mode changed from `old` to `new`. Between
-    /// TSC-deadline and the counting modes the timer is disarmed and the
-    /// initial count and deadline are cleared; between one-shot and
-    /// periodic the count goes on from its current value.
-    pub fn change_mode(&mut self, old: TimerMode, new: TimerMode, clock: &Clock, now: Tsc) -> Option<TimerAction> {
+    /// The LVT timer's mode changed from `old` to `new`: as the SDM says
+    /// ("A write to the LVT Timer Register that changes the timer mode
+    /// disarms the local APIC timer"), the timer stops. To or from
+    /// TSC-deadline mode the initial count and the deadline are cleared
+    /// too, since neither means anything in the other mode.
+    pub fn change_mode(&mut self, old: TimerMode, new: TimerMode) -> Option<TimerAction> {
         if old == new {
             return None;
         }
+        self.next = None;
+        self.count_at_start = 0;
         if old == TimerMode::TscDeadline || new == TimerMode::TscDeadline {
-            *self = Timer { dcr: self.dcr, ..Timer::default() };
-            return Some(TimerAction::Disarm);
+            self.initial = 0;
+            self.deadline = 0;
         }
-        let before = self.current(old, clock, now);
-        let counting = self.next.is_some();
-        Some(if counting { self.count_from(before, clock, now) } else { self.action() })
+        Some(TimerAction::Disarm)
     }
 
     /// A write of `IA32_TSC_DEADLINE`; ignored outside TSC-deadline mode.
