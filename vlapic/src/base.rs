@@ -66,30 +66,28 @@ impl<A: Accel> Vlapic<A> {
         let mut fx = Effects::NONE;
         if from != to {
             self.sync();
+            // Disabling, and leaving x2APIC mode other than by disabling
+            // (which only the host may do), start the registers over from
+            // power-up values. A disabled APIC's registers are already
+            // there.
+            let reset = to == Mode::Disabled || from == Mode::X2Apic;
+            if reset {
+                self.reset_registers();
+                fx.timer = Some(super::TimerAction::Disarm);
+            }
             match to {
                 Mode::Disabled => {
-                    self.reset_registers();
                     self.xapic_id = self.initial_id as u8;
                     self.latched = Default::default();
                     self.lint = [false; 2];
-                    fx.timer = Some(super::TimerAction::Disarm);
                 }
+                // The ICR's destination moves to bits 63:32, and the LDR
+                // now follows from the ID.
                 Mode::X2Apic => {
-                    // The ICR's destination moves to bits 63:32, and the
-                    // LDR now follows from the ID.
                     self.icr &= u32::MAX as u64;
                     self.ldr = 0;
-                    if from == Mode::Disabled {
-                        self.reset_registers();
-                    }
                 }
-                Mode::XApic => {
-                    if from == Mode::X2Apic {
-                        self.reset_registers();
-                    }
-                    self.xapic_id = self.initial_id as u8;
-                    self.icr &= u32::MAX as u64;
-                }
+                Mode::XApic => self.xapic_id = self.initial_id as u8,
             }
         }
         if from != to || moved {

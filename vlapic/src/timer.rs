@@ -259,7 +259,15 @@ impl Timer {
                 // The first natural expiry strictly after `now`.
                 let missed = now.saturating_sub(first) / period + 1;
                 let natural = first.saturating_add(missed.saturating_mul(period));
-                self.next = Some(natural.max(now.saturating_add(clock.min_period)));
+                let next = natural.max(now.saturating_add(clock.min_period));
+                if next <= now {
+                    // The guest TSC is at its end: there is no later
+                    // expiry, so the count stops as a one-shot's would.
+                    self.next = None;
+                    self.count_at_start = 0;
+                } else {
+                    self.next = Some(next);
+                }
             }
         }
         true

@@ -111,7 +111,10 @@ fn check(cfg: Config, from: usize, bsp: bool, value: u64, origin: Origin) {
     let moved = from != to || base != addr(&cfg, old);
     let want = Effects {
         mode: moved.then_some(ModeChange { from, to, base }),
-        timer: (to == Mode::Disabled && from != Mode::Disabled).then_some(TimerAction::Disarm),
+        // The registers start over (and the armed timer stops) on disabling
+        // and on the host's move from x2APIC back to xAPIC.
+        timer: ((to == Mode::Disabled && from != Mode::Disabled) || (from, to) == (Mode::X2Apic, Mode::XApic))
+            .then_some(TimerAction::Disarm),
         ..Effects::NONE
     };
     assert_eq!(fx, want, "{ctx:x?}");
