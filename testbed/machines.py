@@ -212,10 +212,18 @@ def boot(m, kdir, initrd, mode="check", tag=""):
         argv = qemu_argv(m, kernel, initrd, mode, f"file:{console}", f"file:{tap}")
         with open(m.logs / "emulator.log", "wb") as err:
             try:
-                subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=err, stderr=err,
-                               timeout=m.timeout)
+                r = subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=err, stderr=err,
+                                   timeout=m.timeout)
             except subprocess.TimeoutExpired:
                 timed_out = True
+            else:
+                # A reset ends QEMU (-no-reboot) with status 0; a QEMU that
+                # crashes prints nothing, so say how it ended.
+                if r.returncode:
+                    how = (f"killed by {signal.Signals(-r.returncode).name}" if r.returncode < 0
+                           else f"exit status {r.returncode}")
+                    err.write(f"[testbed] {argv[0]}: {how}\n".encode())
+                    log(f"{m.name}: {argv[0]} {how}")
     else:
         iso = bochs_iso(m, kernel, initrd, mode)
         con_m, con_s, con_path = serial_pty()
