@@ -87,7 +87,7 @@ def machines():
         Machine("qemu-svm-5level", "qemu", "svm", 5, cpu="max", timeout=240),
         Machine("qemu-svm-4level", "qemu", "svm", 4, cpu="max", append="no5lvl", timeout=240),
         Machine("bochs-vmx-skx", "bochs", "vmx", 4, cpu="corei7_skylake_x",
-                append="clearcpuid=xsavec,xsaves", timeout=1500),
+                append="clearcpuid=xsavec,xsaves", timeout=2100),
     ]
 
 
