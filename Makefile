@@ -12,8 +12,8 @@
 #   make run          boot QEMU (AMD-V), load vmm.ko, show vmmctl at work, then
 #                     run the hello guest with vmmrun
 #   make check        host tests, module build, selftests on QEMU x2 and Bochs
-#   make fuzz         fuzz the vlapic model for FUZZ_SECONDS (default 600; needs
-#                     nightly and cargo-fuzz; not part of `make check`)
+#   make fuzz         fuzz the vlapic model for FUZZ_SECONDS (default 600; installs
+#                     cargo-fuzz if missing; not part of `make check`)
 #   make clean        remove build products from the tree
 
 LLVM        ?= -19
@@ -75,9 +75,16 @@ check: deps
 # forbids unsafe code, and ASan would cost two thirds of the speed. Corpus
 # and crashes go to vlapic/fuzz/corpus and vlapic/fuzz/artifacts.
 FUZZ_SECONDS ?= 600
+# cargo-fuzz comes from crates.io when missing. It needs nightly flags: the
+# nightly toolchain if rustup has one, else the stable compiler with
+# RUSTC_BOOTSTRAP=1 (no other toolchain is fetched).
 fuzz:
-	@echo "[fuzz] vlapic ops for $(FUZZ_SECONDS)s: cargo +nightly fuzz run -s none -a ops (in vlapic/)"
-	@cd vlapic && cargo +nightly fuzz run -s none -a ops -- -max_total_time=$(FUZZ_SECONDS)
+	@command -v cargo-fuzz >/dev/null || { echo "[fuzz] installing cargo-fuzz from crates.io"; \
+		cargo install --quiet --locked cargo-fuzz; }
+	@if rustup run nightly rustc --version >/dev/null 2>&1; then tc=+nightly; else \
+		tc=; export RUSTC_BOOTSTRAP=1; echo "[fuzz] no nightly toolchain: stable with RUSTC_BOOTSTRAP=1"; fi; \
+	echo "[fuzz] vlapic ops for $(FUZZ_SECONDS)s: cargo $$tc fuzz run -s none -a ops (in vlapic/)"; \
+	cd vlapic && cargo $$tc fuzz run -s none -a ops -- -max_total_time=$(FUZZ_SECONDS)
 
 clean:
 	@$(MAKE) -C $(KDIR) M=$(CURDIR) LLVM=$(LLVM) clean >/dev/null 2>&1 || true

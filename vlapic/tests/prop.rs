@@ -8,7 +8,7 @@
 //! random point. The cargo-fuzz target in `fuzz/` runs the same
 //! interpreter.
 
-#[path = "common/ops.rs"]
+#[path = "common/ops/mod.rs"]
 mod ops;
 
 use ops::strategy;

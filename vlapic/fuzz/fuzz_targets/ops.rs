@@ -10,7 +10,7 @@
 
 use libfuzzer_sys::fuzz_target;
 
-#[path = "../../tests/common/ops.rs"]
+#[path = "../../tests/common/ops/mod.rs"]
 mod ops;
 
 fuzz_target!(|input: ops::Input| {
