@@ -20,7 +20,7 @@ pub const MAX_LEN: usize = 15;
 
 /// The execution mode, as far as decoding cares: it sets the default
 /// address and operand sizes and whether REX exists.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum CpuMode {
     /// Real or virtual-8086 mode: 16-bit defaults.
     Real,
@@ -119,7 +119,7 @@ pub enum Op {
 }
 
 /// A segment register, as named by a segment-override prefix.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Seg {
     /// ES (26).
     Es,

@@ -14,12 +14,14 @@
 //! physical-address width; A/D = accessed/dirty; XD = execute-disable (NX);
 //! SMEP/SMAP = supervisor-mode execution/access prevention; WP = CR0.WP.
 //!
+//! [`translate`] serves callers that know only the access and the CPL,
+//! and treats every supervisor access as one SMAP always applies to.
+//! [`translate_request`] takes a [`Request`], which adds RFLAGS.AC for
+//! explicit supervisor accesses and the protection-key rights registers
+//! (PKRU, IA32_PKRS) for CR4.PKE/PKS.
+//!
 //! What is not modelled, on purpose:
-//! - RFLAGS.AC: a supervisor access to a user page is treated as an access
-//!   that SMAP always applies to (an implicit supervisor access), so it
-//!   faults whenever CR4.SMAP is set, even if the guest ran `stac`.
-//! - Protection keys: CR4.PKE/PKS and the PK error-code bit (bit 5) are
-//!   ignored, and so are PTE bits 62:59.
+//! - Shadow-stack and SGX accesses (error-code bits 6 and 15).
 //! - 1 GiB pages are always accepted (CPUID Page1GB is assumed).
 //! - PML4E/PML5E bit 8 follows Intel (ignored); AMD calls it MBZ.
 //! - PAE PDPTEs are read from memory on every walk, as AMD does under
@@ -75,6 +77,12 @@ pub const PF_U: u32 = 1 << 2;
 pub const PF_RSVD: u32 = 1 << 3;
 /// #PF error code: the access was an instruction fetch.
 pub const PF_I: u32 = 1 << 4;
+/// #PF error code: a protection key forbade the access.
+pub const PF_PK: u32 = 1 << 5;
+/// CR4.PKE: protection keys for user-mode pages (PKRU).
+pub const CR4_PKE: u64 = 1 << 22;
+/// CR4.PKS: protection keys for supervisor-mode pages (IA32_PKRS).
+pub const CR4_PKS: u64 = 1 << 24;
 
 /// How many times a walk restarts after losing an A/D update race before
 /// [`translate`] gives up with [`WalkError::Contended`].
@@ -204,14 +212,36 @@ pub fn canonical(la: u64, la57: bool) -> bool {
     (((la << shift) as i64) >> shift) as u64 == la
 }
 
+/// One access to translate, with everything that decides its rights.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Request {
+    /// Read, write or fetch.
+    pub access: Access,
+    /// A user-mode access (CPL 3, and not an implicit supervisor access
+    /// such as a descriptor-table read).
+    pub user: bool,
+    /// RFLAGS.AC for an explicit supervisor data access: when set, SMAP
+    /// lets it reach user pages. Leave it clear for user-mode and implicit
+    /// supervisor accesses, which SMAP always checks.
+    pub ac: bool,
+    /// PKRU, consulted for data accesses to user pages when CR4.PKE is set
+    /// (4- and 5-level paging only).
+    pub pkru: u32,
+    /// IA32_PKRS, consulted for data accesses to supervisor pages when
+    /// CR4.PKS is set (4- and 5-level paging only).
+    pub pkrs: u32,
+}
+
+impl Request {
+    /// An access with no AC override and all protection keys open.
+    pub fn new(access: Access, user: bool) -> Self {
+        Self { access, user, ac: false, pkru: 0, pkrs: 0 }
+    }
+}
+
 /// Translates `la` for an `access` made in user mode (CPL 3) when `user`
-/// is set, supervisor mode otherwise. On success, returns the GPA, after
-/// setting the accessed bit in every entry used and, for a write, the
-/// dirty bit in the leaf.
-///
-/// A/D bits are set only when the translation succeeds, top level first,
-/// each with a compare-and-exchange; a lost race restarts the walk, at
-/// most [`MAX_WALKS`] times.
+/// is set, supervisor mode otherwise: [`translate_request`] with SMAP
+/// applying to every supervisor access and all protection keys open.
 pub fn translate(
     mem: &mut impl GuestPhys,
     regs: &PagingRegs,
@@ -219,6 +249,23 @@ pub fn translate(
     access: Access,
     user: bool,
 ) -> Result<u64, WalkError> {
+    translate_request(mem, regs, la, &Request::new(access, user))
+}
+
+/// Translates `la` for `req`. On success, returns the GPA, after setting
+/// the accessed bit in every entry used and, for a write, the dirty bit in
+/// the leaf.
+///
+/// A/D bits are set only when the translation succeeds, top level first,
+/// each with a compare-and-exchange; a lost race restarts the walk, at
+/// most [`MAX_WALKS`] times.
+pub fn translate_request(
+    mem: &mut impl GuestPhys,
+    regs: &PagingRegs,
+    la: u64,
+    req: &Request,
+) -> Result<u64, WalkError> {
+    let (access, user) = (req.access, req.user);
     let mode = Mode::of(regs);
     let la = match mode {
         // No paging means no long mode: linear addresses are 32 bits.
@@ -231,7 +278,7 @@ pub fn translate(
             la
         }
     };
-    let walker = Walker { regs, mode, la, access, user };
+    let walker = Walker { regs, mode, la, access, user, req };
     for _ in 0..MAX_WALKS {
         let walk = walker.walk(mem)?;
         walker.check(&walk)?;
@@ -275,11 +322,13 @@ struct Walk {
     writable: bool,
     /// XD is set at some level (and EFER.NXE is on).
     nx: bool,
+    /// The leaf's protection key (bits 62:59).
+    key: u32,
 }
 
 impl Walk {
     fn new() -> Self {
-        Self { steps: [Step::default(); 5], len: 0, gpa: 0, user: true, writable: true, nx: false }
+        Self { steps: [Step::default(); 5], len: 0, gpa: 0, user: true, writable: true, nx: false, key: 0 }
     }
 
     fn push(&mut self, step: Step) {
@@ -301,6 +350,7 @@ struct Walker<'a> {
     la: u64,
     access: Access,
     user: bool,
+    req: &'a Request,
 }
 
 impl Walker<'_> {
@@ -372,6 +422,7 @@ impl Walker<'_> {
         walk.user &= val & PTE_US != 0;
         walk.writable &= val & PTE_RW != 0;
         walk.nx |= self.nxe() && val & PTE_XD != 0;
+        walk.key = ((val >> 59) & 0xf) as u32;
         Ok(val)
     }
 
@@ -445,7 +496,11 @@ impl Walker<'_> {
     /// - supervisor mode, user page: data accesses fault when CR4.SMAP
     ///   (AC is not modelled), fetches when CR4.SMEP;
     /// - supervisor writes need R/W only when CR0.WP;
-    /// - fetches fault on XD pages (EFER.NXE only; see [`Walker::entry`]).
+    /// - fetches fault on XD pages (EFER.NXE only; see [`Walker::entry`]);
+    /// - then protection keys (SDM 4.6.2), for data accesses with 4- or
+    ///   5-level paging: PKRU for user pages under CR4.PKE, IA32_PKRS for
+    ///   supervisor pages under CR4.PKS. AD forbids any data access; WD
+    ///   forbids writes in user mode, and supervisor writes when CR0.WP.
     fn check(&self, walk: &Walk) -> Result<(), WalkError> {
         let regs = self.regs;
         let write = self.access == Access::Write;
@@ -453,13 +508,27 @@ impl Walker<'_> {
         let denied = if self.user {
             !walk.user || (write && !walk.writable)
         } else {
-            let smap = walk.user && !fetch && regs.has(regs.cr4, CR4_SMAP);
+            let smap = walk.user && !fetch && regs.has(regs.cr4, CR4_SMAP) && !self.req.ac;
             let smep = walk.user && fetch && regs.has(regs.cr4, CR4_SMEP);
             let wp = write && !walk.writable && regs.has(regs.cr0, CR0_WP);
             smap || smep || wp
         };
         if denied || (fetch && walk.nx) {
             return Err(self.fault(PF_P));
+        }
+        let long = matches!(self.mode, Mode::Level4 | Mode::Level5);
+        let rights = match (walk.user, long && !fetch) {
+            (true, true) if regs.has(regs.cr4, CR4_PKE) => Some(self.req.pkru),
+            (false, true) if regs.has(regs.cr4, CR4_PKS) => Some(self.req.pkrs),
+            _ => None,
+        };
+        if let Some(rights) = rights {
+            let ad = rights >> (2 * walk.key) & 1 != 0;
+            let wd = rights >> (2 * walk.key + 1) & 1 != 0;
+            let wd_applies = write && (self.user || regs.has(regs.cr0, CR0_WP));
+            if ad || (wd && wd_applies) {
+                return Err(self.fault(PF_P | PF_PK));
+            }
         }
         Ok(())
     }

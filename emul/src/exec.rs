@@ -1,0 +1,839 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Execution of a decoded [`Insn`] against a [`Cpu`] and a [`Memory`].
+//!
+//! The general registers, RFLAGS and RIP are copied into a [`Regs`] at the
+//! start, changed there, and written back only when the instruction (or a
+//! string iteration) completes; see the crate documentation for the
+//! ordering rules this gives.
+
+use super::{
+    alu::{self, mask, sext, AC, DF, VM, ZF},
+    insn::{Alu, BitOp, CpuMode, Insn, Mem, Op, Operand, Reg, Rep, Seg, VecMove, RAX, RCX, RDI, RDX, RSI, RSP},
+    seg::{self, Ctx, Use},
+    Cpu, Error, Exception, Memory,
+};
+
+/// CR0.PE.
+const CR0_PE: u64 = 1 << 0;
+/// CR0.MP.
+const CR0_MP: u64 = 1 << 1;
+/// CR0.EM.
+const CR0_EM: u64 = 1 << 2;
+/// CR0.TS.
+const CR0_TS: u64 = 1 << 3;
+/// CR0.NW.
+const CR0_NW: u64 = 1 << 29;
+/// CR0.CD.
+const CR0_CD: u64 = 1 << 30;
+/// CR0.PG.
+const CR0_PG: u64 = 1 << 31;
+/// CR0.AM.
+const CR0_AM: u64 = 1 << 18;
+/// CR4.PAE.
+const CR4_PAE: u64 = 1 << 5;
+/// CR4.OSFXSR.
+const CR4_OSFXSR: u64 = 1 << 9;
+/// CR4.UMIP.
+const CR4_UMIP: u64 = 1 << 11;
+/// CR4.LA57.
+const CR4_LA57: u64 = 1 << 12;
+/// CR4.PCIDE.
+const CR4_PCIDE: u64 = 1 << 17;
+/// CR4.OSXSAVE.
+const CR4_OSXSAVE: u64 = 1 << 18;
+/// EFER.LME.
+const EFER_LME: u64 = 1 << 8;
+/// EFER.LMA.
+const EFER_LMA: u64 = 1 << 10;
+
+/// How the emulator is set up for a VM.
+#[derive(Clone, Copy, Debug)]
+pub struct Config {
+    /// The most iterations of a REP string instruction one [`emulate`]
+    /// call runs before returning [`Step::Partial`] (at least 1 is run).
+    pub rep_budget: u32,
+    /// The guest's MAXPHYADDR: CR3 bits at and above it are reserved.
+    pub phys_bits: u8,
+    /// The CR4 bits the guest may set (from its CPUID); others #GP.
+    pub cr4_allowed: u64,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        // CR4 bits 0-13 (VME..UMIP minus reserved 15), 16 FSGSBASE, 17
+        // PCIDE, 18 OSXSAVE, 20 SMEP, 21 SMAP, 22 PKE.
+        Self { rep_budget: 64, phys_bits: 46, cr4_allowed: 0x3f_ffff & !(1 << 15) & !(1 << 19) & !(1 << 14) }
+    }
+}
+
+/// How an instruction ended, when it did not fail.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Step {
+    /// It completed; RIP points past it.
+    Done,
+    /// A REP string instruction ran [`Config::rep_budget`] iterations and
+    /// has more to do: its registers are updated and RIP is unchanged, so
+    /// the guest executes it again (and can take interrupts in between).
+    Partial,
+}
+
+/// The general registers, RFLAGS and RIP, copied in and written back.
+#[derive(Clone, Copy)]
+struct Regs {
+    gpr: [u64; 16],
+    dirty: u16,
+    rflags: u64,
+    rip: u64,
+}
+
+impl Regs {
+    fn load(cpu: &impl Cpu) -> Self {
+        let mut gpr = [0; 16];
+        for (i, r) in (0u8..).zip(gpr.iter_mut()) {
+            *r = cpu.gpr(i);
+        }
+        Self { gpr, dirty: 0, rflags: cpu.rflags(), rip: cpu.rip() }
+    }
+
+    fn get(&self, num: u8) -> u64 {
+        self.gpr[usize::from(num & 15)]
+    }
+
+    fn put(&mut self, num: u8, val: u64) {
+        self.gpr[usize::from(num & 15)] = val;
+        self.dirty |= 1 << (num & 15);
+    }
+
+    /// Writes the low `size` bytes of `num` with the architectural rule: a
+    /// 4-byte write zero-extends, 1- and 2-byte writes keep the rest.
+    fn put_sized(&mut self, num: u8, size: u8, val: u64) {
+        let v = match size {
+            4 => val & 0xffff_ffff,
+            8 => val,
+            _ => (self.get(num) & !mask(size)) | (val & mask(size)),
+        };
+        self.put(num, v);
+    }
+
+    fn store(&self, cpu: &mut impl Cpu, from: &Regs) {
+        for i in 0u8..16 {
+            if self.dirty & (1 << i) != 0 {
+                cpu.set_gpr(i, self.get(i));
+            }
+        }
+        if self.rflags != from.rflags {
+            cpu.set_rflags(self.rflags);
+        }
+        if self.rip != from.rip {
+            cpu.set_rip(self.rip);
+        }
+    }
+}
+
+/// Executes `insn`, which the caller decoded from the bytes at RIP.
+pub fn emulate<C: Cpu, M: Memory>(
+    insn: &Insn,
+    cpu: &mut C,
+    mem: &mut M,
+    cfg: &Config,
+) -> Result<Step, Error<M::Stop>> {
+    let start = Regs::load(cpu);
+    let mut ex = Exec { insn, cpu, mem, cfg, regs: start, ctx: Ctx { long: false, protected: false, la57: false }, cr: None, vec: None };
+    ex.ctx = Ctx {
+        long: insn.mode == CpuMode::Long64,
+        protected: ex.cpu.cr(0) & CR0_PE != 0 && start.rflags & VM == 0,
+        la57: ex.cpu.cr(4) & CR4_LA57 != 0,
+    };
+    let r = ex.run();
+    if r.is_err() {
+        // A string instruction keeps the iterations that completed
+        // (`ex.regs` was reset to the last one); anything else changed
+        // nothing.
+        if insn.is_string() {
+            ex.regs.store(ex.cpu, &start);
+        }
+        return r;
+    }
+    if let Some((n, v)) = ex.cr {
+        ex.cpu.set_cr(n, v)?;
+    }
+    if let Some((n, v)) = ex.vec {
+        ex.cpu.set_vec(n, v);
+    }
+    ex.regs.store(ex.cpu, &start);
+    r
+}
+
+struct Exec<'a, C, M> {
+    insn: &'a Insn,
+    cpu: &'a mut C,
+    mem: &'a mut M,
+    cfg: &'a Config,
+    regs: Regs,
+    ctx: Ctx,
+    /// A control-register write to make at the end.
+    cr: Option<(u8, u64)>,
+    /// A vector-register write to make at the end.
+    vec: Option<(u8, [u8; 32])>,
+}
+
+type R<T, S> = Result<T, Error<S>>;
+
+fn le(buf: &[u8]) -> u64 {
+    buf.iter().rev().fold(0, |v, b| (v << 8) | u64::from(*b))
+}
+
+fn to_le(v: u64, size: u8) -> [u8; 8] {
+    let b = v.to_le_bytes();
+    let mut out = [0; 8];
+    for (o, i) in out.iter_mut().zip(b).take(usize::from(size.min(8))) {
+        *o = i;
+    }
+    out
+}
+
+impl<C: Cpu, M: Memory> Exec<'_, C, M> {
+    fn run(&mut self) -> R<Step, M::Stop> {
+        let insn = self.insn;
+        if insn.is_string() {
+            return self.string();
+        }
+        match insn.op {
+            Op::Mov | Op::Movnti => {
+                let v = self.read(insn.operands[1], false)?;
+                self.write(insn.operands[0], v)?;
+            }
+            Op::Movzx => {
+                let v = self.read(insn.operands[1], false)?;
+                self.write(insn.operands[0], v)?;
+            }
+            Op::Movsx | Op::Movsxd => {
+                let src = insn.operands[1];
+                let v = self.read(src, false)?;
+                self.write(insn.operands[0], sext(v, operand_size(src, insn.op_size)))?;
+            }
+            Op::Movbe => {
+                let size = insn.op_size;
+                let v = self.read(insn.operands[1], false)?;
+                let swapped = v.swap_bytes() >> (64 - 8 * u32::from(size));
+                self.write(insn.operands[0], swapped)?;
+            }
+            Op::Xchg => {
+                let (a, b) = (insn.operands[0], insn.operands[1]);
+                let va = self.read(a, true)?;
+                let vb = self.read(b, false)?;
+                self.write_rmw(a, va, vb, true)?;
+                self.write(b, va)?;
+            }
+            Op::Alu(op) => {
+                let size = insn.op_size;
+                let writes = op != Alu::Cmp;
+                let a = self.read(insn.operands[0], writes)?;
+                let b = self.read(insn.operands[1], false)?;
+                let (r, f) = alu::alu(op, a, b, size, self.regs.rflags);
+                if writes {
+                    self.write_rmw(insn.operands[0], a, r, insn.lock)?;
+                }
+                self.regs.rflags = f;
+            }
+            Op::Test => {
+                let a = self.read(insn.operands[0], false)?;
+                let b = self.read(insn.operands[1], false)?;
+                self.regs.rflags = alu::test(a, b, insn.op_size, self.regs.rflags);
+            }
+            Op::Not => {
+                let a = self.read(insn.operands[0], true)?;
+                self.write_rmw(insn.operands[0], a, !a, insn.lock)?;
+            }
+            Op::Neg => {
+                let a = self.read(insn.operands[0], true)?;
+                let (r, f) = alu::neg(a, insn.op_size, self.regs.rflags);
+                self.write_rmw(insn.operands[0], a, r, insn.lock)?;
+                self.regs.rflags = f;
+            }
+            Op::Inc | Op::Dec => {
+                let a = self.read(insn.operands[0], true)?;
+                let (r, f) = alu::inc_dec(a, insn.op == Op::Dec, insn.op_size, self.regs.rflags);
+                self.write_rmw(insn.operands[0], a, r, insn.lock)?;
+                self.regs.rflags = f;
+            }
+            Op::Bit(op) => self.bit(op)?,
+            Op::Cmpxchg => self.cmpxchg()?,
+            Op::Xadd => {
+                let (d, s) = (insn.operands[0], insn.operands[1]);
+                let a = self.read(d, true)?;
+                let b = self.read(s, false)?;
+                let (r, f) = alu::alu(Alu::Add, a, b, insn.op_size, self.regs.rflags);
+                // The source gets the old destination first, so that
+                // `xadd r, r` with one register ends with the sum.
+                if !matches!(d, Operand::Mem(_)) {
+                    self.write(s, a)?;
+                    self.write(d, r)?;
+                } else {
+                    self.write_rmw(d, a, r, insn.lock)?;
+                    self.write(s, a)?;
+                }
+                self.regs.rflags = f;
+            }
+            Op::Push => self.push()?,
+            Op::Pop => self.pop()?,
+            Op::MovToCr | Op::MovFromCr | Op::Clts | Op::Lmsw | Op::Smsw => self.control()?,
+            Op::VecMove(kind) => self.vec_move(kind)?,
+            Op::Movs | Op::Stos | Op::Lods | Op::Cmps | Op::Scas | Op::Ins | Op::Outs => {
+                return self.string();
+            }
+        }
+        self.advance();
+        Ok(Step::Done)
+    }
+
+    fn advance(&mut self) {
+        let rip = self.regs.rip.wrapping_add(u64::from(self.insn.len));
+        self.regs.rip = if self.ctx.long { rip } else { rip & 0xffff_ffff };
+        if !self.ctx.long && self.cpu.segment(Seg::Cs).attr & seg::ATTR_DB == 0 {
+            self.regs.rip &= 0xffff;
+        }
+    }
+
+    // ----- addresses -----
+
+    /// The effective address of `m`, wrapped to the address size.
+    fn ea(&self, m: &Mem) -> u64 {
+        let mut ea = m.disp as u64;
+        if let Some(b) = m.base {
+            ea = ea.wrapping_add(self.regs.get(b));
+        }
+        if let Some(i) = m.index {
+            ea = ea.wrapping_add(self.regs.get(i).wrapping_mul(u64::from(m.scale)));
+        }
+        if m.rip_relative {
+            let next = self.regs.rip.wrapping_add(u64::from(self.insn.len));
+            ea = ea.wrapping_add(next);
+        }
+        ea & mask(self.insn.addr_size)
+    }
+
+    /// The linear address of `size` bytes at `ea` through `sg`, checked
+    /// for the segment, and for alignment when alignment checking is on.
+    fn la(&self, sg: Seg, ea: u64, size: u8, usage: Use) -> Result<u64, Exception> {
+        let s = self.cpu.segment(sg);
+        let la = seg::linear(&self.ctx, sg, &s, ea, size, usage)?;
+        let size = u64::from(size);
+        if size > 1
+            && size <= 8
+            && la & (size - 1) != 0
+            && self.cpu.cpl() == 3
+            && self.cpu.cr(0) & CR0_AM != 0
+            && self.regs.rflags & AC != 0
+        {
+            return Err(Exception::Ac);
+        }
+        Ok(la)
+    }
+
+    fn mem_la(&self, m: &Mem, size: u8, usage: Use) -> Result<u64, Exception> {
+        self.la(m.seg, self.ea(m), size, usage)
+    }
+
+    // ----- operands -----
+
+    fn reg_read(&self, r: Reg) -> u64 {
+        match r {
+            Reg::Gpr { num, size } => self.regs.get(num) & mask(size),
+            Reg::High(n) => (self.regs.get(n) >> 8) & 0xff,
+            Reg::Seg(s) => u64::from(self.cpu.segment(s).selector),
+            Reg::Cr(n) => self.cpu.cr(n),
+            Reg::Vec { num, .. } => le(self.cpu.vec(num).get(..8).unwrap_or(&[])),
+        }
+    }
+
+    fn reg_write(&mut self, r: Reg, v: u64) {
+        match r {
+            Reg::Gpr { num, size } => self.regs.put_sized(num, size, v),
+            Reg::High(n) => {
+                let old = self.regs.get(n);
+                self.regs.put(n, (old & !0xff00) | ((v & 0xff) << 8));
+            }
+            // Not destinations of any decoded form that reaches here.
+            Reg::Seg(_) | Reg::Cr(_) | Reg::Vec { .. } => {}
+        }
+    }
+
+    /// Reads operand `o` (for a read-modify-write when `rmw`).
+    fn read(&mut self, o: Operand, rmw: bool) -> R<u64, M::Stop> {
+        match o {
+            Operand::None => Ok(0),
+            Operand::Imm(v) => Ok(v),
+            Operand::Reg(r) => Ok(self.reg_read(r)),
+            Operand::Mem(m) => {
+                let usage = if rmw { Use::Write } else { Use::Read };
+                let la = self.mem_la(&m, m.size, usage)?;
+                let mut buf = [0u8; 8];
+                let n = usize::from(m.size.min(8));
+                self.mem.read(la, &mut buf[..n], rmw)?;
+                Ok(le(&buf[..n]))
+            }
+        }
+    }
+
+    /// Writes `v` to operand `o`.
+    fn write(&mut self, o: Operand, v: u64) -> R<(), M::Stop> {
+        match o {
+            Operand::Reg(r) => {
+                self.reg_write(r, v);
+                Ok(())
+            }
+            Operand::Mem(m) => {
+                let la = self.mem_la(&m, m.size, Use::Write)?;
+                let size = m.size.min(8);
+                self.mem.write(la, &to_le(v, size)[..usize::from(size)])
+            }
+            Operand::None | Operand::Imm(_) => Ok(()),
+        }
+    }
+
+    /// Writes the result `new` of a read-modify-write of `o`, which held
+    /// `old`: atomically for memory when `locked`. A lost race is retried
+    /// by the caller running the whole instruction again; here it is
+    /// [`Error::Contended`], with nothing written.
+    fn write_rmw(&mut self, o: Operand, old: u64, new: u64, locked: bool) -> R<(), M::Stop> {
+        match o {
+            Operand::Mem(m) if locked => {
+                let la = self.mem_la(&m, m.size, Use::Write)?;
+                let n = usize::from(m.size.min(8));
+                let ok = self.mem.cmpxchg(la, &to_le(old, m.size)[..n], &to_le(new, m.size)[..n])?;
+                if ok {
+                    Ok(())
+                } else {
+                    Err(Error::Contended)
+                }
+            }
+            _ => self.write(o, new),
+        }
+    }
+
+    // ----- instruction groups -----
+
+    fn bit(&mut self, op: BitOp) -> R<(), M::Stop> {
+        let insn = self.insn;
+        let size = insn.op_size;
+        let bits = u64::from(size) * 8;
+        let (dst, src) = (insn.operands[0], insn.operands[1]);
+        let offset = self.read(src, false)?;
+        let writes = op != BitOp::Bt;
+        let (target, bit) = match (dst, src) {
+            // A register bit offset reaches beyond the operand in memory:
+            // the operand-sized unit that holds the bit (SDM "BT").
+            (Operand::Mem(mut m), Operand::Reg(_)) => {
+                let signed = sext(offset, size) as i64;
+                let unit = signed.div_euclid(bits as i64);
+                m.disp = m.disp.wrapping_add(unit.wrapping_mul(i64::from(size)));
+                (Operand::Mem(m), (signed.rem_euclid(bits as i64)) as u32)
+            }
+            _ => (dst, (offset % bits) as u32),
+        };
+        let v = self.read(target, writes)?;
+        let (r, f) = alu::bit(op, v, bit, self.regs.rflags);
+        if writes {
+            self.write_rmw(target, v, r, insn.lock)?;
+        }
+        self.regs.rflags = f;
+        Ok(())
+    }
+
+    fn cmpxchg(&mut self) -> R<(), M::Stop> {
+        let insn = self.insn;
+        let size = insn.op_size;
+        let (d, s) = (insn.operands[0], insn.operands[1]);
+        let acc = Operand::Reg(Reg::Gpr { num: RAX, size });
+        let dest = self.read(d, true)?;
+        let src = self.read(s, false)?;
+        let a = self.reg_read(Reg::Gpr { num: RAX, size });
+        let (_, f) = alu::alu(Alu::Cmp, a, dest, size, self.regs.rflags);
+        let equal = f & ZF != 0;
+        // The destination is always written (the locked cycle writes the
+        // old value back on a mismatch).
+        let new = if equal { src } else { dest };
+        if let Operand::Mem(_) = d {
+            if insn.lock || equal {
+                self.write_rmw(d, dest, new, insn.lock)?;
+            } else {
+                self.write(d, new)?;
+            }
+        } else {
+            self.write(d, new)?;
+        }
+        if !equal {
+            self.write(acc, dest)?;
+        }
+        self.regs.rflags = f;
+        Ok(())
+    }
+
+    /// The stack address size: 8 in 64-bit mode, else SS.B.
+    fn stack_size(&self) -> u8 {
+        if self.ctx.long {
+            8
+        } else if self.cpu.segment(Seg::Ss).db() {
+            4
+        } else {
+            2
+        }
+    }
+
+    /// rSP moved by `delta`, wrapped to the stack address size (the rest of
+    /// the register is kept for 16-bit stacks).
+    fn sp_add(&self, delta: i64) -> u64 {
+        let size = self.stack_size();
+        let sp = self.regs.get(RSP);
+        let new = sp.wrapping_add(delta as u64);
+        match size {
+            8 => new,
+            4 => new & 0xffff_ffff,
+            _ => (sp & !0xffff) | (new & 0xffff),
+        }
+    }
+
+    fn push(&mut self) -> R<(), M::Stop> {
+        let size = self.insn.op_size;
+        let v = self.read(self.insn.operands[0], false)?;
+        let sp = self.sp_add(-i64::from(size));
+        let la = self.la(Seg::Ss, sp & mask(self.stack_size()), size, Use::Write)?;
+        self.mem.write(la, &to_le(v, size)[..usize::from(size)])?;
+        self.regs.put(RSP, sp);
+        Ok(())
+    }
+
+    fn pop(&mut self) -> R<(), M::Stop> {
+        let size = self.insn.op_size;
+        let sp = self.regs.get(RSP) & mask(self.stack_size());
+        let la = self.la(Seg::Ss, sp, size, Use::Read)?;
+        let mut buf = [0u8; 8];
+        self.mem.read(la, &mut buf[..usize::from(size)], false)?;
+        let v = le(&buf[..usize::from(size)]);
+        // The destination's address is computed with the incremented rSP
+        // (SDM "POP"); a fault leaves rSP as it was, because registers are
+        // written back only on success.
+        let old = self.regs;
+        self.regs.put(RSP, self.sp_add(i64::from(size)));
+        let dst = self.insn.operands[0];
+        if let Err(e) = self.write(dst, v) {
+            self.regs = old;
+            return Err(e);
+        }
+        Ok(())
+    }
+
+    // ----- string instructions -----
+
+    /// rCX, rSI or rDI as the address size sees it.
+    fn areg(&self, num: u8) -> u64 {
+        self.regs.get(num) & mask(self.insn.addr_size)
+    }
+
+    /// Sets `num` to `v` at the address size: 32-bit writes zero-extend,
+    /// 16-bit writes keep bits 63:16.
+    fn set_areg(&mut self, num: u8, v: u64) {
+        self.regs.put_sized(num, self.insn.addr_size, v);
+    }
+
+    fn string(&mut self) -> R<Step, M::Stop> {
+        let insn = self.insn;
+        if insn.rep == Rep::None {
+            self.string_once()?;
+            self.advance();
+            return Ok(Step::Done);
+        }
+        let budget = self.cfg.rep_budget.max(1);
+        for _ in 0..budget {
+            if self.areg(RCX) == 0 {
+                self.advance();
+                return Ok(Step::Done);
+            }
+            let before = self.regs;
+            if let Err(e) = self.string_once() {
+                self.regs = before;
+                return Err(e);
+            }
+            let count = self.areg(RCX).wrapping_sub(1);
+            self.set_areg(RCX, count);
+            let zf = self.regs.rflags & ZF != 0;
+            let stop = match (insn.op, insn.rep) {
+                (Op::Cmps | Op::Scas, Rep::Rep) => !zf,
+                (Op::Cmps | Op::Scas, Rep::Repne) => zf,
+                _ => false,
+            };
+            if stop || self.areg(RCX) == 0 {
+                self.advance();
+                return Ok(Step::Done);
+            }
+        }
+        Ok(Step::Partial)
+    }
+
+    /// One iteration, without the count.
+    fn string_once(&mut self) -> R<(), M::Stop> {
+        let insn = self.insn;
+        let size = insn.op_size;
+        let n = usize::from(size);
+        let step = if self.regs.rflags & DF != 0 { -i64::from(size) } else { i64::from(size) };
+        let src_seg = insn.seg.unwrap_or(Seg::Ds);
+        let si = self.areg(RSI);
+        let di = self.areg(RDI);
+        let port = (self.regs.get(RDX) & 0xffff) as u16;
+        let acc = Reg::Gpr { num: RAX, size };
+        let mut buf = [0u8; 8];
+        let (mut adv_si, mut adv_di) = (false, false);
+        match insn.op {
+            Op::Movs => {
+                let src = self.la(src_seg, si, size, Use::Read)?;
+                let dst = self.la(Seg::Es, di, size, Use::Write)?;
+                self.mem.read(src, &mut buf[..n], false)?;
+                self.mem.write(dst, &buf[..n])?;
+                (adv_si, adv_di) = (true, true);
+            }
+            Op::Stos => {
+                let dst = self.la(Seg::Es, di, size, Use::Write)?;
+                let v = self.reg_read(acc);
+                self.mem.write(dst, &to_le(v, size)[..n])?;
+                adv_di = true;
+            }
+            Op::Lods => {
+                let src = self.la(src_seg, si, size, Use::Read)?;
+                self.mem.read(src, &mut buf[..n], false)?;
+                self.reg_write(acc, le(&buf[..n]));
+                adv_si = true;
+            }
+            Op::Cmps | Op::Scas => {
+                let a = if insn.op == Op::Cmps {
+                    let src = self.la(src_seg, si, size, Use::Read)?;
+                    self.mem.read(src, &mut buf[..n], false)?;
+                    adv_si = true;
+                    le(&buf[..n])
+                } else {
+                    self.reg_read(acc)
+                };
+                let dst = self.la(Seg::Es, di, size, Use::Read)?;
+                let mut b = [0u8; 8];
+                self.mem.read(dst, &mut b[..n], false)?;
+                adv_di = true;
+                let (_, f) = alu::alu(Alu::Cmp, a, le(&b[..n]), size, self.regs.rflags);
+                self.regs.rflags = f;
+            }
+            Op::Ins => {
+                let dst = self.la(Seg::Es, di, size, Use::Write)?;
+                self.mem.port_in(port, &mut buf[..n])?;
+                self.mem.write(dst, &buf[..n])?;
+                adv_di = true;
+            }
+            Op::Outs => {
+                let src = self.la(src_seg, si, size, Use::Read)?;
+                self.mem.read(src, &mut buf[..n], false)?;
+                self.mem.port_out(port, &buf[..n])?;
+                adv_si = true;
+            }
+            _ => {}
+        }
+        if adv_si {
+            self.set_areg(RSI, si.wrapping_add(step as u64));
+        }
+        if adv_di {
+            self.set_areg(RDI, di.wrapping_add(step as u64));
+        }
+        Ok(())
+    }
+
+    // ----- control registers -----
+
+    fn long_mode_active(&self) -> bool {
+        self.cpu.efer() & EFER_LMA != 0
+    }
+
+    fn control(&mut self) -> R<(), M::Stop> {
+        let insn = self.insn;
+        let cpl = self.cpu.cpl();
+        let cr0 = self.cpu.cr(0);
+        if insn.op == Op::Smsw {
+            if cpl > 0 && self.cpu.cr(4) & CR4_UMIP != 0 {
+                return Err(Exception::Gp(0).into());
+            }
+            return self.write(insn.operands[0], cr0);
+        }
+        // Everything else is privileged; virtual-8086 mode runs at CPL 3.
+        if cpl > 0 || (self.ctx.protected && self.regs.rflags & VM != 0) {
+            return Err(Exception::Gp(0).into());
+        }
+        match insn.op {
+            Op::MovFromCr => {
+                let Operand::Reg(Reg::Cr(n)) = insn.operands[1] else { return Err(Exception::Ud.into()) };
+                let v = self.cpu.cr(n);
+                let v = if self.ctx.long { v } else { v & 0xffff_ffff };
+                self.write(insn.operands[0], v)?;
+            }
+            Op::MovToCr => {
+                let Operand::Reg(Reg::Cr(n)) = insn.operands[0] else { return Err(Exception::Ud.into()) };
+                let v = self.read(insn.operands[1], false)?;
+                let v = if self.ctx.long { v } else { v & 0xffff_ffff };
+                let v = self.check_cr(n, v)?;
+                self.cr = Some((n, v));
+            }
+            Op::Clts => self.cr = Some((0, cr0 & !CR0_TS)),
+            Op::Lmsw => {
+                let src = self.read(insn.operands[0], false)?;
+                // PE can be set but not cleared; MP, EM and TS are loaded.
+                let low = CR0_MP | CR0_EM | CR0_TS;
+                let v = (cr0 & !low) | (src & low) | (src & CR0_PE);
+                self.cr = Some((0, v));
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    /// Checks a write of `v` to CR`n` (SDM "MOV—Move to/from Control
+    /// Registers", vol. 3A 2.5, 9.8.5): the value to load, or #GP(0).
+    fn check_cr(&self, n: u8, v: u64) -> Result<u64, Exception> {
+        let gp = Err(Exception::Gp(0));
+        let cr0 = self.cpu.cr(0);
+        let cr4 = self.cpu.cr(4);
+        let efer = self.cpu.efer();
+        match n {
+            0 => {
+                if v >> 32 != 0 || (v & CR0_PG != 0 && v & CR0_PE == 0) || (v & CR0_NW != 0 && v & CR0_CD == 0)
+                {
+                    return gp;
+                }
+                let enabling = v & CR0_PG != 0 && cr0 & CR0_PG == 0;
+                if enabling && efer & EFER_LME != 0 && (cr4 & CR4_PAE == 0 || self.ctx.long) {
+                    return gp;
+                }
+                let disabling = v & CR0_PG == 0 && cr0 & CR0_PG != 0;
+                if disabling && (self.ctx.long || cr4 & CR4_PCIDE != 0) {
+                    return gp;
+                }
+                Ok(v)
+            }
+            2 => Ok(v),
+            3 => {
+                // Bit 63 with CR4.PCIDE is a "no flush" hint, not part of
+                // CR3; the emulator drops it (a flush is always correct).
+                let v = if cr4 & CR4_PCIDE != 0 { v & !(1 << 63) } else { v };
+                let m = u32::from(self.cfg.phys_bits.clamp(32, 52));
+                if self.long_mode_active() && v >> m != 0 {
+                    return gp;
+                }
+                Ok(v)
+            }
+            4 => {
+                if v & !self.cfg.cr4_allowed != 0 {
+                    return gp;
+                }
+                let lma = self.long_mode_active();
+                if lma && (v & CR4_PAE == 0 || (v ^ cr4) & CR4_LA57 != 0) {
+                    return gp;
+                }
+                if v & CR4_PCIDE != 0 && cr4 & CR4_PCIDE == 0 && (!lma || self.cpu.cr(3) & 0xfff != 0) {
+                    return gp;
+                }
+                Ok(v)
+            }
+            8 => {
+                if v >> 4 != 0 {
+                    return gp;
+                }
+                Ok(v)
+            }
+            _ => Err(Exception::Ud),
+        }
+    }
+
+    // ----- vector moves -----
+
+    fn vec_move(&mut self, kind: VecMove) -> R<(), M::Stop> {
+        let insn = self.insn;
+        let cr0 = self.cpu.cr(0);
+        let cr4 = self.cpu.cr(4);
+        if insn.vex {
+            if cr4 & CR4_OSXSAVE == 0 || self.cpu.xcr0() & 0b110 != 0b110 {
+                return Err(Exception::Ud.into());
+            }
+            let ymm = insn.operands.iter().any(|o| matches!(o, Operand::Reg(Reg::Vec { size: 32, .. })));
+            if ymm && self.cpu.xcr0() & 0b100 == 0 {
+                return Err(Exception::Ud.into());
+            }
+        } else if cr0 & CR0_EM != 0 || cr4 & CR4_OSFXSR == 0 {
+            return Err(Exception::Ud.into());
+        }
+        if cr0 & CR0_TS != 0 {
+            return Err(Exception::Nm.into());
+        }
+        let (dst, src) = (insn.operands[0], insn.operands[1]);
+        // The bytes moved: the memory size, or the narrower register.
+        let width = match kind {
+            VecMove::Movd => insn.op_size,
+            VecMove::Movq => 8,
+            VecMove::Aligned | VecMove::Unaligned => insn.op_size,
+        };
+        let n = usize::from(width);
+        let mut data = [0u8; 32];
+        match src {
+            Operand::Mem(m) => {
+                let la = self.mem_la(&m, width, Use::Read)?;
+                if kind == VecMove::Aligned && la % u64::from(width) != 0 {
+                    return Err(Exception::Gp(0).into());
+                }
+                self.mem.read(la, &mut data[..n], false)?;
+            }
+            Operand::Reg(Reg::Vec { num, .. }) => data = self.cpu.vec(num),
+            Operand::Reg(r) => {
+                let v = self.reg_read(r).to_le_bytes();
+                for (d, s) in data.iter_mut().zip(v) {
+                    *d = s;
+                }
+            }
+            _ => {}
+        }
+        match dst {
+            Operand::Mem(m) => {
+                let la = self.mem_la(&m, width, Use::Write)?;
+                if kind == VecMove::Aligned && la % u64::from(width) != 0 {
+                    return Err(Exception::Gp(0).into());
+                }
+                self.mem.write(la, &data[..n])?;
+            }
+            Operand::Reg(Reg::Vec { num, size }) => {
+                let mut v = self.cpu.vec(num);
+                // Bytes past what was moved: zero up to 127 for movd/movq
+                // loads, up to 255 for VEX; legacy SSE keeps 255:128.
+                let keep_from = if insn.vex { 32 } else { 16 };
+                let copy = match kind {
+                    VecMove::Movd | VecMove::Movq => n,
+                    _ => usize::from(size),
+                };
+                for (i, b) in v.iter_mut().enumerate() {
+                    if i < copy {
+                        *b = data.get(i).copied().unwrap_or(0);
+                    } else if i < keep_from {
+                        *b = 0;
+                    }
+                }
+                self.vec = Some((num, v));
+            }
+            Operand::Reg(r) => self.reg_write(r, le(&data[..n.min(8)])),
+            _ => {}
+        }
+        Ok(())
+    }
+}
+
+/// The size of source operand `o` of a sign/zero extension (the
+/// destination size `dflt` for immediates, which do not occur).
+fn operand_size(o: Operand, dflt: u8) -> u8 {
+    match o {
+        Operand::Mem(m) => m.size,
+        Operand::Reg(Reg::Gpr { size, .. }) => size,
+        Operand::Reg(Reg::High(_)) => 1,
+        _ => dflt,
+    }
+}
