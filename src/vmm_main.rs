@@ -4,8 +4,9 @@
 //!
 //! This file is the crate root of `vmm.ko`: the module list and `module!`.
 //! The pure crates (ABI, architectural definitions, VT-x and AMD-V
-//! decisions, and later the vlapic and guest address space) are compiled in
-//! as modules under `cfg(kernel)`; they are host-tested with `cargo test`.
+//! decisions, the vlapic, the instruction emulator and the guest address
+//! space) are compiled in as modules under `cfg(kernel)`; they are
+//! host-tested with `cargo test`.
 //!
 //! - [`abi`]: copying ABI structs to and from userspace.
 //! - [`ctl`]: `/dev/vmm`, the control device.
@@ -30,6 +31,8 @@ pub mod svm;
 pub mod vlapic;
 #[path = "../vmspace/src/lib.rs"]
 pub mod vmspace;
+#[path = "../emul/src/lib.rs"]
+pub mod emul;
 
 mod abi;
 mod backend;

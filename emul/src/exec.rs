@@ -623,6 +623,7 @@ impl<C: Cpu, M: Memory> Exec<'_, C, M> {
             }
             Op::Ins => {
                 let dst = self.la(Seg::Es, di, size, Use::Write)?;
+                self.mem.check_write(dst, n)?;
                 self.mem.port_in(port, &mut buf[..n])?;
                 self.mem.write(dst, &buf[..n])?;
                 adv_di = true;

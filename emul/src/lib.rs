@@ -195,6 +195,13 @@ pub trait Memory {
     /// Writes `data` (1-32 bytes) at `la`. Either all of it is written or
     /// none (both pages are translated before either is written).
     fn write(&mut self, la: u64, data: &[u8]) -> Result<(), Error<Self::Stop>>;
+    /// Checks that `len` bytes at `la` could be written, without writing:
+    /// `ins` calls it before it reads the port, so that a fault on the
+    /// destination does not lose the port's data. The default accepts.
+    fn check_write(&mut self, la: u64, len: usize) -> Result<(), Error<Self::Stop>> {
+        let _ = (la, len);
+        Ok(())
+    }
     /// Atomically replaces `old` with `new` (1-8 bytes) at `la`: `Ok(true)`
     /// on success, `Ok(false)` if the memory no longer held `old`.
     fn cmpxchg(&mut self, la: u64, old: &[u8], new: &[u8]) -> Result<bool, Error<Self::Stop>>;

@@ -113,6 +113,10 @@ impl<B: Bus> Memory for Paged<'_, B> {
         Ok(())
     }
 
+    fn check_write(&mut self, la: u64, len: usize) -> Result<(), Error<B::Stop>> {
+        self.pieces(la, len, Access::Write).map(|_| ())
+    }
+
     /// Atomic within a page. An operand that crosses a page boundary is
     /// read, compared and written without atomicity (a bus lock the host
     /// cannot take on the guest's behalf), as KVM does.
