@@ -12,7 +12,8 @@
 #   make run          boot QEMU (AMD-V), load vmm.ko, show vmmctl at work, then
 #                     run the hello guest with vmmrun
 #   make check        host tests, module build, selftests on QEMU x2 and Bochs
-#   make fuzz         fuzz the vlapic model for FUZZ_SECONDS (default 600; installs
+#   make fuzz         fuzz the vlapic model, then the instruction emulator, each
+#                     for FUZZ_SECONDS (default 600; FUZZ_TARGETS picks; installs
 #                     cargo-fuzz if missing; not part of `make check`)
 #   make clean        remove build products from the tree
 
@@ -71,10 +72,14 @@ run: module tools
 check: deps
 	@python3 $(TESTBED)/check.py
 
-# The vlapic operation fuzzer (vlapic/fuzz), without a sanitizer: the crate
-# forbids unsafe code, and ASan would cost two thirds of the speed. Corpus
-# and crashes go to vlapic/fuzz/corpus and vlapic/fuzz/artifacts.
+# The fuzzers, one after the other, each for FUZZ_SECONDS: FUZZ_TARGETS
+# lists them as crate/target, by default the vlapic operation fuzzer
+# (vlapic/fuzz) and the emulator's decode-and-emulate fuzzer (emul/fuzz).
+# No sanitizer: the crates forbid unsafe code, and ASan would cost two
+# thirds of the speed. Corpus and crashes go to <crate>/fuzz/corpus and
+# <crate>/fuzz/artifacts; the first target that finds a crash stops the rest.
 FUZZ_SECONDS ?= 600
+FUZZ_TARGETS ?= vlapic/ops emul/emulate
 # cargo-fuzz comes from crates.io when missing. It needs nightly flags: the
 # nightly toolchain if rustup has one, else the stable compiler with
 # RUSTC_BOOTSTRAP=1 (no other toolchain is fetched).
@@ -83,8 +88,10 @@ fuzz:
 		cargo install --quiet --locked cargo-fuzz; }
 	@if rustup run nightly rustc --version >/dev/null 2>&1; then tc=+nightly; else \
 		tc=; export RUSTC_BOOTSTRAP=1; echo "[fuzz] no nightly toolchain: stable with RUSTC_BOOTSTRAP=1"; fi; \
-	echo "[fuzz] vlapic ops for $(FUZZ_SECONDS)s: cargo $$tc fuzz run -s none -a ops (in vlapic/)"; \
-	cd vlapic && cargo $$tc fuzz run -s none -a ops -- -max_total_time=$(FUZZ_SECONDS)
+	for t in $(FUZZ_TARGETS); do dir=$${t%%/*}; name=$${t#*/}; \
+		echo "[fuzz] $$dir $$name for $(FUZZ_SECONDS)s: cargo $$tc fuzz run -s none -a $$name (in $$dir/)"; \
+		(cd $$dir && cargo $$tc fuzz run -s none -a $$name -- -max_total_time=$(FUZZ_SECONDS)) || exit 1; \
+	done
 
 clean:
 	@$(MAKE) -C $(KDIR) M=$(CURDIR) LLVM=$(LLVM) clean >/dev/null 2>&1 || true

@@ -70,7 +70,12 @@ pub fn decode(bytes: &[u8], mode: CpuMode) -> Result<Insn, DecodeError> {
     let mut d = Decoder { cur: Cursor { bytes: input, pos: 0 }, mode, p: Prefixes::default() };
     match d.insn() {
         Ok(mut insn) => {
-            insn.bytes = raw;
+            // Only the instruction's own bytes: what follows it in the
+            // input is not part of it (and would make equal instructions
+            // compare unequal).
+            for (d, s) in insn.bytes.iter_mut().zip(raw).take(usize::from(insn.len)) {
+                *d = s;
+            }
             Ok(insn)
         }
         Err(kind) => Err(DecodeError { kind, bytes: raw, len: n }),
@@ -122,7 +127,9 @@ impl Cursor<'_> {
 struct Vex {
     /// 1: 0F, 2: 0F 38, 3: 0F 3A.
     map: u8,
-    /// VEX.vvvv, un-inverted.
+    /// VEX.vvvv, un-inverted, all four bits: outside 64-bit mode bit 3
+    /// does not select a register, but an unused vvvv must still be
+    /// 1111b (as iced, XED and binutils check it).
     vvvv: u8,
     /// VEX.L: 256-bit.
     l: bool,
@@ -278,7 +285,7 @@ impl Decoder<'_> {
         }
         self.p.rex = rex;
         let vvvv = (!rest >> 3) & 0xf;
-        self.p.vex = Some(Vex { map, vvvv: if long { vvvv } else { vvvv & 7 }, l: rest & 4 != 0, w });
+        self.p.vex = Some(Vex { map, vvvv, l: rest & 4 != 0, w });
         self.p.simd = match rest & 3 {
             0 => 0,
             1 => 0x66,
@@ -289,7 +296,8 @@ impl Decoder<'_> {
     }
 
     /// (address size, operand size) in bytes. `default64`: the operation
-    /// defaults to 64 bits in 64-bit mode (and REX.W changes nothing).
+    /// defaults to 64 bits in 64-bit mode (66 makes it 16 bits, unless
+    /// REX.W overrides 66 as it always does).
     fn sizes(&self, default64: bool) -> (u8, u8) {
         let (addr, op) = match self.mode {
             CpuMode::Real | CpuMode::Protected16 | CpuMode::Compat16 => (2, 2),
@@ -303,7 +311,7 @@ impl Decoder<'_> {
             (true, _) => 4,
         };
         let op = if self.long() {
-            if self.p.rex & REX_W != 0 && !default64 {
+            if self.p.rex & REX_W != 0 {
                 8
             } else if self.p.op_size {
                 2
@@ -755,7 +763,9 @@ impl Decoder<'_> {
             }
             0xc0 | 0xc1 => self.rm_reg(Op::Xadd, self.wsize(b), true),
             0xc3 => {
-                let size = self.sizes(false).1;
+                // 32 bits, or 64 with REX.W: there is no 16-bit form, and
+                // a 16-bit default operand size does not make one.
+                let size = if self.p.rex & REX_W != 0 { 8 } else { 4 };
                 let m = self.modrm()?;
                 // 66, F2 and F3 forms are undefined.
                 if self.p.simd != 0 {

@@ -290,10 +290,14 @@ impl<C: Cpu, M: Memory> Exec<'_, C, M> {
 
     fn advance(&mut self) {
         let rip = self.regs.rip.wrapping_add(u64::from(self.insn.len));
-        self.regs.rip = if self.ctx.long { rip } else { rip & 0xffff_ffff };
-        if !self.ctx.long && self.cpu.segment(Seg::Cs).attr & seg::ATTR_DB == 0 {
-            self.regs.rip &= 0xffff;
-        }
+        // The IP width of the mode the instruction was decoded for (which
+        // the caller took from CS), not CS.D again: real mode decodes as
+        // 16-bit code whatever CS.D says, and so must wrap IP at 64 KiB.
+        self.regs.rip = match self.insn.mode {
+            CpuMode::Long64 => rip,
+            CpuMode::Protected32 | CpuMode::Compat32 => rip & 0xffff_ffff,
+            CpuMode::Real | CpuMode::Protected16 | CpuMode::Compat16 => rip & 0xffff,
+        };
     }
 
     // ----- addresses -----
@@ -452,8 +456,11 @@ impl<C: Cpu, M: Memory> Exec<'_, C, M> {
         let a = self.reg_read(Reg::Gpr { num: RAX, size });
         let (_, f) = alu::alu(Alu::Cmp, a, dest, size, self.regs.rflags);
         let equal = f & ZF != 0;
-        // The destination is always written (the locked cycle writes the
-        // old value back on a mismatch).
+        // Memory is always written (the locked cycle writes the old value
+        // back on a mismatch). A register destination is written only when
+        // equal: on a mismatch a 32-bit one keeps bits 63:32, while the
+        // accumulator, loaded with the old value, is zero-extended (as the
+        // Intel host of `emul/native` does).
         let new = if equal { src } else { dest };
         if let Operand::Mem(_) = d {
             if insn.lock || equal {
@@ -461,7 +468,7 @@ impl<C: Cpu, M: Memory> Exec<'_, C, M> {
             } else {
                 self.write(d, new)?;
             }
-        } else {
+        } else if equal {
             self.write(d, new)?;
         }
         if !equal {
@@ -548,6 +555,8 @@ impl<C: Cpu, M: Memory> Exec<'_, C, M> {
         let budget = self.cfg.rep_budget.max(1);
         for _ in 0..budget {
             if self.areg(RCX) == 0 {
+                // Only a count that was zero from the start gets here.
+                self.zero_count();
                 self.advance();
                 return Ok(Step::Done);
             }
@@ -570,6 +579,23 @@ impl<C: Cpu, M: Memory> Exec<'_, C, M> {
             }
         }
         Ok(Step::Partial)
+    }
+
+    /// What a REP string instruction with a zero count still writes: the
+    /// count register, and for `movs` and `stos` the index registers, at
+    /// the address size, unchanged. Only a 32-bit address size makes this
+    /// visible (bits 63:32 are cleared), which the Intel host of
+    /// `emul/native` does; `cmps`, `scas` and `lods` leave rSI and rDI
+    /// alone. `ins` and `outs` (not testable from user mode) are taken to
+    /// behave like `stos` and `lods`.
+    fn zero_count(&mut self) {
+        self.set_areg(RCX, 0);
+        if matches!(self.insn.op, Op::Movs) {
+            self.set_areg(RSI, self.areg(RSI));
+        }
+        if matches!(self.insn.op, Op::Movs | Op::Stos | Op::Ins) {
+            self.set_areg(RDI, self.areg(RDI));
+        }
     }
 
     /// One iteration, without the count.

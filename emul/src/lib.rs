@@ -134,8 +134,9 @@ pub enum Error<S> {
         gpa: u64,
     },
     /// The guest changed its page tables (or the memory of a locked
-    /// operation) under the emulator too often in a row. Nothing was
-    /// changed by the last attempt; resume the guest to retry.
+    /// operation) under the emulator. The instruction did nothing (page
+    /// walks that lost a race may have set accessed bits, which the CPU
+    /// may also do); resume the guest, which executes it again.
     Contended,
 }
 

@@ -159,9 +159,9 @@ pub enum WalkError {
         gpa: u64,
     },
     /// The guest kept changing its tables under the walk, so the A/D
-    /// updates lost [`MAX_WALKS`] races in a row. Nothing was changed by
-    /// the last walk; resume the guest without emulating, and it retries
-    /// the instruction.
+    /// updates lost [`MAX_WALKS`] races in a row. The walks changed at
+    /// most accessed bits of entries they used before losing; resume the
+    /// guest without emulating, and it retries the instruction.
     Contended,
 }
 
@@ -256,9 +256,10 @@ pub fn translate(
 /// the accessed bit in every entry used and, for a write, the dirty bit in
 /// the leaf.
 ///
-/// A/D bits are set only when the translation succeeds, top level first,
-/// each with a compare-and-exchange; a lost race restarts the walk, at
-/// most [`MAX_WALKS`] times.
+/// A/D bits are set only after a walk has passed every check, top level
+/// first, each with a compare-and-exchange; a lost race restarts the walk,
+/// at most [`MAX_WALKS`] times. Accessed bits that a walk set before it
+/// lost a race stay set, even when the walk that follows faults.
 pub fn translate_request(
     mem: &mut impl GuestPhys,
     regs: &PagingRegs,
@@ -494,13 +495,17 @@ impl Walker<'_> {
     /// Access rights (SDM 4.6.1), given the rights all levels grant:
     /// - user mode: the page must be user; writes need R/W;
     /// - supervisor mode, user page: data accesses fault when CR4.SMAP
-    ///   (AC is not modelled), fetches when CR4.SMEP;
+    ///   unless [`Request::ac`] is set, fetches when CR4.SMEP;
     /// - supervisor writes need R/W only when CR0.WP;
     /// - fetches fault on XD pages (EFER.NXE only; see [`Walker::entry`]);
-    /// - then protection keys (SDM 4.6.2), for data accesses with 4- or
+    /// - protection keys (SDM 4.6.2), for data accesses with 4- or
     ///   5-level paging: PKRU for user pages under CR4.PKE, IA32_PKRS for
     ///   supervisor pages under CR4.PKS. AD forbids any data access; WD
     ///   forbids writes in user mode, and supervisor writes when CR0.WP.
+    ///
+    /// The error code has PK whenever the key forbids the access, also
+    /// when another rule forbids it too (SDM 4.7 defines PK by the key
+    /// alone).
     fn check(&self, walk: &Walk) -> Result<(), WalkError> {
         let regs = self.regs;
         let write = self.access == Access::Write;
@@ -513,22 +518,23 @@ impl Walker<'_> {
             let wp = write && !walk.writable && regs.has(regs.cr0, CR0_WP);
             smap || smep || wp
         };
-        if denied || (fetch && walk.nx) {
-            return Err(self.fault(PF_P));
-        }
         let long = matches!(self.mode, Mode::Level4 | Mode::Level5);
         let rights = match (walk.user, long && !fetch) {
             (true, true) if regs.has(regs.cr4, CR4_PKE) => Some(self.req.pkru),
             (false, true) if regs.has(regs.cr4, CR4_PKS) => Some(self.req.pkrs),
             _ => None,
         };
-        if let Some(rights) = rights {
+        let key_denied = rights.is_some_and(|rights| {
             let ad = rights >> (2 * walk.key) & 1 != 0;
             let wd = rights >> (2 * walk.key + 1) & 1 != 0;
             let wd_applies = write && (self.user || regs.has(regs.cr0, CR0_WP));
-            if ad || (wd && wd_applies) {
-                return Err(self.fault(PF_P | PF_PK));
-            }
+            ad || (wd && wd_applies)
+        });
+        if key_denied {
+            return Err(self.fault(PF_P | PF_PK));
+        }
+        if denied || (fetch && walk.nx) {
+            return Err(self.fault(PF_P));
         }
         Ok(())
     }
