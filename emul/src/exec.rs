@@ -61,9 +61,11 @@ pub struct Config {
 
 impl Default for Config {
     fn default() -> Self {
-        // CR4 bits 0-13 (VME..UMIP minus reserved 15), 16 FSGSBASE, 17
-        // PCIDE, 18 OSXSAVE, 20 SMEP, 21 SMAP, 22 PKE.
-        Self { rep_budget: 64, phys_bits: 46, cr4_allowed: 0x3f_ffff & !(1 << 15) & !(1 << 19) & !(1 << 14) }
+        // CR4 bits 0-12 (VME to LA57), 16 FSGSBASE, 17 PCIDE, 18 OSXSAVE,
+        // 20 SMEP, 21 SMAP and 22 PKE; not 13 VMXE, 14 SMXE, 19 KL, nor
+        // the reserved 15. The glue replaces this with what the guest's
+        // CPUID offers.
+        Self { rep_budget: 64, phys_bits: 46, cr4_allowed: 0x1fff | (0x7 << 16) | (0x7 << 20) }
     }
 }
 
@@ -688,7 +690,7 @@ impl<C: Cpu, M: Memory> Exec<'_, C, M> {
             return self.write(insn.operands[0], cr0);
         }
         // Everything else is privileged; virtual-8086 mode runs at CPL 3.
-        if cpl > 0 || (self.ctx.protected && self.regs.rflags & VM != 0) {
+        if cpl > 0 || (cr0 & CR0_PE != 0 && self.regs.rflags & VM != 0) {
             return Err(Exception::Gp(0).into());
         }
         match insn.op {
