@@ -261,7 +261,16 @@ impl Decoder<'_> {
             _ => next >> 6 == 3,
         };
         if !is_vex {
-            // les/lds: check its length is all there, then refuse.
+            // les/lds: read the whole instruction (so a short input is
+            // Truncated, not Unsupported), then refuse it. The pointer must
+            // be in memory.
+            self.cur.pos += 1;
+            let m = self.modrm()?;
+            if m.md == 3 {
+                self.cur.next()?;
+                return Err(Invalid);
+            }
+            self.rm(m, 4)?;
             return Err(Unsupported);
         }
         self.cur.pos += 1;

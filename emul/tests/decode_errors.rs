@@ -149,7 +149,6 @@ fn errors_carry_their_input() {
 }
 
 #[test]
-#[ignore = "decoder bug: LES/LDS (C4/C5 outside 64-bit mode) is Unsupported even when truncated"]
 fn les_lds_truncated() {
     // lds eax, fword ptr [0x12345678], cut after the ModRM
     assert_eq!(decode(&[0xc5, 0x05], CpuMode::Protected32).unwrap_err().kind, DecodeErrorKind::Truncated);
