@@ -53,7 +53,9 @@ class Tally:
 
 def host_tests(t):
     tb.log("cargo test (host crates)")
-    r = subprocess.run(["cargo", "test", "--workspace", "--locked", "--quiet"],
+    # --no-fail-fast: one failing test binary must not hide the others'
+    # results (or shrink the count).
+    r = subprocess.run(["cargo", "test", "--workspace", "--locked", "--quiet", "--no-fail-fast"],
                        cwd=tb.ROOT, capture_output=True, text=True)
     results = re.findall(r"test result: \w+\. (\d+) passed; (\d+) failed", r.stdout)
     passed = sum(int(p) for p, _ in results)

@@ -4,10 +4,14 @@
 //! vol. 2 per instruction). Values are `u64`, of which the low `size`
 //! bytes count; results come back truncated to `size`.
 //!
-//! Where the SDM calls a flag undefined, this module chooses what the
-//! Intel and AMD CPUs we compared against do (see `Documentation/emul.rst`):
+//! Where the SDM calls a flag undefined, this module does what the Intel
+//! host of the native differential test (`emul/native`) does; guests cannot
+//! rely on these, and an AMD CPU may differ (see `Documentation/emul.rst`):
 //! - AND, OR, XOR and TEST clear AF;
-//! - BT, BTS, BTR and BTC leave OF, SF, AF, PF and ZF unchanged.
+//! - BT, BTS, BTR and BTC leave OF, SF, AF, PF and ZF unchanged;
+//! - IMUL (two and three operands) sets SF and PF from the truncated
+//!   result and clears ZF and AF, even for a zero result;
+//! - BEXTR clears AF, SF and PF.
 
 use super::insn::Alu;
 
@@ -157,4 +161,36 @@ pub fn bit(op: super::insn::BitOp, v: u64, bit: u32, flags: u64) -> (u64, u64) {
         BitOp::Btc => v ^ b,
     };
     (r, (flags & !CF) | cf)
+}
+
+/// `imul` of two `size`-byte operands (2, 4 or 8), signed, truncated to
+/// `size`: (result, new flags). CF and OF are set when the truncated
+/// result, sign-extended, differs from the full product. SF, ZF, AF and PF
+/// are undefined: SF and PF follow the result, ZF and AF are cleared (as
+/// the host CPU of the native differential test does; see the module
+/// comment).
+pub fn imul(a: u64, b: u64, size: u8, flags: u64) -> (u64, u64) {
+    let full = i128::from(sext(a, size) as i64) * i128::from(sext(b, size) as i64);
+    let r = (full as u64) & mask(size);
+    let mut f = zsp(r, size) & !ZF;
+    if i128::from(sext(r, size) as i64) != full {
+        f |= CF | OF;
+    }
+    (r, (flags & !STATUS) | f)
+}
+
+/// `bextr`: bits `start` to `start + len - 1` of the `size`-byte `src`
+/// (4 or 8), where `start` and `len` are bits 7:0 and 15:8 of `ctl`:
+/// (result, new flags). ZF from the result, CF = OF = 0; AF, SF and PF
+/// are undefined and cleared (as the host CPU of the native differential
+/// test does; see the module comment).
+pub fn bextr(src: u64, ctl: u64, size: u8, flags: u64) -> (u64, u64) {
+    let width = 8 * u32::from(size);
+    let start = (ctl & 0xff) as u32;
+    let len = ((ctl >> 8) & 0xff) as u32;
+    let src = src & mask(size);
+    let shifted = if start >= width { 0 } else { src >> start };
+    let r = if len >= 64 { shifted } else { shifted & ((1u64 << len) - 1) };
+    let f = if r == 0 { ZF } else { 0 };
+    (r, (flags & !STATUS) | f)
 }

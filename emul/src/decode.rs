@@ -530,6 +530,15 @@ impl Decoder<'_> {
                 insn.operands = [self.gpr(m.reg, size), rm, Operand::None];
                 Ok(insn)
             }
+            0x69 | 0x6b => {
+                let size = self.sizes(false).1;
+                let m = self.modrm()?;
+                let rm = self.rm(m, size)?;
+                let imm = if b == 0x69 { self.imm(size)? } else { self.imm8()? };
+                let mut insn = self.new_insn(Op::Imul, size);
+                insn.operands = [self.gpr(m.reg, size), rm, imm];
+                Ok(insn)
+            }
             0x6c..=0x6f => {
                 let op = if b < 0x6e { Op::Ins } else { Op::Outs };
                 self.string(op, b)
@@ -771,6 +780,21 @@ impl Decoder<'_> {
                 Ok(insn)
             }
             0xc0 | 0xc1 => self.rm_reg(Op::Xadd, self.wsize(b), true),
+            0xaf => self.rm_reg(Op::Imul, self.sizes(false).1, false),
+            0xae => {
+                let m = self.modrm()?;
+                // Register forms are the fences; /0-/5 are FXSAVE and
+                // friends. Only the cache-line write-backs are ours.
+                let flush = m.md != 3
+                    && matches!((m.ext, self.p.simd), (7, 0) | (7, 0x66) | (6, 0x66));
+                if !flush {
+                    return Err(Unsupported);
+                }
+                let rm = self.rm(m, 1)?;
+                let mut insn = self.new_insn(Op::Flush, 1);
+                insn.operands[0] = rm;
+                Ok(insn)
+            }
             0xc3 => {
                 // 32 bits, or 64 with REX.W: there is no 16-bit form, and
                 // a 16-bit default operand size does not make one.
@@ -812,6 +836,9 @@ impl Decoder<'_> {
     }
 
     fn vex_opcode(&mut self, vex: Vex, b: u8) -> Result<Insn> {
+        if vex.map == 2 && b == 0xf7 && self.p.simd == 0 {
+            return self.bextr(vex);
+        }
         if vex.map != 1 {
             return Err(Unsupported);
         }
@@ -825,6 +852,26 @@ impl Decoder<'_> {
         if matches!(kind, VecMove::Movd | VecMove::Movq) && vex.l {
             return Err(Invalid);
         }
+        Ok(insn)
+    }
+
+    /// `bextr r, r/m, r`: VEX.L must be 0; VEX.W selects 64 bits in
+    /// 64-bit mode (and is ignored elsewhere); vvvv names the control
+    /// register.
+    fn bextr(&mut self, vex: Vex) -> Result<Insn> {
+        let size = if vex.w && self.long() { 8 } else { 4 };
+        let m = self.modrm()?;
+        let rm = self.rm(m, size)?;
+        if vex.l {
+            return Err(Invalid);
+        }
+        let ctl = if self.long() { vex.vvvv } else { vex.vvvv & 7 };
+        let mut insn = self.new_insn(Op::Bextr, size);
+        insn.operands = [
+            Operand::Reg(Reg::Gpr { num: m.reg, size }),
+            rm,
+            Operand::Reg(Reg::Gpr { num: ctl, size }),
+        ];
         Ok(insn)
     }
 

@@ -278,6 +278,30 @@ impl<C: Cpu, M: Memory> Exec<'_, C, M> {
                 }
                 self.regs.rflags = f;
             }
+            Op::Imul => {
+                // Two-operand forms multiply into the destination; the
+                // three-operand forms take the immediate as the second factor.
+                let (a, b) = match insn.operands[2] {
+                    Operand::None => (self.read(insn.operands[0], false)?, self.read(insn.operands[1], false)?),
+                    imm => (self.read(insn.operands[1], false)?, self.read(imm, false)?),
+                };
+                let (r, f) = alu::imul(a, b, insn.op_size, self.regs.rflags);
+                self.write(insn.operands[0], r)?;
+                self.regs.rflags = f;
+            }
+            Op::Bextr => {
+                let src = self.read(insn.operands[1], false)?;
+                let ctl = self.read(insn.operands[2], false)?;
+                let (r, f) = alu::bextr(src, ctl, insn.op_size, self.regs.rflags);
+                self.write(insn.operands[0], r)?;
+                self.regs.rflags = f;
+            }
+            Op::Flush => {
+                if let Operand::Mem(m) = insn.operands[0] {
+                    let la = self.mem_la(&m, 1, Use::Any)?;
+                    self.mem.check(la, 1, false)?;
+                }
+            }
             Op::Push => self.push()?,
             Op::Pop => self.pop()?,
             Op::MovToCr | Op::MovFromCr | Op::Clts | Op::Lmsw | Op::Smsw => self.control()?,
@@ -651,7 +675,7 @@ impl<C: Cpu, M: Memory> Exec<'_, C, M> {
             }
             Op::Ins => {
                 let dst = self.la(Seg::Es, di, size, Use::Write)?;
-                self.mem.check_write(dst, n)?;
+                self.mem.check(dst, n, true)?;
                 self.mem.port_in(port, &mut buf[..n])?;
                 self.mem.write(dst, &buf[..n])?;
                 adv_di = true;

@@ -122,6 +122,16 @@ pub enum Op {
     Lmsw,
     /// `smsw r/m`.
     Smsw,
+    /// `imul r, r/m` (0F AF) and `imul r, r/m, imm` (69, 6B): a signed
+    /// multiply truncated to the operand size.
+    Imul,
+    /// `bextr r, r/m, r` (VEX.0F38 F7, BMI1): extract the bit field whose
+    /// start and length are bits 7:0 and 15:8 of the third operand.
+    Bextr,
+    /// `clflush`, `clflushopt`, `clwb` (0F AE /7, 66 0F AE /7, 66 0F AE
+    /// /6): write back a cache line. Checked like a one-byte read, then
+    /// nothing to do: MMIO is not cached, and the host keeps RAM coherent.
+    Flush,
     /// `movd`/`movq`/`movdqa`/`movdqu`/`movaps`/`movups`/`movapd`/
     /// `movupd`/`movntdq`/`movntps`/`movntpd` and their VEX forms: a
     /// vector load or store, see [`VecMove`].

@@ -196,11 +196,12 @@ pub trait Memory {
     /// Writes `data` (1-32 bytes) at `la`. Either all of it is written or
     /// none (both pages are translated before either is written).
     fn write(&mut self, la: u64, data: &[u8]) -> Result<(), Error<Self::Stop>>;
-    /// Checks that `len` bytes at `la` could be written, without writing:
-    /// `ins` calls it before it reads the port, so that a fault on the
-    /// destination does not lose the port's data. The default accepts.
-    fn check_write(&mut self, la: u64, len: usize) -> Result<(), Error<Self::Stop>> {
-        let _ = (la, len);
+    /// Checks that `len` bytes at `la` could be read (or written, when
+    /// `write`), without accessing them: `ins` checks its destination
+    /// before it reads the port, so that a fault does not lose the port's
+    /// data, and `clflush` checks its line. The default accepts.
+    fn check(&mut self, la: u64, len: usize, write: bool) -> Result<(), Error<Self::Stop>> {
+        let _ = (la, len, write);
         Ok(())
     }
     /// Atomically replaces `old` with `new` (1-8 bytes) at `la`: `Ok(true)`

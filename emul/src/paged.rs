@@ -113,8 +113,9 @@ impl<B: Bus> Memory for Paged<'_, B> {
         Ok(())
     }
 
-    fn check_write(&mut self, la: u64, len: usize) -> Result<(), Error<B::Stop>> {
-        self.pieces(la, len, Access::Write).map(|_| ())
+    fn check(&mut self, la: u64, len: usize, write: bool) -> Result<(), Error<B::Stop>> {
+        let access = if write { Access::Write } else { Access::Read };
+        self.pieces(la, len, access).map(|_| ())
     }
 
     /// Atomic within a page. An operand that crosses a page boundary is

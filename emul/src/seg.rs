@@ -66,6 +66,10 @@ pub enum Use {
     Read,
     /// A write (or a read-modify-write).
     Write,
+    /// A reference that needs no access right, only the limit:
+    /// `clflush` may name a byte of an execute-only code segment (SDM
+    /// "CLFLUSH").
+    Any,
 }
 
 /// The address-translation context: the mode and what it implies.
@@ -112,6 +116,7 @@ pub fn linear(ctx: &Ctx, seg: Seg, s: &Segment, ea: u64, size: u8, usage: Use) -
         let ok = match usage {
             Use::Read => ty & TYPE_CODE == 0 || ty & TYPE_RW != 0,
             Use::Write => ty & TYPE_CODE == 0 && ty & TYPE_RW != 0,
+            Use::Any => true,
         };
         if !ok {
             return Err(fault(seg));

@@ -124,8 +124,8 @@ fn errors_carry_their_input() {
         (CpuMode::Long64, &[0xf4], DecodeErrorKind::Unsupported),
         // mov ds, ax
         (CpuMode::Real, &[0x8e, 0xd8], DecodeErrorKind::Unsupported),
-        // imul eax, dword ptr [rbx]
-        (CpuMode::Protected32, &[0x0f, 0xaf, 0x03], DecodeErrorKind::Unsupported),
+        // cpuid
+        (CpuMode::Protected32, &[0x0f, 0xa2], DecodeErrorKind::Unsupported),
         // add byte ptr [rbx], 0x9b (82 in 64-bit mode)
         (CpuMode::Long64, &[0x82, 0x03, 0x9b], DecodeErrorKind::Invalid),
     ];

@@ -49,6 +49,7 @@ fn all_ops() -> Vec<Op> {
     v.extend([Op::Cmpxchg, Op::Xadd, Op::Push, Op::Pop]);
     v.extend([Op::Movs, Op::Stos, Op::Lods, Op::Cmps, Op::Scas, Op::Ins, Op::Outs]);
     v.extend([Op::MovToCr, Op::MovFromCr, Op::Clts, Op::Lmsw, Op::Smsw]);
+    v.extend([Op::Imul, Op::Bextr, Op::Flush]);
     v.extend([VecMove::Movd, VecMove::Movq, VecMove::Aligned, VecMove::Unaligned].map(Op::VecMove));
     v
 }

@@ -167,6 +167,8 @@ fn code_segment_access() {
         (0xb, &[0x2e, 0xac], false),
         // movdqu xmm0, xmmword ptr cs:[ebx] (execute-only)
         (0x9, &[0x2e, 0xf3, 0x0f, 0x6f, 0x03], true),
+        // clflush byte ptr cs:[ebx] (execute-only: allowed, SDM "CLFLUSH")
+        (0x9, &[0x2e, 0x0f, 0xae, 0x3b], false),
     ];
     for (ty, bytes, fault) in cases {
         let t = prot32_with(Seg::Cs, u32::MAX, *ty).reg(RBX, 0x2000).reg(RSI, 0x2000);

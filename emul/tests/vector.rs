@@ -340,7 +340,10 @@ fn encodings_rejected() {
     // lds eax, fword ptr [ebx] (C5 with mod != 11 outside 64-bit mode)
     assert_eq!(harness::dec_err(&[0xc5, 0x03], CpuMode::Protected32), DecodeErrorKind::Unsupported);
     // lds ax, dword ptr [bp+di] (real mode: never VEX)
-    assert_eq!(harness::dec_err(&[0xc5, 0xf9], CpuMode::Real), DecodeErrorKind::Unsupported);
+    assert_eq!(harness::dec_err(&[0xc5, 0x03], CpuMode::Real), DecodeErrorKind::Unsupported);
+    // lds di, cx: in real mode C5 F9 is not VEX, and LDS with a register
+    // operand is #UD
+    assert_eq!(harness::dec_err(&[0xc5, 0xf9], CpuMode::Real), DecodeErrorKind::Invalid);
     // les eax, fword ptr [ebx]
     assert_eq!(harness::dec_err(&[0xc4, 0x03], CpuMode::Protected32), DecodeErrorKind::Unsupported);
 }

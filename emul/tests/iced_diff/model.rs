@@ -88,6 +88,11 @@ pub fn claim(ins: &Instruction, mode: CpuMode) -> Option<Op> {
         M::Clts => return Some(Op::Clts),
         M::Lmsw => return Some(Op::Lmsw),
         M::Smsw => return Some(Op::Smsw),
+        // Not the one-operand F6/F7 /5 (the widening multiply).
+        M::Imul if ins.op_count() >= 2 => return Some(Op::Imul),
+        // Not AMD TBM's XOP `bextr r, r/m, imm32`.
+        M::Bextr if ins.encoding() == EncodingKind::VEX => return Some(Op::Bextr),
+        M::Clflush | M::Clflushopt | M::Clwb => return Some(Op::Flush),
         _ => {}
     }
     use Code as C;
@@ -393,6 +398,10 @@ pub fn iced_form(ins: &Instruction, op: Op, mode: CpuMode, our_op_size: u8) -> R
             out.ops.iter().find(|n| !matches!(n, N::Vec { .. })).and_then(N::size).unwrap_or(0)
         }
         Op::MovToCr => size_of(1),
+        // Also imul (the destination's size; iced's imm8to16/32/64 are
+        // masked to it above), bextr (three registers of one size) and
+        // clflush/clflushopt/clwb (iced's m8: the byte the decoder
+        // reports and the emulator checks like a one-byte read).
         _ => size_of(0),
     };
     Ok(out)

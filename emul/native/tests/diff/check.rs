@@ -15,6 +15,8 @@ use vmm_emul_native::{
 struct BufMem {
     base: u64,
     data: Vec<u8>,
+    /// The [`Memory::check`] calls: (address, length, write).
+    checks: Vec<(u64, usize, bool)>,
 }
 
 /// Why [`BufMem`] stopped: an access outside the data area, or a port.
@@ -51,6 +53,12 @@ impl Memory for BufMem {
         Ok(())
     }
 
+    fn check(&mut self, la: u64, len: usize, write: bool) -> Result<(), Error<Outside>> {
+        self.range(la, len)?;
+        self.checks.push((la, len, write));
+        Ok(())
+    }
+
     fn cmpxchg(&mut self, la: u64, old: &[u8], new: &[u8]) -> Result<bool, Error<Outside>> {
         let r = self.range(la, old.len())?;
         if self.data[r.clone()] != *old {
@@ -74,6 +82,8 @@ pub struct Outcome {
     pub regs: Regs,
     pub rip: u64,
     pub data: Vec<u8>,
+    /// The [`Memory::check`] calls it made: (address, length, write).
+    pub checks: Vec<(u64, usize, bool)>,
 }
 
 /// The input RFLAGS as both sides see it.
@@ -93,7 +103,7 @@ pub fn emulate_case(case: &Case, env: Env) -> Result<Outcome, String> {
     cpu.rflags = input_flags(case);
     cpu.rip = env.insn;
     cpu.vec = case.regs.vec;
-    let mut mem = BufMem { base: env.data, data: case.data.clone() };
+    let mut mem = BufMem { base: env.data, data: case.data.clone(), checks: Vec::new() };
     let cfg = Config { rep_budget: case.budget, ..Config::default() };
     let mut rounds = 0;
     loop {
@@ -111,7 +121,12 @@ pub fn emulate_case(case: &Case, env: Env) -> Result<Outcome, String> {
             Err(e) => return Err(format!("emulate: {e:?} (insn {insn:?})")),
         }
     }
-    Ok(Outcome { regs: Regs { gpr: cpu.gpr, rflags: cpu.rflags, vec: cpu.vec }, rip: cpu.rip, data: mem.data })
+    Ok(Outcome {
+        regs: Regs { gpr: cpu.gpr, rflags: cpu.rflags, vec: cpu.vec },
+        rip: cpu.rip,
+        data: mem.data,
+        checks: mem.checks,
+    })
 }
 
 const GPR_NAMES: [&str; 16] =
@@ -202,6 +217,22 @@ pub fn compare(case: &Case, env: Env, native: &Regs, ndata: &[u8], emu: &Result<
             }
             if shown > 32 {
                 let _ = writeln!(diff, "  ... {} bytes of memory differ", shown);
+            }
+            if case.check_only {
+                // Nothing changes on the host either, and the emulator
+                // checked the operand's byte (flushing it has no effect to
+                // compare).
+                let want = case.target.map(|t| vec![(t, 1, false)]).unwrap_or_default();
+                if o.checks != want {
+                    let _ = writeln!(diff, "  emulator checked {:x?}, expected {want:x?}", o.checks);
+                }
+                if native.gpr != case.regs.gpr || native.vec != case.regs.vec || ndata != case.data.as_slice() {
+                    let _ = writeln!(diff, "  the host changed registers or memory");
+                }
+                if native.rflags != fin {
+                    let _ =
+                        writeln!(diff, "  host flags [{}], initial [{}]", flag_names(native.rflags), flag_names(fin));
+                }
             }
         }
     }

@@ -125,6 +125,12 @@ pub struct Case {
     pub mem: bool,
     pub a32: bool,
     pub lock: bool,
+    /// The memory operand's address (or the string destination).
+    pub target: Option<u64>,
+    /// The instruction only checks its memory operand (`clflush` and
+    /// friends): nothing may change, and the emulator must check exactly
+    /// the one byte at `target`, as a read.
+    pub check_only: bool,
 }
 
 /// A memory operand's form; `disp` is filled in by [`Draft::place`].
@@ -154,6 +160,11 @@ pub struct Vex {
     pub w: bool,
     /// Use the three-byte form even when two bytes would do.
     pub three: bool,
+    /// The opcode map: 1 (0F) or 2 (0F 38, three-byte form only).
+    pub map: u8,
+    /// The register VEX.vvvv names (0-15, encoded inverted); 0 is also
+    /// the 1111b of an instruction that names none.
+    pub vvvv: u8,
 }
 
 /// An instruction being put together.
@@ -230,13 +241,14 @@ impl Ins {
         if let Some(v) = self.vex {
             let (r, x, b) = (bits & 4 != 0, bits & 2 != 0, bits & 1 != 0);
             let l = if v.l { 4 } else { 0 };
-            if !v.three && !x && !b && !v.w {
+            let vvvv = (!v.vvvv & 0xf) << 3;
+            if v.map == 1 && !v.three && !x && !b && !v.w {
                 out.push(0xc5);
-                out.push(if r { 0 } else { 0x80 } | 0x78 | l | v.pp);
+                out.push(if r { 0 } else { 0x80 } | vvvv | l | v.pp);
             } else {
                 out.push(0xc4);
-                out.push(if r { 0 } else { 0x80 } | if x { 0 } else { 0x40 } | if b { 0 } else { 0x20 } | 1);
-                out.push(if v.w { 0x80 } else { 0 } | 0x78 | l | v.pp);
+                out.push(if r { 0 } else { 0x80 } | if x { 0 } else { 0x40 } | if b { 0 } else { 0x20 } | v.map);
+                out.push(if v.w { 0x80 } else { 0 } | vvvv | l | v.pp);
             }
         } else if self.has_rex() {
             out.push(0x40 | bits);
@@ -619,7 +631,7 @@ impl<'r> Draft<'r> {
         self.data[off..off + bytes.len()].copy_from_slice(bytes);
     }
 
-    pub fn finish(mut self, name: String, defined: u64, undefined: u64) -> Case {
+    pub fn finish(mut self, name: String, defined: u64, undefined: u64, check_only: bool) -> Case {
         self.shuffle_prefixes();
         // A REX prefix followed by a legacy prefix is ignored (not before
         // VEX, where it is #UD).
@@ -647,6 +659,8 @@ impl<'r> Draft<'r> {
             mem: matches!(self.ins.rm, Rm::Mem(_)) || self.target.is_some(),
             a32: self.a32,
             lock: self.lock,
+            target: self.target,
+            check_only,
         }
     }
 }
@@ -680,6 +694,11 @@ pub enum Family {
     PushPop,
     String,
     Vector,
+    Imul,
+    Bextr,
+    Clflush,
+    Clflushopt,
+    Clwb,
 }
 
 pub fn generate(rng: &mut Rng, env: Env, family: Family) -> Case {
@@ -700,6 +719,11 @@ pub fn generate(rng: &mut Rng, env: Env, family: Family) -> Case {
         Family::PushPop => push_pop(&mut d),
         Family::String => string(&mut d),
         Family::Vector => vector(&mut d),
+        Family::Imul => imul(&mut d),
+        Family::Bextr => bextr(&mut d),
+        Family::Clflush => flush(&mut d, false, 7, "0f ae/7 clflush"),
+        Family::Clflushopt => flush(&mut d, true, 7, "66 0f ae/7 clflushopt"),
+        Family::Clwb => flush(&mut d, true, 6, "66 0f ae/6 clwb"),
     }
     .build(d)
 }
@@ -709,11 +733,13 @@ struct Spec {
     name: String,
     defined: u64,
     undefined: u64,
+    /// See [`Case::check_only`].
+    check_only: bool,
 }
 
 impl Spec {
     fn build(self, d: Draft<'_>) -> Case {
-        d.finish(self.name, self.defined, self.undefined)
+        d.finish(self.name, self.defined, self.undefined, self.check_only)
     }
 }
 
@@ -721,9 +747,14 @@ impl Spec {
 const LOGIC: (u64, u64) = (ALL & !AF, AF);
 /// Flags of BT/BTS/BTR/BTC: CF defined, ZF unaffected, the rest undefined.
 const BITF: (u64, u64) = (CF | ZF | DF, OF | SF | AF | PF);
+/// Flags of IMUL (two and three operands): CF and OF defined, SF, ZF, AF
+/// and PF undefined.
+const IMULF: (u64, u64) = (CF | OF | DF, SF | ZF | AF | PF);
+/// Flags of BEXTR: ZF defined, CF = OF = 0, AF, SF and PF undefined.
+const BEXTRF: (u64, u64) = (ZF | CF | OF | DF, AF | SF | PF);
 
 fn spec(name: String, (defined, undefined): (u64, u64)) -> Spec {
-    Spec { name, defined, undefined }
+    Spec { name, defined, undefined, check_only: false }
 }
 
 /// The immediate bytes of a `size`-byte random value.
@@ -1278,7 +1309,7 @@ fn vector(d: &mut Draft<'_>) -> Spec {
             0xf3 => 2,
             _ => 0,
         };
-        d.ins.vex = Some(Vex { l, pp, w, three: d.rng.one_in(3) });
+        d.ins.vex = Some(Vex { l, pp, w, three: d.rng.one_in(3), map: 1, vvvv: 0 });
         d.ins.opcode = vec![opc];
     } else {
         if pfx != 0 {
@@ -1324,4 +1355,147 @@ fn vector(d: &mut Draft<'_>) -> Spec {
         if kind == Movd && w { " w" } else { "" }
     );
     spec(name, (ALL, 0))
+}
+
+/// A factor of a `size`-byte `imul` (the low `size` bytes count): often
+/// one whose product with another such lands right at the edge of the
+/// signed range (just overflowing, or just not).
+fn factor(rng: &mut Rng, size: u8) -> u64 {
+    let bits = 8 * i64::from(size);
+    let v = match rng.below(6) {
+        0 | 1 => rng.value(),
+        2 => {
+            // Powers of two around the square root of the range, nudged.
+            let k = bits / 2 - 1 + rng.range(-1, 1);
+            let v = (1i64 << k).wrapping_add(rng.range(-2, 2));
+            (if rng.one_in(2) { v.wrapping_neg() } else { v }) as u64
+        }
+        3 => {
+            // The integer square roots of 2^15, 2^31 and 2^63, and one
+            // more: their squares overflow, or just do not.
+            let r: i64 = match size {
+                2 => 181,
+                4 => 46_340,
+                _ => 3_037_000_499,
+            };
+            let v = r + rng.range(0, 1);
+            (if rng.one_in(2) { v.wrapping_neg() } else { v }) as u64
+        }
+        4 => {
+            let min = 1u64 << (bits - 1);
+            rng.pick(&[0, 1, u64::MAX, min, min - 1, min + 1, 2, u64::MAX - 1])
+        }
+        _ => rng.range(-300, 300) as u64,
+    };
+    v & mask(size)
+}
+
+/// 0F AF (`imul r, r/m`), 69 (`imul r, r/m, imm16/32`) and 6B (`imul r,
+/// r/m, imm8`).
+fn imul(d: &mut Draft<'_>) -> Spec {
+    let form = d.rng.below(3);
+    let size = d.size(&[2, 4, 8]);
+    d.op_size(size);
+    d.ins.opcode = match form {
+        0 => vec![0x0f, 0xaf],
+        1 => vec![0x69],
+        _ => vec![0x6b],
+    };
+    let reg = d.rng.below(16) as u8;
+    d.ins.reg = reg;
+    let mem = d.rng.one_in(2);
+    rm(d, mem, false, &[]);
+    let name = match form {
+        0 => "0f af imul r,r/m",
+        1 => {
+            let n = usize::from(size.min(4));
+            d.ins.imm = factor(d.rng, size.min(4)).to_le_bytes()[..n].to_vec();
+            "69 imul r,r/m,imm"
+        }
+        _ => {
+            let b = if d.rng.one_in(2) {
+                d.rng.pick(&[0x80u8, 0x81, 0xff, 0xfe, 0, 1, 2, 0x7f])
+            } else {
+                d.rng.next() as u8
+            };
+            d.ins.imm = vec![b];
+            "6b imul r,r/m,imm8"
+        }
+    };
+    // The factors in registers (random bits above the operand size, which
+    // a 16-bit destination keeps), before `place` solves the address. RSP
+    // keeps its value in the stack area, which `place` may build on.
+    let set = |d: &mut Draft<'_>, r: u8| {
+        if r == RSP {
+            return;
+        }
+        let up = d.rng.next() & !mask(size);
+        d.gpr[usize::from(r)] = up | factor(d.rng, size);
+    };
+    if form == 0 {
+        set(d, reg);
+    }
+    if let Rm::Reg(n) = d.ins.rm {
+        set(d, n);
+    }
+    if mem {
+        let t = d.place(u64::from(size), 1, false, Extra::None);
+        let v = factor(d.rng, size).to_le_bytes();
+        d.poke(t, &v[..usize::from(size)]);
+    }
+    spec(name.to_string(), IMULF)
+}
+
+/// VEX.LZ.0F38.W0/W1 F7 (`bextr r, r/m, r`), with start and length
+/// (bits 7:0 and 15:8 of the control register) inside the operand, on
+/// its edges and beyond.
+fn bextr(d: &mut Draft<'_>) -> Spec {
+    let size = d.size(&[4, 8]);
+    let ctl = d.rng.below(16) as u8;
+    d.ins.vex = Some(Vex { l: false, pp: 0, w: size == 8, three: true, map: 2, vvvv: ctl });
+    d.ins.opcode = vec![0xf7];
+    d.ins.reg = d.rng.below(16) as u8;
+    d.maybe_seg_noise();
+    let mem = d.rng.one_in(2);
+    // The control register is not the base, so that solving the base
+    // leaves it alone.
+    rm(d, mem, false, &[ctl]);
+    let width = 8 * u64::from(size);
+    let start = match d.rng.below(4) {
+        0 | 1 => d.rng.below(width),
+        2 => d.rng.pick(&[width - 1, width, width + 1, 63, 64, 65, 127, 128, 255]),
+        _ => d.rng.below(256),
+    };
+    let len = match d.rng.below(4) {
+        0 | 1 => d.rng.below(width + 1),
+        2 => d.rng.pick(&[0, 1, width - 1, width, width + 1, 63, 64, 65, 128, 255]),
+        _ => d.rng.below(256),
+    };
+    // Bits above 15 do not count.
+    let up = if d.rng.one_in(2) { d.rng.next() & !0xffff } else { 0 };
+    d.gpr[usize::from(ctl)] = up | (len << 8) | start;
+    if mem {
+        d.place(u64::from(size), 1, false, Extra::None);
+    }
+    spec(format!("vex 0f38 f7 bextr r{width}"), BEXTRF)
+}
+
+/// 0F AE /7 (`clflush m8`), 66 0F AE /7 (`clflushopt m8`) and 66 0F AE /6
+/// (`clwb m8`) on the data area: they change nothing visible.
+fn flush(d: &mut Draft<'_>, p66: bool, ext: u8, name: &str) -> Spec {
+    if p66 {
+        d.ins.pre.push(0x66);
+    }
+    d.ins.opcode = vec![0x0f, 0xae];
+    d.ins.reg = ext;
+    // REX.W changes nothing here.
+    if d.rng.one_in(8) {
+        d.ins.w = true;
+    } else if d.rng.one_in(8) {
+        d.ins.force_rex = true;
+    }
+    d.maybe_seg_noise();
+    rm(d, true, false, &[]);
+    d.place(1, 1, false, Extra::None);
+    Spec { name: name.to_string(), defined: ALL, undefined: 0, check_only: true }
 }

@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
 
 //! Differential execution of the emulator against the host CPU: seeded
-//! random cases of every ALU, bit, exchange, move, string and vector move
-//! opcode the emulator knows run natively (through
+//! random cases of every ALU, bit, exchange, move, string, vector move,
+//! multiply, BMI and cache-flush opcode the emulator knows run natively (through
 //! [`vmm_emul_native::Host`]) and through `vmm_emul::emulate`, and must
 //! agree on all 16 general registers, YMM0-15, the data area, and the
 //! flags the SDM defines. Flags it leaves undefined are only counted.
@@ -42,7 +42,9 @@ fn run_native(host: &mut Host, case: &Case, data: &mut [u8; DATA_LEN]) -> Regs {
     // instructions of its families, and solves every memory operand, the
     // push/pop stack and the string operands (count and direction
     // included) to lie inside the data area; RFLAGS starts with only
-    // status flags and DF.
+    // status flags and DF. Instructions of optional CPU features (BMI1,
+    // CLFLUSHOPT, CLWB) come only from families that `mul_bmi_flush`
+    // runs when /proc/cpuinfo lists the feature.
     unsafe { host.run(&case.bytes, &case.regs, data) }
 }
 
@@ -172,5 +174,32 @@ fn strings() {
 #[test]
 fn vectors() {
     run("vectors", &[(Family::Vector, 1)], 10_000);
+}
+
+/// Whether the host CPU has feature `flag` (a word of the `flags` line of
+/// `/proc/cpuinfo`).
+fn host_has(flag: &str) -> bool {
+    let info = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    let line = info.lines().find(|l| l.starts_with("flags")).unwrap_or("");
+    line.split_whitespace().any(|w| w == flag)
+}
+
+#[test]
+fn mul_bmi_flush() {
+    let mut families = vec![(Family::Imul, 8)];
+    // Each only where the host has it: the instruction would be #UD.
+    for (family, flag, weight) in [
+        (Family::Bextr, "bmi1", 6),
+        (Family::Clflush, "clflush", 1),
+        (Family::Clflushopt, "clflushopt", 1),
+        (Family::Clwb, "clwb", 1),
+    ] {
+        if host_has(flag) {
+            families.push((family, weight));
+        } else {
+            let _ = writeln!(std::io::stderr(), "emul native [mul_bmi_flush]: the host has no {flag}, skipped");
+        }
+    }
+    run("mul_bmi_flush", &families, 18_000);
 }
 
