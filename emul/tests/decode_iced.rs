@@ -263,9 +263,9 @@ fn differential_against_iced() {
             _ => {}
         }
         n += 1;
-        let m = rng.below(MODES.len());
+        let m = rng.index(MODES.len());
         let mode = MODES[m];
-        let k = match rng.below(100) {
+        let k = match rng.index(100) {
             0..=14 => 0,
             15..=64 => 1,
             _ => 2,

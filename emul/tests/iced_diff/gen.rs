@@ -8,40 +8,7 @@ use vmm_emul::CpuMode;
 /// The longest input the decoder looks at.
 pub const MAX: usize = 15;
 
-/// SplitMix64: tiny, fast, and good enough to drive a fuzzer.
-pub struct Rng(u64);
-
-impl Rng {
-    pub fn new(seed: u64) -> Self {
-        Self(seed)
-    }
-
-    pub fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-
-    /// Uniform in `0..n` (`n` > 0; the bias is irrelevant here).
-    pub fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-
-    pub fn byte(&mut self) -> u8 {
-        self.next() as u8
-    }
-
-    /// True with probability `num / den`.
-    pub fn chance(&mut self, num: u64, den: u64) -> bool {
-        self.next() % den < num
-    }
-
-    pub fn pick<T: Copy>(&mut self, items: &[T]) -> T {
-        items[self.below(items.len())]
-    }
-}
+pub use super::rng::Rng;
 
 /// Up to 15 input bytes.
 #[derive(Clone, Copy)]
@@ -122,28 +89,28 @@ const VEXOPS: &[u8] = &[
 const VEX38OPS: &[u8] = &[0xf7, 0xf7, 0xf7, 0xf7, 0xf2, 0xf3, 0xf5, 0xf6];
 
 fn modrm(rng: &mut Rng) -> u8 {
-    let md = match rng.below(8) {
+    let md = match rng.index(8) {
         0 | 1 => 3,
         2 | 3 => 0,
         4 | 5 => 1,
         _ => 2,
     };
-    let rm = match rng.below(8) {
+    let rm = match rng.index(8) {
         0 | 1 => 4,
         2 => 5,
-        _ => rng.below(8) as u8,
+        _ => rng.index(8) as u8,
     };
-    (md << 6) | ((rng.below(8) as u8) << 3) | rm
+    (md << 6) | ((rng.index(8) as u8) << 3) | rm
 }
 
 fn legacy_prefixes(rng: &mut Rng, out: &mut Input, vex: bool) {
-    let n = match rng.below(100) {
+    let n = match rng.index(100) {
         0..=39 => 0,
         40..=69 => 1,
         70..=84 => 2,
-        85..=97 => 3 + rng.below(3),
+        85..=97 => 3 + rng.index(3),
         // Enough to run past 15 bytes now and then.
-        _ => 6 + rng.below(9),
+        _ => 6 + rng.index(9),
     };
     for _ in 0..n {
         let p = rng.pick(PREFIXES);
@@ -201,7 +168,7 @@ pub fn structured(rng: &mut Rng, mode: CpuMode) -> Input {
         out.push(if bmi { rng.pick(VEX38OPS) } else { rng.pick(VEXOPS) });
         out.push(modrm(rng));
     } else {
-        let map = rng.below(10);
+        let map = rng.index(10);
         // The mandatory prefix for SSE opcodes (or just noise).
         if map >= 6 && rng.chance(1, 2) {
             out.push(rng.pick(&[0x66, 0x66, 0xf3, 0xf3, 0xf2]));
@@ -229,7 +196,7 @@ pub fn structured(rng: &mut Rng, mode: CpuMode) -> Input {
     }
     out.fill(rng);
     if rng.chance(1, 20) {
-        out.len = 1 + rng.below(MAX);
+        out.len = 1 + rng.index(MAX);
     }
     out
 }
@@ -239,7 +206,7 @@ pub fn random(rng: &mut Rng) -> Input {
     let mut out = Input::new();
     out.fill(rng);
     if rng.chance(1, 10) {
-        out.len = 1 + rng.below(MAX);
+        out.len = 1 + rng.index(MAX);
     }
     out
 }
@@ -248,13 +215,13 @@ pub fn random(rng: &mut Rng) -> Input {
 /// insertions, deletions or truncations.
 pub fn mutated(rng: &mut Rng, mode: CpuMode) -> Input {
     let mut x = structured(rng, mode);
-    for _ in 0..1 + rng.below(3) {
+    for _ in 0..1 + rng.index(3) {
         if x.len == 0 {
             break;
         }
-        let at = rng.below(x.len);
-        match rng.below(6) {
-            0 | 1 => x.buf[at] ^= 1 << rng.below(8),
+        let at = rng.index(x.len);
+        match rng.index(6) {
+            0 | 1 => x.buf[at] ^= 1 << rng.index(8),
             2 => x.buf[at] = rng.byte(),
             3 => {
                 // Insert, dropping the last byte if full.

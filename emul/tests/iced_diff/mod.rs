@@ -2,4 +2,6 @@
 //! Helpers of the differential decoder test (`tests/decode_iced.rs`).
 
 pub mod gen;
+#[path = "../common/rng.rs"]
+pub mod rng;
 pub mod model;

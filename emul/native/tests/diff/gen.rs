@@ -38,65 +38,7 @@ const GEN_HI: u64 = 4096 - 256;
 const STACK_LO: u64 = 4096 + 640;
 const STACK_HI: u64 = DATA_LEN as u64 - 640;
 
-/// splitmix64.
-pub struct Rng(u64);
-
-impl Rng {
-    pub fn new(seed: u64) -> Self {
-        Self(seed)
-    }
-
-    pub fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-
-    /// Uniform in `0..n` (0 when `n` is 0).
-    pub fn below(&mut self, n: u64) -> u64 {
-        if n == 0 {
-            0
-        } else {
-            self.next() % n
-        }
-    }
-
-    pub fn one_in(&mut self, n: u64) -> bool {
-        self.below(n) == 0
-    }
-
-    pub fn pick<T: Copy>(&mut self, s: &[T]) -> T {
-        s[self.below(s.len() as u64) as usize]
-    }
-
-    /// Uniform in `lo..=hi`.
-    pub fn range(&mut self, lo: i64, hi: i64) -> i64 {
-        lo.wrapping_add(self.below(hi.wrapping_sub(lo) as u64 + 1) as i64)
-    }
-
-    /// A value that often sits on an edge: small, near a sign boundary of
-    /// some width, all ones, sparse or dense, else uniform.
-    pub fn value(&mut self) -> u64 {
-        match self.below(10) {
-            0..=2 => self.next(),
-            3 => self.range(-3, 3) as u64,
-            4 => {
-                let bits = self.pick(&[8u32, 16, 32, 64]);
-                let edge = 1u64 << (bits - 1);
-                let v = edge.wrapping_add(self.range(-2, 1) as u64);
-                let keep = if bits == 64 { u64::MAX } else { (1u64 << bits) - 1 };
-                (v & keep) | (self.next() & !keep & self.pick(&[0, u64::MAX]))
-            }
-            5 => self.pick(&[0, u64::MAX, 0xff, 0xffff, 0xffff_ffff, 0x8000_0000_0000_0000]),
-            6 => self.next() & self.next() & self.next(),
-            7 => self.next() | self.next() | self.next(),
-            8 => self.below(0x100),
-            _ => self.next() & 0xf0f0_f0f0_f0f0_f0f0 | 0x0f,
-        }
-    }
-}
+pub use crate::rng::Rng;
 
 /// Where the host puts things.
 #[derive(Clone, Copy)]
@@ -867,34 +809,24 @@ fn test(d: &mut Draft<'_>) -> Spec {
 /// F6/F7 /2 (not) and /3 (neg).
 fn unary(d: &mut Draft<'_>) -> Spec {
     let neg = d.rng.one_in(2);
-    let size = d.size(&[1, 2, 4, 8]);
-    d.op_size(size);
-    let w = u8::from(size > 1);
-    d.ins.opcode = vec![0xf6 + w];
-    d.ins.reg = if neg { 3 } else { 2 };
-    let mem = d.rng.one_in(2);
-    rm(d, mem, false, &[]);
-    if size == 1 {
-        d.maybe_rex();
-    }
-    if mem && d.rng.one_in(4) {
-        d.set_lock();
-    }
-    if mem {
-        let locked = d.lock;
-        d.place(u64::from(size), 1, locked, Extra::None);
-    }
-    spec(format!("{:02x}/{} {}", 0xf6 + w, d.ins.reg, if neg { "neg" } else { "not" }), (ALL, 0))
+    rmw_group(d, 0xf6, if neg { 3 } else { 2 }, if neg { "neg" } else { "not" })
 }
 
 /// FE/FF /0 and /1.
 fn inc_dec(d: &mut Draft<'_>) -> Spec {
     let dec = d.rng.one_in(2);
+    rmw_group(d, 0xfe, u8::from(dec), if dec { "dec" } else { "inc" })
+}
+
+/// A one-operand read-modify-write group member: opcode `base` (8-bit)
+/// or `base + 1`, ModRM.reg `reg`, on a register or on memory (then
+/// sometimes with LOCK).
+fn rmw_group(d: &mut Draft<'_>, base: u8, reg: u8, name: &str) -> Spec {
     let size = d.size(&[1, 2, 4, 8]);
     d.op_size(size);
     let w = u8::from(size > 1);
-    d.ins.opcode = vec![0xfe + w];
-    d.ins.reg = u8::from(dec);
+    d.ins.opcode = vec![base + w];
+    d.ins.reg = reg;
     let mem = d.rng.one_in(2);
     rm(d, mem, false, &[]);
     if size == 1 {
@@ -907,7 +839,7 @@ fn inc_dec(d: &mut Draft<'_>) -> Spec {
         let locked = d.lock;
         d.place(u64::from(size), 1, locked, Extra::None);
     }
-    spec(format!("{:02x}/{} {}", 0xfe + w, d.ins.reg, if dec { "dec" } else { "inc" }), (ALL, 0))
+    spec(format!("{:02x}/{} {}", base + w, reg, name), (ALL, 0))
 }
 
 /// 0F A3/AB/B3/BB (register offset) and 0F BA /4-/7 (imm8).

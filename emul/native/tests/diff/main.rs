@@ -16,6 +16,8 @@
 
 #[path = "../../../tests/common/mod.rs"]
 mod common;
+#[path = "../../../tests/common/rng.rs"]
+mod rng;
 
 mod check;
 mod gen;
