@@ -399,7 +399,8 @@ impl Decoder<'_> {
     /// The memory operand of a ModRM whose byte was just consumed.
     fn mem(&mut self, m: ModRm, size: u8) -> Result<Mem> {
         let (addr, _) = self.sizes(false);
-        let mut mem = Mem { seg: Seg::Ds, base: None, index: None, scale: 1, disp: 0, rip_relative: false, size };
+        let mut mem =
+            Mem { seg: Seg::Ds, base: None, index: None, scale: 1, disp: 0, rip_relative: false, size };
         let rm = m.rm & 7;
         if addr == 2 {
             // SDM table 2-1.
@@ -737,7 +738,8 @@ impl Decoder<'_> {
                 let size = if long { 8 } else { 4 };
                 let gpr = Operand::Reg(Reg::Gpr { num: m.rm, size });
                 let crr = Operand::Reg(Reg::Cr(cr));
-                let (op, ops) = if b == 0x20 { (Op::MovFromCr, [gpr, crr]) } else { (Op::MovToCr, [crr, gpr]) };
+                let (op, ops) =
+                    if b == 0x20 { (Op::MovFromCr, [gpr, crr]) } else { (Op::MovToCr, [crr, gpr]) };
                 let mut insn = self.new_insn(op, size);
                 insn.operands = [ops[0], ops[1], Operand::None];
                 Ok(insn)
@@ -822,7 +824,8 @@ impl Decoder<'_> {
                 let rm = self.mem_only(m, size)?;
                 let reg = self.gpr(m.reg, size);
                 let mut insn = self.new_insn(Op::Movbe, size);
-                insn.operands = if b == 0xf0 { [reg, rm, Operand::None] } else { [rm, reg, Operand::None] };
+                insn.operands =
+                    if b == 0xf0 { [reg, rm, Operand::None] } else { [rm, reg, Operand::None] };
                 Ok(insn)
             }
             _ => Err(Unsupported),

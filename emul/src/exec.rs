@@ -9,7 +9,10 @@
 
 use super::{
     alu::{self, mask, sext, AC, DF, VM, ZF},
-    insn::{Alu, BitOp, CpuMode, Insn, Mem, Op, Operand, Reg, Rep, Seg, VecMove, RAX, RCX, RDI, RDX, RSI, RSP},
+    insn::{
+        Alu, BitOp, CpuMode, Insn, Mem, Op, Operand, Reg, Rep, Seg, VecMove, RAX, RCX, RDI, RDX, RSI,
+        RSP,
+    },
     seg::{self, Ctx, Use},
     Cpu, Error, Exception, Memory,
 };
@@ -141,12 +144,12 @@ pub fn emulate<C: Cpu, M: Memory>(
     cfg: &Config,
 ) -> Result<Step, Error<M::Stop>> {
     let start = Regs::load(cpu);
-    let mut ex = Exec { insn, cpu, mem, cfg, regs: start, ctx: Ctx { long: false, protected: false, la57: false }, cr: None, vec: None };
-    ex.ctx = Ctx {
+    let ctx = Ctx {
         long: insn.mode == CpuMode::Long64,
-        protected: ex.cpu.cr(0) & CR0_PE != 0 && start.rflags & VM == 0,
-        la57: ex.cpu.cr(4) & CR4_LA57 != 0,
+        protected: cpu.cr(0) & CR0_PE != 0 && start.rflags & VM == 0,
+        la57: cpu.cr(4) & CR4_LA57 != 0,
     };
+    let mut ex = Exec { insn, cpu, mem, cfg, regs: start, ctx, cr: None, vec: None };
     let r = ex.run();
     if r.is_err() {
         // A string instruction keeps the iterations that completed
@@ -282,7 +285,9 @@ impl<C: Cpu, M: Memory> Exec<'_, C, M> {
                 // Two-operand forms multiply into the destination; the
                 // three-operand forms take the immediate as the second factor.
                 let (a, b) = match insn.operands[2] {
-                    Operand::None => (self.read(insn.operands[0], false)?, self.read(insn.operands[1], false)?),
+                    Operand::None => {
+                        (self.read(insn.operands[0], false)?, self.read(insn.operands[1], false)?)
+                    }
                     imm => (self.read(insn.operands[1], false)?, self.read(imm, false)?),
                 };
                 let (r, f) = alu::imul(a, b, insn.op_size, self.regs.rflags);
@@ -719,13 +724,17 @@ impl<C: Cpu, M: Memory> Exec<'_, C, M> {
         }
         match insn.op {
             Op::MovFromCr => {
-                let Operand::Reg(Reg::Cr(n)) = insn.operands[1] else { return Err(Exception::Ud.into()) };
+                let Operand::Reg(Reg::Cr(n)) = insn.operands[1] else {
+                    return Err(Exception::Ud.into());
+                };
                 let v = self.cpu.cr(n);
                 let v = if self.ctx.long { v } else { v & 0xffff_ffff };
                 self.write(insn.operands[0], v)?;
             }
             Op::MovToCr => {
-                let Operand::Reg(Reg::Cr(n)) = insn.operands[0] else { return Err(Exception::Ud.into()) };
+                let Operand::Reg(Reg::Cr(n)) = insn.operands[0] else {
+                    return Err(Exception::Ud.into());
+                };
                 let v = self.read(insn.operands[1], false)?;
                 let v = if self.ctx.long { v } else { v & 0xffff_ffff };
                 let v = self.check_cr(n, v)?;
@@ -753,8 +762,9 @@ impl<C: Cpu, M: Memory> Exec<'_, C, M> {
         let efer = self.cpu.efer();
         match n {
             0 => {
-                if v >> 32 != 0 || (v & CR0_PG != 0 && v & CR0_PE == 0) || (v & CR0_NW != 0 && v & CR0_CD == 0)
-                {
+                let pg_without_pe = v & CR0_PG != 0 && v & CR0_PE == 0;
+                let nw_without_cd = v & CR0_NW != 0 && v & CR0_CD == 0;
+                if v >> 32 != 0 || pg_without_pe || nw_without_cd {
                     return gp;
                 }
                 let enabling = v & CR0_PG != 0 && cr0 & CR0_PG == 0;
