@@ -21,12 +21,7 @@ impl MiscDevice for Ctl {
     type Ptr = Arc<Shared>;
 
     fn open(_file: &File, misc: &MiscDeviceRegistration<Self>) -> Result<Arc<Shared>> {
-        // The only `MiscDeviceRegistration<Ctl>` is the `dev` field of the
-        // pinned `VmmModule`; the misc core keeps it registered during `open`.
-        let field = core::ptr::from_ref(misc).cast_mut();
-        // SAFETY: so `field` lies in a live `VmmModule`.
-        let module = unsafe { &*kernel::container_of!(field, crate::VmmModule, dev) };
-        Ok(module.core.shared.clone())
+        Ok(crate::hw::module_of(misc).core.shared.clone())
     }
 
     fn ioctl(shared: ArcBorrow<'_, Shared>, _file: &File, cmd: u32, arg: usize) -> Result<isize> {
@@ -72,8 +67,8 @@ fn list(shared: &Shared, arg: usize) -> Result<isize> {
     let entries: KVec<VmmVmEntry> = {
         let vms = shared.vms.lock();
         let mut out = KVec::with_capacity(vms.len(), GFP_KERNEL)?;
-        for vm in vms.iter() {
-            out.push(vm.entry(), GFP_KERNEL)?;
+        for named in vms.iter() {
+            out.push(named.vm.entry(), GFP_KERNEL)?;
         }
         out
     };

@@ -241,7 +241,8 @@ void vmm_vmx_host_save(struct vmm_vmx_host *h)
  * leaves it null), DS/ES/FS/GS selectors with RPL or TI set (exit loads
  * null ones), the TSS limit (exit sets 0x67, cutting off the I/O bitmap),
  * the GDT limit (exit sets 0xffff; the kernel's read-only fixmap GDT is
- * reloaded), KERNEL_GS_BASE and IA32_DEBUGCTL (exit clears it).
+ * reloaded), KERNEL_GS_BASE after a GS selector load, and IA32_DEBUGCTL
+ * (exit clears it).
  */
 void vmm_vmx_host_restore(const struct vmm_vmx_host *h)
 {
@@ -254,9 +255,15 @@ void vmm_vmx_host_restore(const struct vmm_vmx_host *h)
 		loadsegment(es, h->es);
 	if (h->fs & 7)
 		loadsegment(fs, h->fs);
-	if (h->gs & 7)
+	/*
+	 * Loading a GS selector clobbers the inactive GS base, which holds the
+	 * host's KERNEL_GS_BASE here; otherwise the caller switched that MSR
+	 * back itself.
+	 */
+	if (h->gs & 7) {
 		load_gs_index(h->gs);
-	wrmsrq(MSR_KERNEL_GS_BASE, h->kernel_gs_base);
+		wrmsrq(MSR_KERNEL_GS_BASE, h->kernel_gs_base);
+	}
 	if (h->debugctl)
 		update_debugctlmsr(h->debugctl);
 	/*
@@ -397,39 +404,12 @@ void *vmm_phys_to_virt(u64 phys)
 
 /* --- mmap of a VM fd ---------------------------------------------------- */
 
-void vmm_vma_info(void *vma, unsigned long *start, unsigned long *end,
-		  unsigned long *pgoff, unsigned long *flags)
-{
-	struct vm_area_struct *v = vma;
-
-	*start = v->vm_start;
-	*end = v->vm_end;
-	*pgoff = v->vm_pgoff;
-	*flags = v->vm_flags;
-}
-
-int vmm_vma_shared(void *vma)
-{
-	return !!(((struct vm_area_struct *)vma)->vm_flags & VM_MAYSHARE);
-}
-
-/* Segments never grow, and guest RAM has no place in a core dump. */
-void vmm_vma_prepare(void *vma)
-{
-	vm_flags_set(vma, VM_DONTEXPAND | VM_DONTDUMP);
-}
-
 int vmm_vma_insert_page(void *vma, unsigned long addr, u64 phys)
 {
 	return vm_insert_page(vma, addr, pfn_to_page(PHYS_PFN(phys)));
 }
 
 /* --- the running task --------------------------------------------------- */
-
-int vmm_signal_pending(void)
-{
-	return signal_pending(current);
-}
 
 void vmm_cond_resched(void)
 {

@@ -54,12 +54,7 @@ void vmm_hooks_unregister(void);
 u64 vmm_alloc_chunk(unsigned int order);
 void vmm_free_pages_phys(u64 phys, unsigned long nr);
 void *vmm_phys_to_virt(u64 phys);
-void vmm_vma_info(void *vma, unsigned long *start, unsigned long *end,
-		  unsigned long *pgoff, unsigned long *flags);
-int vmm_vma_shared(void *vma);
-void vmm_vma_prepare(void *vma);
 int vmm_vma_insert_page(void *vma, unsigned long addr, u64 phys);
-int vmm_signal_pending(void);
 void vmm_cond_resched(void);
 void vmm_kick_cpu(int cpu);
 void vmm_fpu_begin(void);

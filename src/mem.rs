@@ -14,8 +14,9 @@
 //! Locking: [`VmMem`] sits in a mutex of the VM. `mmap` takes it with the
 //! mm's mmap lock held, so nothing may touch user memory while holding it.
 
-use kernel::prelude::*;
+use kernel::{mm::virt::VmaNew, prelude::*};
 
+use crate::backend::NestedFormat;
 use crate::hw::mem::{Segment, TableFrames, PAGE};
 use crate::uapi::{self, Prot, SegKind};
 use crate::vmspace::{
@@ -30,7 +31,6 @@ pub(crate) enum Nested {
     /// AMD nested page table.
     Npt(PageTable<Npt>),
     /// Intel EPT.
-    #[allow(dead_code)]
     Ept(PageTable<Ept>),
 }
 
@@ -87,7 +87,13 @@ impl VmMem {
     /// `phys_bits` physical-address bits: in the SVM (NPT) format, whose
     /// depth follows the host's paging mode, or in the EPT format
     /// (4 levels, 48-bit guest-physical addresses).
-    pub(crate) fn new(levels: u32, phys_bits: u32, large: &[PageSize], ept: bool) -> Result<Self> {
+    pub(crate) fn new(
+        levels: u32,
+        phys_bits: u32,
+        large: &[PageSize],
+        format: NestedFormat,
+    ) -> Result<Self> {
+        let ept = format == NestedFormat::Ept;
         let levels = if levels == 5 && !ept { Levels::Five } else { Levels::Four };
         let gpa_bits = phys_bits.min(levels.gpa_bits());
         let mut frames = TableFrames::new();
@@ -215,16 +221,16 @@ impl VmMem {
         Ok(())
     }
 
-    /// The segment and offset `[off, off + len)` of an mmap request, with
-    /// the physical page behind each page of it.
-    pub(crate) fn mmap_pages(&self, offset: u64, len: u64, mut f: impl FnMut(u64, u64) -> Result) -> Result {
+    /// Maps `len` bytes of segment memory at mmap offset `offset` (the
+    /// segment id in the high bits, see `VMM_SEG_MMAP_SHIFT`) into `vma`.
+    pub(crate) fn mmap(&self, vma: &VmaNew, offset: u64, len: u64) -> Result {
         let id = offset >> uapi::VMM_SEG_MMAP_SHIFT;
         let off = offset & ((1u64 << uapi::VMM_SEG_MMAP_SHIFT) - 1);
         let seg = self.segs.get(id as usize).ok_or(EINVAL)?;
         if len == 0 || off.checked_add(len).is_none_or(|e| e > seg.mem.len()) {
             return Err(EINVAL);
         }
-        seg.mem.for_each_page(|o, phys| if o >= off && o < off + len { f(o - off, phys) } else { Ok(()) })
+        seg.mem.map_into(vma, off, len)
     }
 
     /// The mapping that covers `gpa`.

@@ -20,7 +20,7 @@ use crate::hw::{
     self, cpu::LocalCpu, svm::SvmWindow, vmx::VmxWindow, vmx::VmxonRegion, WindowError,
 };
 use crate::uapi::{Features, VmmCaps};
-use crate::x86::{self, CpuInfo, Refusal, Vendor, EFER_SVME, MSR_EFER};
+use crate::x86::{self, msr::EFER, regs::{cr4, efer::SVME}, CpuInfo, Refusal, Vendor};
 use crate::{svm, vmx};
 
 /// What one CPU reported; every CPU must report the same.
@@ -30,18 +30,19 @@ enum CpuCaps {
     Svm(svm::caps::SvmCaps),
 }
 
-/// The backend chosen at load, with what it needs on every CPU.
-pub(crate) enum Backend {
+/// The backend the probe found, with what it needs on every CPU; it
+/// becomes a `backend::Backend`.
+pub(crate) enum Found {
     /// Intel VT-x, with one VMXON region per possible CPU id.
     Vmx { caps: vmx::caps::VmxCaps, regions: KVec<VmxonRegion> },
     /// AMD-V.
     Svm { caps: svm::caps::SvmCaps },
 }
 
-/// Virtualization as found at load. Immutable afterwards.
+/// Virtualization as found at load.
 pub(crate) struct Virt {
     /// The backend and its per-CPU state.
-    pub(crate) backend: Backend,
+    pub(crate) found: Found,
     /// The `VMM_GET_CAPS` answer.
     pub(crate) caps: VmmCaps,
 }
@@ -115,18 +116,18 @@ impl Virt {
         })?;
         let (cpu_caps, levels, phys_bits) = found.ok_or(ENODEV)?;
 
-        let backend = match cpu_caps {
+        let found = match cpu_caps {
             CpuCaps::Vmx(caps) => {
                 let n = hw::nr_cpu_ids() as usize;
                 let mut regions = KVec::with_capacity(n, GFP_KERNEL)?;
                 for cpu in 0..n as u32 {
                     regions.push(VmxonRegion::new(cpu, caps.revision())?, GFP_KERNEL)?;
                 }
-                Backend::Vmx { caps, regions }
+                Found::Vmx { caps, regions }
             }
-            CpuCaps::Svm(caps) => Backend::Svm { caps },
+            CpuCaps::Svm(caps) => Found::Svm { caps },
         };
-        let virt = Self { caps: Self::uapi_caps(&backend, nr_cpus, levels, phys_bits), backend };
+        let virt = Self { caps: Self::uapi_caps(&found, nr_cpus, levels, phys_bits), found };
 
         for_each_online_cpu(|_, irq| {
             virt.probe_window(irq).map_err(|e| {
@@ -138,11 +139,11 @@ impl Virt {
         Ok(virt)
     }
 
-    fn uapi_caps(backend: &Backend, nr_cpus: u32, levels: u32, phys_bits: u32) -> VmmCaps {
+    fn uapi_caps(found: &Found, nr_cpus: u32, levels: u32, phys_bits: u32) -> VmmCaps {
         let mut c = VmmCaps::ZERO;
-        match backend {
-            Backend::Vmx { caps, .. } => caps.fill_uapi(&mut c),
-            Backend::Svm { caps } => caps.fill_uapi(&mut c),
+        match found {
+            Found::Vmx { caps, .. } => caps.fill_uapi(&mut c),
+            Found::Svm { caps } => caps.fill_uapi(&mut c),
         }
         c.nr_cpus = nr_cpus;
         c.host_paging_levels = levels;
@@ -156,13 +157,13 @@ impl Virt {
     /// Opens a window on this CPU and closes it again.
     fn probe_window(&self, irq: &LocalInterruptDisabled) -> Result<(), WindowError> {
         let cpu = LocalCpu::new(irq);
-        match &self.backend {
-            Backend::Vmx { caps, regions } => {
+        match &self.found {
+            Found::Vmx { caps, regions } => {
                 let id = hw::this_cpu(irq);
                 let region = regions.get(id as usize).ok_or(WindowError::WrongCpu)?;
                 drop(VmxWindow::enter(&cpu, id, region, caps)?);
             }
-            Backend::Svm { .. } => drop(SvmWindow::enter(&cpu)?),
+            Found::Svm { .. } => drop(SvmWindow::enter(&cpu)?),
         }
         Ok(())
     }
@@ -170,12 +171,12 @@ impl Virt {
     fn log(&self) {
         let c = &self.caps;
         let features = Features::from_bits_retain(c.features);
-        match &self.backend {
-            Backend::Vmx { .. } => pr_info!(
+        match &self.found {
+            Found::Vmx { .. } => pr_info!(
                 "VT-x on {} CPUs: VMCS revision {:#x}, {}-level host paging, {} physical address bits\n",
                 c.nr_cpus, c.revision, c.host_paging_levels, c.phys_addr_bits
             ),
-            Backend::Svm { .. } => pr_info!(
+            Found::Svm { .. } => pr_info!(
                 "AMD-V on {} CPUs: revision {}, {} ASIDs, {}-level host paging, {} physical address bits\n",
                 c.nr_cpus, c.revision, c.nr_asids, c.host_paging_levels, c.phys_addr_bits
             ),
@@ -211,8 +212,8 @@ fn count_enabled() -> (u32, u32) {
     let on = Atomic::new(0u32);
     hw::on_each_cpu(&|irq: &LocalInterruptDisabled| {
         let cpu = LocalCpu::new(irq);
-        let svme = cpu.rdmsr(MSR_EFER).is_some_and(|e| e & EFER_SVME != 0);
-        let vmxe = cpu.cr4() & x86::CR4_VMXE != 0;
+        let svme = cpu.rdmsr(EFER).is_some_and(|e| e & SVME != 0);
+        let vmxe = cpu.cr4() & cr4::VMXE != 0;
         checked.add(1, Relaxed);
         if svme || vmxe {
             on.add(1, Relaxed);

@@ -5,8 +5,9 @@
 //! Lifetime rules:
 //! - A VM is *named* from `VMM_CREATE_VM` until `VMM_DESTROY_VM` or, with
 //!   `DESTROY_ON_CLOSE`, until its last VM fd closes. While named it sits in
-//!   [`Shared::vms`] and holds a reference on the module, so unloading is
-//!   refused (`delete_module` fails with `EWOULDBLOCK`) while any VM exists.
+//!   [`Shared::vms`], whose entry holds a reference on the module, so
+//!   unloading is refused (`delete_module` fails with `EWOULDBLOCK`) while
+//!   any VM exists.
 //! - Each VM fd holds an `Arc<Vm>`. A destroyed VM stays allocated until its
 //!   last fd closes; every ioctl on it then fails with `ENXIO`.
 //! - The registry holds `Arc<Vm>` and each `Vm` holds `Arc<Shared>`; the
@@ -14,22 +15,24 @@
 //!   module can unload (the module reference above).
 
 use core::sync::atomic::{fence, Ordering};
-use kernel::ffi::{c_int, c_long, c_uint, c_ulong};
 use kernel::{
-    bindings,
+    mm::virt::{flags, VmaNew},
     prelude::*,
     sync::{
         atomic::{Acquire, Atomic, Relaxed, Release},
         Arc, ArcBorrow, Mutex,
     },
-    types::ForeignOwnable,
 };
 
 use crate::abi::{write_arg, UserArg};
-use crate::hw::{cpu::FpuCaps, ffi, mem::PAGE};
+use crate::backend::Backend;
+use crate::hw::{
+    cpu::FpuCaps,
+    file::{self, AnonFile},
+    mem::PAGE,
+    ModuleRef,
+};
 use crate::mem::VmMem;
-use crate::svm_vcpu::SvmCpus;
-use crate::vmx_vcpu::VmxCpus;
 use crate::uapi::{self, CreateFlags, VmmCaps, VmmExit, VMM_NAME_MAX};
 use crate::vcpu::Vcpu;
 use crate::vmspace::{gen::Generation, pte::PageSize};
@@ -42,7 +45,7 @@ pub(crate) struct Shared {
     /// Named VMs, in creation order. This lock also serialises every change
     /// of [`Vm::nr_fds`] and [`Vm::destroyed`].
     #[pin]
-    pub(crate) vms: Mutex<KVec<Arc<Vm>>>,
+    pub(crate) vms: Mutex<KVec<Named>>,
     /// VM objects alive, named or not. Atomic; changed on create and drop.
     pub(crate) nr_vm_objects: Atomic<u32>,
     /// Bytes held in VM objects. Atomic; changed on create and drop.
@@ -51,22 +54,23 @@ pub(crate) struct Shared {
     pub(crate) seg_pages: Atomic<u64>,
     /// vCPU objects alive.
     pub(crate) nr_vcpu_objects: Atomic<u64>,
-    /// Per-CPU SVM state (the AMD-V backend).
-    pub(crate) svm: Option<SvmCpus>,
-    /// Per-CPU VMX state (the VT-x backend).
-    pub(crate) vmx: Option<VmxCpus>,
-    /// How guest FPU state is saved on this host.
+    /// The hardware backend. Immutable.
+    pub(crate) backend: Backend,
+    /// How guest FPU state is saved on this host. Immutable.
     pub(crate) fpu: FpuCaps,
+}
+
+/// A named VM: a registry entry.
+pub(crate) struct Named {
+    /// The VM.
+    pub(crate) vm: Arc<Vm>,
+    /// The module stays loaded while the VM is named.
+    _module: ModuleRef,
 }
 
 impl Shared {
     /// Creates the shared state for a module that found `caps`.
-    pub(crate) fn new(
-        caps: VmmCaps,
-        svm: Option<SvmCpus>,
-        vmx: Option<VmxCpus>,
-        fpu: FpuCaps,
-    ) -> Result<Arc<Self>> {
+    pub(crate) fn new(caps: VmmCaps, backend: Backend, fpu: FpuCaps) -> Result<Arc<Self>> {
         Arc::pin_init(
             pin_init!(Self {
                 caps,
@@ -75,8 +79,7 @@ impl Shared {
                 vm_bytes: Atomic::new(0),
                 seg_pages: Atomic::new(0),
                 nr_vcpu_objects: Atomic::new(0),
-                svm,
-                vmx,
+                backend,
                 fpu,
             }),
             GFP_KERNEL,
@@ -125,8 +128,8 @@ impl Vm {
         } else {
             &[PageSize::Size2M][..]
         };
-        let ept = shared.vmx.is_some();
-        let mem = VmMem::new(c.host_paging_levels, c.phys_addr_bits, large, ept)?;
+        let format = shared.backend.nested_format();
+        let mem = VmMem::new(c.host_paging_levels, c.phys_addr_bits, large, format)?;
         let root = mem.root();
         let nr_cpus = crate::hw::nr_cpu_ids() as usize;
         let mut cpu_flushed = KVec::with_capacity(nr_cpus, GFP_KERNEL)?;
@@ -167,7 +170,7 @@ impl Vm {
     }
 
     /// Handles an ioctl on a VM fd.
-    fn ioctl(self: ArcBorrow<'_, Self>, cmd: u32, arg: usize) -> Result<isize> {
+    fn vm_ioctl(self: ArcBorrow<'_, Self>, cmd: u32, arg: usize) -> Result<isize> {
         if self.destroyed.load(Relaxed) {
             return Err(ENXIO);
         }
@@ -324,20 +327,19 @@ impl Vm {
     }
 
     /// `mmap` of a VM fd: inserts a segment's pages.
-    fn mmap(&self, vma: *mut core::ffi::c_void) -> Result {
+    fn vm_mmap(&self, vma: &VmaNew) -> Result {
         if self.destroyed.load(Relaxed) {
             return Err(ENXIO);
         }
-        let (start, end, pgoff, _flags) = crate::hw::vma_info(vma);
-        if !crate::hw::vma_shared(vma) {
+        if vma.flags() & flags::MAYSHARE == 0 {
             return Err(EINVAL);
         }
-        let offset = (pgoff as u64).checked_mul(PAGE).ok_or(EINVAL)?;
-        crate::hw::vma_prepare(vma);
-        let mem = self.mem.lock();
-        mem.mmap_pages(offset, (end - start) as u64, |off, phys| {
-            crate::hw::vma_insert_page(vma, start + off as usize, phys)
-        })
+        let offset = (file::vma_pgoff(vma) as u64).checked_mul(PAGE).ok_or(EINVAL)?;
+        // Segments never grow, and guest RAM has no place in a core dump.
+        vma.set_dontexpand();
+        vma.set_dontdump();
+        let len = (vma.end() - vma.start()) as u64;
+        self.mem.lock().mmap(vma, offset, len)
     }
 
     /// The last reference to one VM fd went away.
@@ -368,9 +370,6 @@ impl Vm {
             drop(vms);
             if unlinked {
                 self.release_memory();
-                // The file being released holds its own module reference.
-                // SAFETY: drops the reference taken when the VM was named.
-                unsafe { ffi::vmm_module_put() };
             }
         }
     }
@@ -384,10 +383,11 @@ impl Drop for Vm {
     }
 }
 
-/// Removes `vm` from the registry and marks it destroyed. Returns whether it
-/// was still named (and so held a module reference).
-fn unlink(vms: &mut KVec<Arc<Vm>>, vm: &Arc<Vm>) -> bool {
-    let Some(i) = vms.iter().position(|v| Arc::ptr_eq(v, vm)) else {
+/// Removes `vm` from the registry, which drops its module reference (the
+/// caller's file holds another), and marks it destroyed. Returns whether it
+/// was still named.
+fn unlink(vms: &mut KVec<Named>, vm: &Arc<Vm>) -> bool {
+    let Some(i) = vms.iter().position(|n| Arc::ptr_eq(&n.vm, vm)) else {
         return false;
     };
     vm.destroyed.store(true, Release);
@@ -399,8 +399,8 @@ fn unlink(vms: &mut KVec<Arc<Vm>>, vm: &Arc<Vm>) -> bool {
     true
 }
 
-fn find<'a>(vms: &'a KVec<Arc<Vm>>, name: &[u8; VMM_NAME_MAX]) -> Option<&'a Arc<Vm>> {
-    vms.iter().find(|v| &v.name == name)
+fn find<'a>(vms: &'a KVec<Named>, name: &[u8; VMM_NAME_MAX]) -> Option<&'a Arc<Vm>> {
+    vms.iter().map(|n| &n.vm).find(|v| &v.name == name)
 }
 
 /// `VMM_CREATE_VM`: names a new VM and returns an fd for it.
@@ -420,21 +420,11 @@ pub(crate) fn create(shared: &Arc<Shared>, arg: UserArg) -> Result<isize> {
         return Err(ENOSPC);
     }
     let vm = Vm::new(shared, req.name, flags)?;
-    vms.push(vm.clone(), GFP_KERNEL)?;
+    vms.push(Named { vm: vm.clone(), _module: ModuleRef::get() }, GFP_KERNEL)?;
     // The registry lock stays held until the fd exists, so nobody sees the
     // VM before its first fd is counted; a racing close of the new fd waits
     // for the lock and then finds the VM in its final state.
-    match install_fd(vm) {
-        Ok(fd) => {
-            // SAFETY: paired with `vmm_module_put` when the VM is unlinked.
-            unsafe { ffi::vmm_module_get() };
-            Ok(fd)
-        }
-        Err(e) => {
-            drop(vms.pop());
-            Err(e)
-        }
-    }
+    file::install(vm).inspect_err(|_| drop(vms.pop()))
 }
 
 /// Reads a `VmmVmName` argument and checks its reserved fields and name.
@@ -453,7 +443,7 @@ pub(crate) fn open(shared: &Arc<Shared>, arg: UserArg) -> Result<isize> {
     let vms = shared.vms.lock();
     let vm = find(&vms, &name).ok_or(ENOENT)?.clone();
     vm.nr_fds.add(1, Relaxed);
-    install_fd(vm.clone()).inspect_err(|_| {
+    file::install(vm.clone()).inspect_err(|_| {
         vm.nr_fds.fetch_sub(1, Relaxed);
     })
 }
@@ -467,82 +457,25 @@ pub(crate) fn destroy(shared: &Arc<Shared>, arg: UserArg) -> Result<isize> {
     drop(vms);
     if unlinked {
         vm.release_memory();
-        // SAFETY: the reference was taken when the VM was named; the
-        // `/dev/vmm` file this ioctl came through holds its own.
-        unsafe { ffi::vmm_module_put() };
     }
     Ok(0)
 }
 
 // --- the VM file descriptor -----------------------------------------------
 
-/// Creates an anonymous-inode file for `vm` and installs it as a new fd
-/// (`O_RDWR | O_CLOEXEC`). On success the file owns the `Arc`.
-fn install_fd(vm: Arc<Vm>) -> Result<isize> {
-    let private = vm.into_foreign();
-    // Promoted to a `'static`, as miscdevice does for its vtable.
-    let fops: &'static bindings::file_operations = &VM_FOPS;
-    // SAFETY: `fops` (`VM_FOPS`) expects `private_data` made by
-    // `Arc::<Vm>::into_foreign`, and the name is a static C string.
-    let fd = unsafe {
-        ffi::vmm_anon_inode_getfd(c"vmm-vm".as_ptr().cast(), core::ptr::from_ref(fops).cast(), private)
-    };
-    if fd < 0 {
-        // SAFETY: no file was created, so nothing else owns `private`.
-        drop(unsafe { Arc::<Vm>::from_foreign(private) });
-        return Err(Error::from_errno(fd));
-    }
-    Ok(fd as isize)
-}
+impl AnonFile for Vm {
+    const NAME: &'static CStr = c"vmm-vm";
+    const MMAP: bool = true;
 
-/// # Safety
-///
-/// `file` must be a VM fd's file, whose `private_data` came from
-/// [`install_fd`] and is not yet released.
-unsafe extern "C" fn vm_ioctl(file: *mut bindings::file, cmd: c_uint, arg: c_ulong) -> c_long {
-    // SAFETY: by the function's contract `private_data` is an `Arc<Vm>`
-    // that lives until `vm_release`, which cannot run during an ioctl.
-    let vm: ArcBorrow<'_, Vm> = unsafe { Arc::<Vm>::borrow((*file).private_data) };
-    match Vm::ioctl(vm, cmd, arg as usize) {
-        Ok(v) => v as c_long,
-        Err(e) => e.to_errno() as c_long,
+    fn ioctl(this: ArcBorrow<'_, Self>, cmd: u32, arg: usize) -> Result<isize> {
+        this.vm_ioctl(cmd, arg)
+    }
+
+    fn mmap(this: ArcBorrow<'_, Self>, vma: &VmaNew) -> Result {
+        this.vm_mmap(vma)
+    }
+
+    fn release(this: Arc<Self>) {
+        this.close_fd();
     }
 }
-
-/// # Safety
-///
-/// `file` must be a VM fd's file being released.
-unsafe extern "C" fn vm_release(_inode: *mut bindings::inode, file: *mut bindings::file) -> c_int {
-    // SAFETY: release is the last use of `private_data`; this takes back
-    // the reference `install_fd` gave the file.
-    let vm = unsafe { Arc::<Vm>::from_foreign((*file).private_data) };
-    vm.close_fd();
-    0
-}
-
-/// # Safety
-///
-/// `file` must be a VM fd's file, and `vma` a new mapping of it that the
-/// caller (the mmap path, holding the mm's lock) is setting up.
-unsafe extern "C" fn vm_mmap(file: *mut bindings::file, vma: *mut bindings::vm_area_struct) -> c_int {
-    // SAFETY: as in `vm_ioctl`; mmap cannot race with release.
-    let vm: ArcBorrow<'_, Vm> = unsafe { Arc::<Vm>::borrow((*file).private_data) };
-    match vm.mmap(vma.cast()) {
-        Ok(()) => 0,
-        Err(e) => e.to_errno(),
-    }
-}
-
-/// File operations of a VM fd. `owner` makes every open VM fd hold a
-/// reference on the module.
-const VM_FOPS: bindings::file_operations = bindings::file_operations {
-    owner: <crate::VmmModule as kernel::ModuleMetadata>::THIS_MODULE.as_ptr(),
-    unlocked_ioctl: Some(vm_ioctl),
-    mmap: Some(vm_mmap),
-    // Every argument is 64-bit clean (no pointers or longs in the structs
-    // but `u64` addresses), so 32-bit callers use the same path.
-    #[cfg(CONFIG_COMPAT)]
-    compat_ioctl: bindings::compat_ptr_ioctl,
-    release: Some(vm_release),
-    ..pin_init::zeroed()
-};

@@ -15,9 +15,8 @@
 //! - [`vm`]: VMs, the registry and VM fds.
 //! - [`mem`]: a VM's segments, mappings and nested page table.
 //! - [`vcpu`]: vCPU fds, registers, CPUID, MSRs and the run loop.
-//! - [`backend`]: the narrow seam between common code and a backend.
-//! - [`svm_vcpu`]: the AMD-V backend (VMCB, permission maps, ASIDs).
-//! - [`vmx_vcpu`]: the VT-x backend (VMCS, bitmaps, VPIDs, EPT flushes).
+//! - [`backend`]: the seam between common code and the two hardware
+//!   backends, `backend::svm` (AMD-V) and `backend::vmx` (VT-x).
 
 #[path = "../uapi/src/lib.rs"]
 pub mod uapi;
@@ -39,11 +38,9 @@ mod backend;
 mod ctl;
 mod hw;
 mod mem;
-mod svm_vcpu;
 mod vcpu;
 mod virt;
 mod vm;
-mod vmx_vcpu;
 
 use kernel::{
     miscdevice::{MiscDeviceOptions, MiscDeviceRegistration},
@@ -70,11 +67,10 @@ pub(crate) struct VmmModule {
 
 /// Everything but the device node. Fields drop in declaration order: the
 /// shutdown hooks first (they wait for and report on windows), then the
-/// shared state, then the per-CPU virtualization state.
+/// shared state with the backend's per-CPU state.
 pub(crate) struct Core {
     _hooks: virt::ShutdownHooks,
     pub(crate) shared: Arc<vm::Shared>,
-    _virt: virt::Virt,
 }
 
 impl Core {
@@ -85,32 +81,18 @@ impl Core {
             pr_err!("not loading: l1d_flush must be auto, on or off\n");
             EINVAL
         })?;
-        let mut virt = virt::Virt::probe()?;
+        let virt = virt::Virt::probe()?;
         // The CPU's linear-address width, not the host's paging mode: a
         // guest may use 5-level paging under a 4-level host.
         let la57 = hw::cpu::host_cpuid(7, 0)[2] & (1 << 16) != 0;
-        let vmx = match &mut virt.backend {
-            virt::Backend::Vmx { caps, regions } => {
-                // The probe's VMXON regions become the run loop's.
-                let regions = core::mem::take(regions);
-                Some(vmx_vcpu::VmxCpus::new(*caps, regions, la57, l1d_flush)?)
-            }
-            virt::Backend::Svm { .. } => None,
-        };
-        let svm = match &virt.backend {
-            virt::Backend::Svm { caps } => {
-                Some(svm_vcpu::SvmCpus::new(hw::nr_cpu_ids(), caps.nr_asids, caps.features, la57)?)
-            }
-            virt::Backend::Vmx { .. } => None,
-        };
+        let backend = backend::Backend::new(virt.found, la57, l1d_flush)?;
         let fpu = {
             let irq = kernel::interrupt::local_interrupt_disable();
             hw::cpu::FpuCaps::probe(&hw::cpu::LocalCpu::new(&irq))
         };
         Ok(Self {
-            shared: vm::Shared::new(virt.caps, svm, vmx, fpu)?,
+            shared: vm::Shared::new(virt.caps, backend, fpu)?,
             _hooks: virt::ShutdownHooks::register()?,
-            _virt: virt,
         })
     }
 }

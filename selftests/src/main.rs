@@ -84,6 +84,7 @@ const TESTS: &[Test] = tests![
     run::signal_interrupts_run_with_eintr,
     run::destroy_while_running_is_enxio,
     run::vcpu_fd_keeps_a_closed_vm_alive,
+    rip::run_noncanonical_next_rip,
     memory::rom_is_read_and_exec_only,
     memory::rom_can_hold_the_code,
     memory::unbacked_access_is_a_paging_exit,

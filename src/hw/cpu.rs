@@ -8,7 +8,7 @@
 //! outlive a section with interrupts off, and it is not `Send`: every value
 //! it reads describes the CPU the caller is running on.
 
-use crate::x86::CpuInfo;
+use crate::x86::{msr, regs::cr4, CpuInfo};
 use core::arch::asm;
 use core::marker::PhantomData;
 use kernel::interrupt::LocalInterruptDisabled;
@@ -35,11 +35,42 @@ impl<'a> LocalCpu<'a> {
     }
 
     /// Writes `index` = `value`; `false` when the write faulted.
-    pub(crate) fn wrmsr(&self, index: u32, value: u64) -> bool {
-        // Callers write only virtualization state (EFER.SVME, VM_HSAVE_PA),
-        // which the kernel does not cache.
-        // SAFETY: a faulting WRMSR is caught by the helper's fixup.
+    ///
+    /// # Safety
+    ///
+    /// The MSR must be one the kernel does not cache or rely on while
+    /// interrupts are off (virtualization state such as EFER.SVME and
+    /// VM_HSAVE_PA, or MSRs only user-mode transitions use), and the caller
+    /// must put back the kernel's value before interrupts come back on
+    /// unless the kernel expects the new one.
+    pub(crate) unsafe fn wrmsr(&self, index: u32, value: u64) -> bool {
+        // SAFETY: a faulting WRMSR is caught by the helper's fixup; what the
+        // value means is the caller's contract.
         unsafe { ffi::vmm_wrmsr_safe(index, value) == 0 }
+    }
+
+    /// Loads the guest's MSRs `msrs` (values `guest`) where they differ
+    /// from the host's (`host`, read by the caller), until
+    /// [`SwitchedMsrs::restore`]. Only the SYSCALL MSRs and KERNEL_GS_BASE
+    /// may be switched: the kernel uses them only on transitions to and
+    /// from user mode, which cannot happen while interrupts are off.
+    pub(crate) fn switch_msrs<const N: usize>(
+        &self,
+        msrs: &'static [u32; N],
+        host: [u64; N],
+        guest: &[u64; N],
+    ) -> SwitchedMsrs<'_, 'a, N> {
+        for (i, m) in msrs.iter().enumerate() {
+            // Anything else is left alone (and `restore` then finds it
+            // unchanged).
+            if SWITCHABLE.contains(m) && host[i] != guest[i] {
+                // SAFETY: a switchable MSR (see above); `restore`, which the
+                // guard's owner calls before interrupts come back on, puts
+                // the host's value back.
+                unsafe { self.wrmsr(*m, guest[i]) };
+            }
+        }
+        SwitchedMsrs { cpu: self, msrs, host }
     }
 }
 
@@ -62,12 +93,106 @@ impl CpuInfo for LocalCpu<'_> {
     }
 }
 
+/// The MSRs [`LocalCpu::switch_msrs`] may switch.
+const SWITCHABLE: [u32; 5] = [msr::STAR, msr::LSTAR, msr::CSTAR, msr::SFMASK, msr::KERNEL_GS_BASE];
+
+/// Guest values of MSRs that neither the hardware nor the VMCS switches,
+/// loaded on this CPU.
+pub(crate) struct SwitchedMsrs<'c, 'a, const N: usize> {
+    cpu: &'c LocalCpu<'a>,
+    msrs: &'static [u32; N],
+    host: [u64; N],
+}
+
+impl<const N: usize> SwitchedMsrs<'_, '_, N> {
+    /// Reads the guest's values back (it writes them without exiting) and
+    /// puts the host's back where they differ.
+    pub(crate) fn restore(self) -> [u64; N] {
+        let mut now = [0u64; N];
+        for (i, m) in self.msrs.iter().enumerate() {
+            now[i] = self.cpu.rdmsr(*m).unwrap_or(0);
+            if now[i] != self.host[i] {
+                // SAFETY: puts back the host's value of a switchable MSR.
+                unsafe { self.cpu.wrmsr(*m, self.host[i]) };
+            }
+        }
+        now
+    }
+}
+
 /// Debug registers DR0-DR3, DR6 and DR7, in that order.
-pub(crate) type DebugRegs = [u64; 6];
+type DebugRegs = [u64; 6];
+
+/// The guest's DR0-DR3 and DR6 as they were at the exit.
+pub(crate) struct GuestDebug {
+    /// DR0-DR3.
+    pub(crate) addrs: [u64; 4],
+    /// DR6.
+    pub(crate) dr6: u64,
+}
+
+/// The guest's debug registers and XCR0 loaded on this CPU, around one
+/// entry; [`GuestLoaded::restore_host`] puts the host's back.
+pub(crate) struct GuestLoaded<'c, 'a> {
+    cpu: &'c LocalCpu<'a>,
+    host_dr: DebugRegs,
+    host_xcr0: Option<u64>,
+}
+
+impl LocalCpu<'_> {
+    /// Loads the guest's DR0-DR3, its DR6 when given (VT-x does not switch
+    /// DR6; SVM does), and its XCR0 when given, which must be a subset of
+    /// the host's XCR0 containing x87 (the caller validated it). Every
+    /// breakpoint stays disabled: the guest's DR7 is the VMCS's or VMCB's.
+    pub(crate) fn load_guest(
+        &self,
+        dr: &[u64; 4],
+        dr6: Option<u64>,
+        xcr0: Option<u64>,
+    ) -> GuestLoaded<'_, '_> {
+        let host_dr = self.debug_regs();
+        // SAFETY: DR7 disables every breakpoint before the addresses change
+        // and until the host's DR7 is back; DR6 only reports; the XCR0 is a
+        // valid subset of the host's. `restore_host` undoes all of it, and
+        // interrupts stay off meanwhile, so the kernel never sees the
+        // guest's values.
+        let host_xcr0 = unsafe {
+            self.disable_breakpoints();
+            self.set_breakpoint_addrs(dr);
+            if let Some(v) = dr6 {
+                self.set_dr6(v);
+            }
+            xcr0.map(|g| {
+                let h = self.xcr0();
+                self.set_xcr0(g);
+                h
+            })
+        };
+        GuestLoaded { cpu: self, host_dr, host_xcr0 }
+    }
+}
+
+impl GuestLoaded<'_, '_> {
+    /// Reads the guest's debug registers and puts the host's debug
+    /// registers and XCR0 back.
+    pub(crate) fn restore_host(self) -> GuestDebug {
+        let c = self.cpu;
+        // SAFETY: puts back exactly what `load_guest` found.
+        unsafe {
+            if let Some(h) = self.host_xcr0 {
+                c.set_xcr0(h);
+            }
+        }
+        let d = c.debug_regs();
+        // SAFETY: as above.
+        unsafe { c.restore_debug_regs(&self.host_dr) };
+        GuestDebug { addrs: [d[0], d[1], d[2], d[3]], dr6: d[4] }
+    }
+}
 
 impl LocalCpu<'_> {
     /// Reads DR0-DR3, DR6 and DR7.
-    pub(crate) fn debug_regs(&self) -> DebugRegs {
+    fn debug_regs(&self) -> DebugRegs {
         let d: DebugRegs;
         // SAFETY: reading debug registers at CPL0 has no side effects.
         unsafe {
@@ -84,17 +209,25 @@ impl LocalCpu<'_> {
     }
 
     /// Disables every breakpoint (DR7 = its reset value).
-    pub(crate) fn disable_breakpoints(&self) {
+    ///
+    /// # Safety
+    ///
+    /// The host's DR7 must be put back before interrupts come on.
+    unsafe fn disable_breakpoints(&self) {
         // SAFETY: a DR7 with no breakpoint enabled cannot trigger #DB; with
         // interrupts off nothing else on this CPU relies on DR7 meanwhile.
         unsafe { asm!("mov dr7, {}", in(reg) 0x400u64, options(nomem, nostack, preserves_flags)) };
     }
 
-    /// Loads DR0-DR3 (addresses only; DR7 must have them disabled).
-    pub(crate) fn set_breakpoint_addrs(&self, a: &[u64; 4]) {
-        // SAFETY: with DR7 disabling every breakpoint (the caller's
-        // contract, checked by the window code's ordering) the addresses
-        // have no effect until a DR7 that enables them is loaded.
+    /// Loads DR0-DR3.
+    ///
+    /// # Safety
+    ///
+    /// DR7 must disable every breakpoint, and the host's addresses must be
+    /// put back before a DR7 that enables any is loaded.
+    unsafe fn set_breakpoint_addrs(&self, a: &[u64; 4]) {
+        // SAFETY: with DR7 disabling every breakpoint (the contract) the
+        // addresses have no effect until a DR7 that enables them is loaded.
         unsafe {
             asm!("mov dr0, {}", in(reg) a[0], options(nomem, nostack, preserves_flags));
             asm!("mov dr1, {}", in(reg) a[1], options(nomem, nostack, preserves_flags));
@@ -104,18 +237,27 @@ impl LocalCpu<'_> {
     }
 
     /// Loads DR6 (VT-x does not switch it).
-    pub(crate) fn set_dr6(&self, v: u64) {
+    ///
+    /// # Safety
+    ///
+    /// The host's DR6 must be put back before interrupts come on.
+    unsafe fn set_dr6(&self, v: u64) {
         // SAFETY: DR6 only reports debug conditions; with interrupts off no
         // host code reads it before the host's value is restored.
         unsafe { asm!("mov dr6, {}", in(reg) v, options(nomem, nostack, preserves_flags)) };
     }
 
     /// Restores the host's DR0-DR3, DR6 and DR7 saved by [`Self::debug_regs`].
-    pub(crate) fn restore_debug_regs(&self, d: &DebugRegs) {
-        self.set_breakpoint_addrs(&[d[0], d[1], d[2], d[3]]);
+    ///
+    /// # Safety
+    ///
+    /// `d` must be what `debug_regs` read on this CPU in this
+    /// interrupts-off section, and DR7 must still disable every breakpoint.
+    unsafe fn restore_debug_regs(&self, d: &DebugRegs) {
         // SAFETY: restores exactly the values the host had; DR7 last, so
         // its breakpoints see their own addresses.
         unsafe {
+            self.set_breakpoint_addrs(&[d[0], d[1], d[2], d[3]]);
             asm!("mov dr6, {}", in(reg) d[4], options(nomem, nostack, preserves_flags));
             asm!("mov dr7, {}", in(reg) d[5], options(nomem, nostack, preserves_flags));
         }
@@ -128,10 +270,13 @@ impl LocalCpu<'_> {
         unsafe { ffi::vmm_xgetbv0() }
     }
 
-    /// Sets XCR0 to `value`, which must be a subset of the host's XCR0
-    /// containing x87 (the caller validated it); the host's value must be
-    /// put back before interrupts are enabled.
-    pub(crate) fn set_xcr0(&self, value: u64) {
+    /// Sets XCR0 to `value`.
+    ///
+    /// # Safety
+    ///
+    /// `value` must be a subset of the host's XCR0 containing x87, and the
+    /// host's value must be put back before interrupts are enabled.
+    unsafe fn set_xcr0(&self, value: u64) {
         // SAFETY: a valid subset of the host's features cannot fault; the
         // kernel never observes the guest's value (interrupts are off).
         unsafe { ffi::vmm_xsetbv0(value) };
@@ -195,8 +340,7 @@ pub(crate) struct FpuCaps {
 impl FpuCaps {
     /// Probes the local CPU.
     pub(crate) fn probe(cpu: &LocalCpu<'_>) -> Self {
-        const CR4_OSXSAVE: u64 = 1 << 18;
-        let xsave = cpu.cr4() & CR4_OSXSAVE != 0;
+        let xsave = cpu.cr4() & cr4::OSXSAVE != 0;
         Self { xsave, host_xcr0: if xsave { cpu.xcr0() } else { 0 } }
     }
 

@@ -46,17 +46,7 @@ extern "C" {
     pub(crate) fn vmm_alloc_chunk(order: c_uint) -> u64;
     pub(crate) fn vmm_free_pages_phys(phys: u64, nr: c_ulong);
     pub(crate) fn vmm_phys_to_virt(phys: u64) -> *mut c_void;
-    pub(crate) fn vmm_vma_info(
-        vma: *mut c_void,
-        start: *mut c_ulong,
-        end: *mut c_ulong,
-        pgoff: *mut c_ulong,
-        flags: *mut c_ulong,
-    );
-    pub(crate) fn vmm_vma_shared(vma: *mut c_void) -> c_int;
-    pub(crate) fn vmm_vma_prepare(vma: *mut c_void);
     pub(crate) fn vmm_vma_insert_page(vma: *mut c_void, addr: c_ulong, phys: u64) -> c_int;
-    pub(crate) fn vmm_signal_pending() -> c_int;
     pub(crate) fn vmm_cond_resched();
     pub(crate) fn vmm_kick_cpu(cpu: c_int);
     pub(crate) fn vmm_fpu_begin();

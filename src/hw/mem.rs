@@ -18,7 +18,7 @@
 //!   it is only accessed with volatile or atomic operations.
 
 use core::sync::atomic::{AtomicU64, Ordering};
-use kernel::prelude::*;
+use kernel::{error::to_result, mm::virt::VmaNew, prelude::*};
 
 use super::ffi;
 
@@ -37,8 +37,14 @@ fn alloc(order: u32) -> Option<u64> {
 }
 
 /// Drops this module's reference on `nr` pages from `phys` on.
-fn free(phys: u64, nr: u64) {
-    // SAFETY: by the invariants the caller owns one reference on each page.
+///
+/// # Safety
+///
+/// The caller owns one reference on each of the pages (they came from
+/// [`alloc`]) and gives it up: nothing may reach the pages through it
+/// afterwards.
+unsafe fn free(phys: u64, nr: u64) {
+    // SAFETY: by the function's contract.
     unsafe { ffi::vmm_free_pages_phys(phys, nr as _) };
 }
 
@@ -80,7 +86,9 @@ impl Segment {
                         match phys {
                             Ok(p) => pages.push(p, GFP_KERNEL)?,
                             Err(e) => {
-                                pages.iter().for_each(|p| free(*p, 1));
+                                // SAFETY: the pages were allocated above
+                                // and are not yet part of the segment.
+                                pages.iter().for_each(|p| unsafe { free(*p, 1) });
                                 return Err(e);
                             }
                         }
@@ -168,13 +176,24 @@ impl Segment {
         true
     }
 
-    /// Every page of the segment in order: calls `f(offset, phys)`.
-    pub(crate) fn for_each_page(&self, mut f: impl FnMut(u64, u64) -> Result) -> Result {
-        let mut off = 0;
-        while off < self.len {
-            let (phys, _) = self.phys(off).ok_or(EINVAL)?;
-            f(off, phys)?;
-            off += PAGE;
+    /// Inserts the pages of `[off, off + len)` into `vma`, from its start
+    /// on; the VMA takes its own reference on each page. `EINVAL` when the
+    /// range is not page-aligned or not inside the segment.
+    pub(crate) fn map_into(&self, vma: &VmaNew, off: u64, len: u64) -> Result {
+        let end = off.checked_add(len).ok_or(EINVAL)?;
+        if off % PAGE != 0 || end > self.len {
+            return Err(EINVAL);
+        }
+        let mut o = off;
+        while o < end {
+            let (phys, _) = self.phys(o).ok_or(EINVAL)?;
+            let addr = vma.start() + (o - off) as usize;
+            // SAFETY: `vma` is in its initial setup with the mm's lock held
+            // (what `VmaNew` stands for); `phys` is a page of this segment,
+            // which holds a reference on it throughout the call. The helper
+            // refuses an address outside the VMA.
+            to_result(unsafe { ffi::vmm_vma_insert_page(vma.as_ptr().cast(), addr, phys) })?;
+            o += PAGE;
         }
         Ok(())
     }
@@ -183,9 +202,11 @@ impl Segment {
 impl Drop for Segment {
     fn drop(&mut self) {
         for block in self.blocks.iter() {
+            // SAFETY: the segment owns one reference on each of its pages
+            // (type invariant) and is going away.
             match block {
-                Block::Contig(phys) => free(*phys, BLOCK / PAGE),
-                Block::Pages(pages) => pages.iter().for_each(|p| free(*p, 1)),
+                Block::Contig(phys) => unsafe { free(*phys, BLOCK / PAGE) },
+                Block::Pages(pages) => pages.iter().for_each(|p| unsafe { free(*p, 1) }),
             }
         }
     }
@@ -269,7 +290,10 @@ impl crate::vmspace::table::PhysMem for TableFrames {
 
 impl Drop for TableFrames {
     fn drop(&mut self) {
-        self.all.iter().for_each(|p| free(*p, 1));
+        // SAFETY: `all` holds every frame, each with one reference this
+        // owner took; the table that pointed at them is gone (the VM keeps
+        // them until no CPU can walk them).
+        self.all.iter().for_each(|p| unsafe { free(*p, 1) });
     }
 }
 
@@ -324,6 +348,8 @@ impl HwPages {
 
 impl Drop for HwPages {
     fn drop(&mut self) {
-        free(self.phys, self.nr);
+        // SAFETY: the run is owned (allocated in `new`); the owner's
+        // invariants (a VMCB, VMCS or map) say no CPU uses it any more.
+        unsafe { free(self.phys, self.nr) };
     }
 }

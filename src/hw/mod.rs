@@ -4,14 +4,17 @@
 //! instructions or call the C helpers. Everything above them is safe Rust.
 //!
 //! - [`cpu`]: CPUID, MSRs and control registers of the local CPU.
+//! - [`mem`]: pages this module owns, and the only pointers to them.
+//! - [`file`]: the anonymous files behind VM and vCPU fds.
 //! - [`vmx`]: VMXON regions and the VMX window.
 //! - [`svm`]: the SVM window.
 //! - [`ffi`]: declarations of `src/helpers.c`.
 //! - [`on_cpu`]: run a closure on one CPU with interrupts off.
 
 pub(crate) mod cpu;
-pub(crate) mod mem;
 pub(crate) mod ffi;
+pub(crate) mod file;
+pub(crate) mod mem;
 pub(crate) mod svm;
 pub(crate) mod vmx;
 
@@ -42,12 +45,7 @@ pub(crate) fn on_cpu<F: FnMut(&LocalInterruptDisabled) + Send>(cpu: u32, f: &mut
     })
 }
 
-/// Number of possible CPU ids.
-pub(crate) fn nr_cpu_ids() -> u32 {
-    // SAFETY: `nr_cpu_ids` is written once during early boot and only read
-    // afterwards.
-    unsafe { bindings::nr_cpu_ids }
-}
+pub(crate) use kernel::cpu::nr_cpu_ids;
 
 /// Why a VMX or SVM window could not be opened on this CPU.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -132,22 +130,29 @@ impl Drop for CpusReadGuard {
 /// Turns VMX and SVM off on this CPU, whoever turned them on. For the panic
 /// path only, when the machine is going down and a window may be open here.
 pub(crate) fn emergency_off(cpu: &cpu::LocalCpu<'_>) {
-    use crate::x86::{CpuInfo, CR4_VMXE, EFER_SVME, MSR_EFER};
+    use crate::x86::{
+        msr::EFER,
+        regs::{cr4::VMXE, efer::SVME},
+        CpuInfo,
+    };
     let cr4 = cpu.cr4();
-    if cr4 & CR4_VMXE != 0 {
+    if cr4 & VMXE != 0 {
         // Clearing VMXE afterwards restores what the kernel's shadow expects.
         // SAFETY: VMXE is set, so VMXOFF leaves VMX operation or fails or
         // faults harmlessly (the helper catches it).
         unsafe {
             ffi::vmm_vmxoff();
-            ffi::vmm_write_cr4_raw(cr4 & !CR4_VMXE);
+            ffi::vmm_write_cr4_raw(cr4 & !VMXE);
         }
     }
-    if let Some(efer) = cpu.rdmsr(MSR_EFER).filter(|e| e & EFER_SVME != 0) {
+    if let Some(efer) = cpu.rdmsr(EFER).filter(|e| e & SVME != 0) {
         // SAFETY: SVME is set, so STGI is defined; it unblocks INIT and NMI
-        // before SVM goes off.
-        unsafe { ffi::vmm_stgi() };
-        cpu.wrmsr(MSR_EFER, efer & !EFER_SVME);
+        // before SVM goes off; clearing SVME then leaves EFER as the kernel
+        // set it.
+        unsafe {
+            ffi::vmm_stgi();
+            cpu.wrmsr(EFER, efer & !SVME);
+        }
     }
 }
 
@@ -182,8 +187,7 @@ pub(crate) fn kick_cpu(cpu: i32) {
 
 /// Whether the current task has a signal pending.
 pub(crate) fn signal_pending() -> bool {
-    // SAFETY: reads the current task's flags.
-    unsafe { ffi::vmm_signal_pending() != 0 }
+    kernel::current!().signal_pending()
 }
 
 /// Gives the CPU away if the scheduler wants it.
@@ -192,30 +196,38 @@ pub(crate) fn cond_resched() {
     unsafe { ffi::vmm_cond_resched() };
 }
 
-/// Start, end, page offset and flags of a VMA being set up by `mmap`.
-pub(crate) fn vma_info(vma: *mut c_void) -> (usize, usize, usize, usize) {
-    let (mut s, mut e, mut p, mut f) = (0, 0, 0, 0);
-    // SAFETY: the mmap path passes a live VMA and holds the mm's lock.
-    unsafe { ffi::vmm_vma_info(vma, &mut s, &mut e, &mut p, &mut f) };
-    (s, e, p, f)
+/// A reference on this module, dropped with the value: it keeps the
+/// module loaded while a VM is named.
+pub(crate) struct ModuleRef(());
+
+impl ModuleRef {
+    /// Takes a reference.
+    pub(crate) fn get() -> Self {
+        // SAFETY: this module's code is running, so it is live; taking a
+        // reference on a live module is always allowed.
+        unsafe { ffi::vmm_module_get() };
+        Self(())
+    }
 }
 
-/// Whether the mapping is shared (`MAP_SHARED`).
-pub(crate) fn vma_shared(vma: *mut c_void) -> bool {
-    // SAFETY: as in `vma_info`.
-    unsafe { ffi::vmm_vma_shared(vma) != 0 }
+impl Drop for ModuleRef {
+    fn drop(&mut self) {
+        // SAFETY: paired with the reference `get` took. Whoever drops it
+        // runs code of this module from a file or device that holds a
+        // reference of its own, so the module cannot go meanwhile.
+        unsafe { ffi::vmm_module_put() };
+    }
 }
 
-/// Marks the VMA as not expandable and not dumped.
-pub(crate) fn vma_prepare(vma: *mut c_void) {
-    // SAFETY: as in `vma_info`; the mm's lock is held for writing.
-    unsafe { ffi::vmm_vma_prepare(vma) };
-}
-
-/// Inserts the page at `phys` (owned by a segment) at `addr` in the VMA;
-/// the VMA takes its own reference on the page.
-pub(crate) fn vma_insert_page(vma: *mut c_void, addr: usize, phys: u64) -> Result {
-    // SAFETY: as in `vma_prepare`; `phys` is a segment page, which the
-    // segment keeps referenced for the duration of the call.
-    to_result(unsafe { ffi::vmm_vma_insert_page(vma, addr, phys) })
+/// The module that `misc`, the `/dev/vmm` registration, is a field of.
+pub(crate) fn module_of(
+    misc: &kernel::miscdevice::MiscDeviceRegistration<crate::ctl::Ctl>,
+) -> &crate::VmmModule {
+    // The only `MiscDeviceRegistration<Ctl>` is the `dev` field of the
+    // pinned `VmmModule`; the misc core keeps it registered while `misc`
+    // is borrowed (during `open`).
+    let field = core::ptr::from_ref(misc).cast_mut();
+    // SAFETY: so `field` lies in a live `VmmModule`, which outlives the
+    // borrow of its field.
+    unsafe { &*kernel::container_of!(field, crate::VmmModule, dev) }
 }

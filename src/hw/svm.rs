@@ -15,7 +15,11 @@ use kernel::{
 };
 
 use super::{cpu::LocalCpu, ffi, WindowError, OPEN_WINDOWS, SHUTTING_DOWN};
-use crate::x86::{CpuInfo, EFER_SVME, MSR_EFER};
+use crate::x86::{
+    msr::{EFER, VM_HSAVE_PA},
+    regs::efer::SVME,
+    CpuInfo,
+};
 
 /// This CPU has SVM enabled for as long as the value lives.
 pub(crate) struct SvmWindow<'a> {
@@ -29,12 +33,14 @@ impl<'a> SvmWindow<'a> {
         if SHUTTING_DOWN.load(Acquire) {
             return Err(WindowError::ShuttingDown);
         }
-        let efer = cpu.rdmsr(MSR_EFER).ok_or(WindowError::Failed("reading EFER faulted"))?;
-        if efer & EFER_SVME != 0 {
+        let efer = cpu.rdmsr(EFER).ok_or(WindowError::Failed("reading EFER faulted"))?;
+        if efer & SVME != 0 {
             return Err(WindowError::InUse);
         }
         OPEN_WINDOWS.add(1, Relaxed);
-        if !cpu.wrmsr(MSR_EFER, efer | EFER_SVME) {
+        // SAFETY: the kernel does not use EFER.SVME; `Drop` puts the value
+        // back before interrupts come on (the `LocalCpu` borrow).
+        if !unsafe { cpu.wrmsr(EFER, efer | SVME) } {
             OPEN_WINDOWS.fetch_sub(1, Relaxed);
             return Err(WindowError::Failed("setting EFER.SVME faulted"));
         }
@@ -48,7 +54,8 @@ impl Drop for SvmWindow<'_> {
         // SAFETY: SVME is on (type invariant), so STGI is defined; a fault
         // comes back as an error code.
         let stgi = unsafe { ffi::vmm_stgi() };
-        let cleared = self.cpu.wrmsr(MSR_EFER, self.efer);
+        // SAFETY: puts back the EFER the kernel set.
+        let cleared = unsafe { self.cpu.wrmsr(EFER, self.efer) };
         OPEN_WINDOWS.fetch_sub(1, Relaxed);
         if stgi != 0 || !cleared {
             pr_err!("leaving SVM failed (stgi {stgi}, efer cleared {cleared})\n");
@@ -64,7 +71,9 @@ impl SvmWindow<'_> {
 
     /// Points VM_HSAVE_PA at `hsave`, a page reserved for this CPU.
     pub(crate) fn set_hsave(&self, hsave: &super::mem::HwPages) -> bool {
-        self.cpu.wrmsr(crate::svm::caps::MSR_VM_HSAVE_PA, hsave.phys())
+        // SAFETY: only SVM uses VM_HSAVE_PA, and SVM is on for this window,
+        // which owns it; `hsave` is a page reserved for this CPU.
+        unsafe { self.cpu.wrmsr(VM_HSAVE_PA, hsave.phys()) }
     }
 
     /// Enters the guest of `vmcb` once; returns at its #VMEXIT with the
@@ -73,7 +82,7 @@ impl SvmWindow<'_> {
     ///
     /// `vmcb` must hold a VMCB whose physical pointers (nested CR3, I/O and
     /// MSR permission maps) point at pages its owner keeps alive, which is
-    /// [`crate::svm::SvmVcpu`]'s invariant; `host_save` is this CPU's host
+    /// `backend::svm::SvmVcpu`'s invariant; `host_save` is this CPU's host
     /// save area and VM_HSAVE_PA was set by [`Self::set_hsave`].
     pub(crate) fn vmrun(
         &self,

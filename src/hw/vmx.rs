@@ -30,7 +30,7 @@ use kernel::{
 use super::{cpu::LocalCpu, ffi, mem::HwPages, WindowError, OPEN_WINDOWS, SHUTTING_DOWN};
 pub(crate) use ffi::VmxHost;
 use crate::vmx::{caps::VmxCaps, vmcs};
-use crate::x86::{CpuInfo, CR4_VMXE};
+use crate::x86::{msr, regs::cr4::VMXE, CpuInfo};
 
 /// The 4 KiB VMXON region of one CPU.
 pub(crate) struct VmxonRegion {
@@ -76,17 +76,17 @@ impl<'a> VmxWindow<'a> {
             return Err(WindowError::WrongCpu);
         }
         let cr4 = cpu.cr4();
-        if cr4 & CR4_VMXE != 0 {
+        if cr4 & VMXE != 0 {
             return Err(WindowError::InUse);
         }
-        if !caps.cr_fixed_ok(cpu.cr0(), cr4 | CR4_VMXE) {
+        if !caps.cr_fixed_ok(cpu.cr0(), cr4 | VMXE) {
             return Err(WindowError::FixedBits);
         }
         OPEN_WINDOWS.add(1, Relaxed);
         // Interrupts are off (the `LocalCpu` invariant), so no kernel code on
         // this CPU writes CR4 from its shadow before the window closes.
         // SAFETY: only VMXE differs from the live value, as the helper needs.
-        unsafe { ffi::vmm_write_cr4_raw(cr4 | CR4_VMXE) };
+        unsafe { ffi::vmm_write_cr4_raw(cr4 | VMXE) };
         // `region` is this CPU's own (checked above) and outlives the window;
         // faults and VMfail come back as error codes.
         // SAFETY: `region.pa` is a page-aligned VMXON region with the revision.
@@ -96,7 +96,7 @@ impl<'a> VmxWindow<'a> {
                 // SAFETY: restores the value the kernel's shadow holds.
                 unsafe { ffi::vmm_write_cr4_raw(cr4) };
                 OPEN_WINDOWS.fetch_sub(1, Relaxed);
-                Err(WindowError::Failed(if r == -14 { "VMXON faulted" } else { "VMXON failed" }))
+                Err(WindowError::Failed(if r == EFAULT.to_errno() { "VMXON faulted" } else { "VMXON failed" }))
             }
         }
     }
@@ -314,9 +314,6 @@ pub(crate) fn l1d_flush_param() -> Option<bool> {
     }
 }
 
-/// IA32_FLUSH_CMD.
-const MSR_FLUSH_CMD: u32 = 0x10b;
-
 /// How the L1 data cache is flushed before a VMX entry.
 pub(crate) enum L1dFlush {
     /// Not at all.
@@ -343,7 +340,9 @@ impl L1dFlush {
         match self {
             Self::Off => {}
             Self::Msr => {
-                let _ = cpu.wrmsr(MSR_FLUSH_CMD, 1);
+                // SAFETY: L1D_FLUSH only writes back and invalidates the
+                // L1D; no state the kernel relies on changes.
+                let _ = unsafe { cpu.wrmsr(msr::FLUSH_CMD, 1) };
             }
             Self::Software(buf) => {
                 let lines: &[[u64; 8]; 1024] = buf.as_ref();

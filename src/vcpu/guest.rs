@@ -6,6 +6,7 @@
 
 use kernel::prelude::*;
 
+use super::exits::{Outcome, Step};
 use super::VcpuState;
 use crate::backend::{Event, VcpuHw};
 use crate::uapi::{self, exit, reg, ExitData, VmmExit};
@@ -13,7 +14,18 @@ use crate::vm::Vm;
 use crate::x86::{
     insn::{self, CpuMode, Op},
     paging::{self, Access, GuestPhys, WalkError},
+    regs::{cr4, next_ip_faults},
 };
+
+/// Where a linear address led.
+pub(super) enum Walked {
+    /// To this guest-physical address.
+    Gpa(u64),
+    /// To guest-physical memory no segment backs.
+    Unbacked,
+    /// Nowhere: the guest gets a fault, or runs the instruction again.
+    Stop(Outcome),
+}
 
 /// Guest-physical memory as the guest page walker sees it.
 struct Phys<'a>(&'a crate::mem::VmMem);
@@ -44,27 +56,22 @@ impl GuestPhys for Phys<'_> {
 }
 
 impl VcpuState {
-    /// Translates a linear address for `access`, injecting the fault if it
-    /// fails. `Ok(None)`: a fault was injected.
-    pub(super) fn translate(&mut self, vm: &Vm, la: u64, access: Access) -> Result<Option<u64>, ()> {
+    /// Translates a linear address for `access`, as the guest's own
+    /// page tables do.
+    pub(super) fn translate(&self, vm: &Vm, la: u64, access: Access) -> Walked {
         let regs = self.paging();
         let user = self.hw.cpl() == 3;
         let r = vm.with_mem(|m| paging::translate(&mut Phys(m), &regs, la, access, user));
         match r {
-            Ok(gpa) => Ok(Some(gpa)),
+            Ok(gpa) => Walked::Gpa(gpa),
             Err(WalkError::PageFault { error_code }) => {
-                self.hw.set_cr2(la);
-                self.hw.inject(Event { vector: 14, error: Some(error_code) });
-                Ok(None)
+                Walked::Stop(Outcome::PageFault { cr2: la, error: error_code })
             }
-            Err(WalkError::NonCanonical) => {
-                self.hw.inject(Event::GP0);
-                Ok(None)
-            }
+            Err(WalkError::NonCanonical) => Walked::Stop(Outcome::Fault(Event::GP0)),
             // Another vCPU kept changing the entries: run the instruction
             // again, which exits again.
-            Err(WalkError::Contended) => Ok(None),
-            Err(WalkError::Unbacked { .. }) => Err(()),
+            Err(WalkError::Contended) => Walked::Stop(Outcome::Reenter),
+            Err(WalkError::Unbacked { .. }) => Walked::Unbacked,
         }
     }
 
@@ -98,31 +105,57 @@ impl VcpuState {
     }
 
     /// The RIP after the instruction that exited, which must be `op`.
-    pub(super) fn next_rip(&mut self, vm: &Vm, op: Op) -> Result<Result<u64, VmmExit>> {
-        if let Some(n) = self.hw.next_rip() {
-            return Ok(Ok(n));
-        }
-        let rip = self.rip();
-        Ok(match self.fetch(vm) {
-            Ok(i) if i.op == op => {
-                let next = rip.wrapping_add(u64::from(i.len));
-                Ok(if self.mode() == CpuMode::Long64 { next } else { next & 0xffff_ffff })
+    /// When it would be non-canonical in the guest's mode, the instruction
+    /// does not complete: the guest gets #GP(0) at the instruction, as for
+    /// a branch to a non-canonical target, and nothing it did is kept.
+    pub(super) fn next_rip(&mut self, vm: &Vm, op: Op) -> Result<Step<u64>> {
+        let mode = self.mode();
+        let long64 = mode == CpuMode::Long64;
+        let next = match self.hw.next_rip() {
+            Some(n) => n,
+            None => {
+                let rip = self.rip();
+                match self.fetch(vm) {
+                    Ok(i) if i.op == op => {
+                        let next = rip.wrapping_add(u64::from(i.len));
+                        if long64 {
+                            next
+                        } else {
+                            next & 0xffff_ffff
+                        }
+                    }
+                    // The bytes changed under the exit (another vCPU
+                    // rewrote them).
+                    Ok(_) => {
+                        let e = VmmExit { reason: exit::INST_EMUL, rip, ..VmmExit::ZERO };
+                        return Ok(Step::Stop(Outcome::ToUser(e)));
+                    }
+                    Err(e) => return Ok(Step::Stop(Outcome::ToUser(e))),
+                }
             }
-            // The bytes changed under the exit (another vCPU rewrote them).
-            Ok(_) => Err(VmmExit { reason: exit::INST_EMUL, rip, ..VmmExit::ZERO }),
-            Err(e) => Err(e),
-        })
+        };
+        Ok(self.check_next(next, long64))
+    }
+
+    /// `next` as the RIP to continue at, or #GP(0) when it is
+    /// non-canonical in the guest's current paging mode.
+    pub(super) fn check_next(&self, next: u64, long64: bool) -> Step<u64> {
+        let la57 = self.gpr(reg::CR4) & cr4::LA57 != 0;
+        if next_ip_faults(next, long64, la57) {
+            Step::Stop(Outcome::Fault(Event::GP0))
+        } else {
+            Step::Go(next)
+        }
     }
 
     /// Moves RIP past the instruction that exited.
-    pub(super) fn skip(&mut self, vm: &Vm, op: Op) -> Result<Result<(), VmmExit>> {
+    pub(super) fn skip(&mut self, vm: &Vm, op: Op) -> Result<Step<()>> {
         Ok(match self.next_rip(vm, op)? {
-            Ok(n) => {
-                self.hw.set(reg::RIP, n)?;
-                Ok(())
+            Step::Go(n) => {
+                self.hw.set_rip(n);
+                Step::Go(())
             }
-            Err(e) => Err(e),
+            Step::Stop(o) => Step::Stop(o),
         })
     }
-
 }

@@ -6,6 +6,8 @@
 
 use kernel::prelude::*;
 
+use super::exits::{Outcome, Step};
+use super::guest::Walked;
 use super::{Pending, VcpuState};
 use crate::backend::{Event, IoExit, VcpuHw};
 use crate::uapi::{self, exit, reg, ExitData, VmmExit};
@@ -13,11 +15,16 @@ use crate::vm::Vm;
 use crate::x86::{
     insn::{CpuMode, Seg},
     paging::Access,
+    regs::rflags,
 };
 
 impl VcpuState {
-    pub(super) fn io(&mut self, vm: &Vm, io: IoExit) -> Result<Option<VmmExit>> {
+    pub(super) fn io(&mut self, vm: &Vm, io: IoExit) -> Result<Outcome> {
         let rip = self.rip();
+        // A non-canonical next RIP faults before the port is touched.
+        if let Step::Stop(o) = self.check_next(io.next_rip, self.mode() == CpuMode::Long64) {
+            return Ok(o);
+        }
         let mut data = uapi::VmmExitInout {
             flags: if io.input { uapi::VMM_INOUT_IN } else { 0 },
             port: u32::from(io.port),
@@ -34,8 +41,8 @@ impl VcpuState {
             let amask = size_mask(io.addr_size);
             let count = if io.rep { self.gpr(reg::RCX) & amask } else { 1 };
             if count == 0 {
-                self.hw.set(reg::RIP, io.next_rip)?;
-                return Ok(None);
+                self.hw.set_rip(io.next_rip);
+                return Ok(Outcome::Reenter);
             }
             let seg = if io.input {
                 Seg::Es
@@ -44,7 +51,7 @@ impl VcpuState {
             } else {
                 match self.fetch(vm) {
                     Ok(i) => i.seg.unwrap_or(Seg::Ds),
-                    Err(e) => return Ok(Some(e)),
+                    Err(e) => return Ok(Outcome::ToUser(e)),
                 }
             };
             let index = self.gpr(if io.input { reg::RDI } else { reg::RSI }) & amask;
@@ -53,13 +60,18 @@ impl VcpuState {
             let access = if io.input { Access::Write } else { Access::Read };
             // An element crossing a page is split: translate its last byte too.
             let last = la.wrapping_add(u64::from(io.size) - 1);
-            let (first, second) = match (self.translate(vm, la, access), self.translate(vm, last, access)) {
-                (Ok(Some(a)), Ok(Some(b))) => (a, b),
-                (Ok(None), _) | (_, Ok(None)) => return Ok(None),
-                _ => return Ok(Some(self.inst_emul(vm))),
+            let first = match self.translate(vm, la, access) {
+                Walked::Gpa(a) => a,
+                Walked::Stop(o) => return Ok(o),
+                Walked::Unbacked => return Ok(self.inst_emul(vm)),
+            };
+            let second = match self.translate(vm, last, access) {
+                Walked::Gpa(b) => b,
+                Walked::Stop(o) => return Ok(o),
+                Walked::Unbacked => return Ok(self.inst_emul(vm)),
             };
             if (la & !0xfff) != (last & !0xfff) && second & 0xfff != last & 0xfff {
-                return Ok(Some(self.inst_emul(vm)));
+                return Ok(self.inst_emul(vm));
             }
             let split = (0x1000 - (la & 0xfff)) as usize;
             if !io.input {
@@ -73,7 +85,7 @@ impl VcpuState {
                     }
                 });
                 if !ok {
-                    return Ok(Some(self.inst_emul(vm)));
+                    return Ok(self.inst_emul(vm));
                 }
                 data.value = u64::from_le_bytes(b);
             }
@@ -83,7 +95,8 @@ impl VcpuState {
             elem = Some(first);
         }
         self.pending = Pending::Io { io, elem };
-        Ok(Some(VmmExit { reason: exit::INOUT, rip, data: data.to_data(), ..VmmExit::ZERO }))
+        let data = data.to_data();
+        Ok(Outcome::ToUser(VmmExit { reason: exit::INOUT, rip, data, ..VmmExit::ZERO }))
     }
 
     pub(super) fn seg_base(&self, seg: Seg) -> u64 {
@@ -101,17 +114,14 @@ impl VcpuState {
         self.hw.get_desc(id).map_or(0, |d| d.base)
     }
 
-    pub(super) fn inst_emul(&mut self, vm: &Vm) -> VmmExit {
-        match self.fetch(vm) {
+    /// An `INST_EMUL` exit for the instruction at RIP.
+    pub(super) fn inst_emul(&mut self, vm: &Vm) -> Outcome {
+        Outcome::ToUser(match self.fetch(vm) {
             Err(e) => e,
-            Ok(_) => {
-                // Decodable but not completable (MMIO behind a string
-                // operand): hand the raw bytes over all the same.
-                let mut e = VmmExit { reason: exit::INST_EMUL, rip: self.rip(), ..VmmExit::ZERO };
-                e.inst_len = 0;
-                e
-            }
-        }
+            // Decodable but not completable (MMIO behind a string
+            // operand): the sequencer gets the exit all the same.
+            Ok(_) => VmmExit { reason: exit::INST_EMUL, rip: self.rip(), ..VmmExit::ZERO },
+        })
     }
 
     /// Applies the sequencer's completion of the pending exit.
@@ -125,9 +135,9 @@ impl VcpuState {
             (uapi::VMM_ENTRY_COMPLETE, Pending::Io { io, elem }) => self.complete_io(vm, io, elem, entry.value)?,
             (uapi::VMM_ENTRY_COMPLETE, Pending::Rdmsr { next_rip, .. }) => {
                 self.set_edx_eax(entry.value);
-                self.hw.set(reg::RIP, next_rip)?;
+                self.hw.set_rip(next_rip);
             }
-            (uapi::VMM_ENTRY_COMPLETE, Pending::Wrmsr { next_rip }) => self.hw.set(reg::RIP, next_rip)?,
+            (uapi::VMM_ENTRY_COMPLETE, Pending::Wrmsr { next_rip }) => self.hw.set_rip(next_rip),
             (uapi::VMM_ENTRY_INJECT_GP, Pending::Rdmsr { .. } | Pending::Wrmsr { .. }) => self.hw.inject(Event::GP0),
             _ => return Err(EINVAL),
         }
@@ -143,7 +153,8 @@ impl VcpuState {
                 let v = if io.size == 4 { value & mask } else { (rax & !mask) | (value & mask) };
                 self.hw.set(reg::RAX, v)?;
             }
-            return self.hw.set(reg::RIP, io.next_rip);
+            self.hw.set_rip(io.next_rip);
+            return Ok(());
         };
         if io.input {
             let bytes = value.to_le_bytes();
@@ -161,12 +172,13 @@ impl VcpuState {
             });
             if split < n {
                 let la = self.seg_base(Seg::Es).wrapping_add(self.gpr(reg::RDI) & size_mask(io.addr_size));
-                if let Ok(Some(g2)) = self.translate(vm, la.wrapping_add(split as u64), Access::Write) {
+                let rest = la.wrapping_add(split as u64);
+                if let Walked::Gpa(g2) = self.translate(vm, rest, Access::Write) {
                     vm.with_mem(|m| m.write(g2, &bytes[split..n]));
                 }
             }
         }
-        let df = self.gpr(reg::RFLAGS) & (1 << 10) != 0;
+        let df = self.gpr(reg::RFLAGS) & rflags::DF != 0;
         let step = u64::from(io.size);
         let idx = if io.input { reg::RDI } else { reg::RSI };
         let moved = if df { self.gpr(idx).wrapping_sub(step) } else { self.gpr(idx).wrapping_add(step) };
@@ -179,7 +191,7 @@ impl VcpuState {
             done = left & size_mask(io.addr_size) == 0;
         }
         if done {
-            self.hw.set(reg::RIP, io.next_rip)?;
+            self.hw.set_rip(io.next_rip);
         }
         Ok(())
     }

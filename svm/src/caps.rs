@@ -10,7 +10,7 @@ use {vmm_uapi as uapi, vmm_x86 as x86};
 
 use uapi::Features;
 pub use x86::CpuInfo;
-use x86::{EFER_SVME, MSR_EFER};
+use x86::{msr::EFER as MSR_EFER, regs::efer::SVME as EFER_SVME};
 
 /// VM_CR: SVM lock and disable controls.
 pub const MSR_VM_CR: u32 = 0xc001_0114;

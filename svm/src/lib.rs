@@ -15,8 +15,11 @@
 
 pub mod asid;
 pub mod caps;
+pub mod exit;
 pub mod maps;
 pub mod vmcb;
 
+#[cfg(test)]
+mod exit_tests;
 #[cfg(test)]
 mod tests;

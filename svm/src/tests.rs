@@ -4,7 +4,7 @@
 
 use crate::caps::{probe, CpuInfo, SvmFeatures, Unavailable, MSR_VM_CR, VM_CR_SVMDIS};
 use vmm_uapi::Features;
-use vmm_x86::{EFER_SVME, MSR_EFER};
+use vmm_x86::{msr::EFER as MSR_EFER, regs::efer::SVME as EFER_SVME};
 
 struct FakeCpu {
     svm: bool,
@@ -123,20 +123,22 @@ fn refusal_kinds() {
     assert_eq!(Unavailable::Absent.kind(), Refusal::Absent);
     assert_eq!(Unavailable::InUse.kind(), Refusal::InUse);
     assert_eq!(Unavailable::MsrFault(1).kind(), Refusal::Fault);
-    assert!(Unavailable::DisabledByFirmware.describe(&crate::caps::WORDING).contains("VM_CR.SVMDIS"));
+    let wording = Unavailable::DisabledByFirmware.describe(&crate::caps::WORDING);
+    assert!(wording.contains("VM_CR.SVMDIS"));
 }
 
 #[test]
 fn vmcb_exit_codes_and_intercepts() {
-    use crate::vmcb::{ExitCode, Intercept1, Intercept2, Vmcb};
+    use crate::exit::{ExitCode, Unknown};
+    use crate::vmcb::{Intercept1, Intercept2, Vmcb};
     // The exits TESTBED.md saw a real VMRUN return under QEMU TCG.
-    assert_eq!(ExitCode::from(0x81), ExitCode::Vmmcall);
-    assert_eq!(ExitCode::from(0x78), ExitCode::Hlt);
-    assert_eq!(ExitCode::from(0x400), ExitCode::Npf);
-    assert_eq!(ExitCode::from(0x4e), ExitCode::Exception(14));
-    assert_eq!(ExitCode::from(0x13), ExitCode::CrWrite(3));
-    assert_eq!(ExitCode::from(u64::MAX), ExitCode::Invalid);
-    assert_eq!(ExitCode::from(0x1234), ExitCode::Other(0x1234));
+    assert_eq!(ExitCode::try_from(0x81), Ok(ExitCode::Vmmcall));
+    assert_eq!(ExitCode::try_from(0x78), Ok(ExitCode::Hlt));
+    assert_eq!(ExitCode::try_from(0x400), Ok(ExitCode::Npf));
+    assert_eq!(ExitCode::try_from(0x4e), Ok(ExitCode::Exception(14)));
+    assert_eq!(ExitCode::try_from(0x13), Ok(ExitCode::CrWrite(3)));
+    assert_eq!(ExitCode::try_from(u64::MAX), Ok(ExitCode::Invalid));
+    assert_eq!(ExitCode::try_from(0x1234), Err(Unknown(0x1234)));
     // Intercept bits as the APM numbers them (word 3: bit 96 + n).
     assert_eq!(Intercept1::CPUID.bits(), 1 << 18);
     assert_eq!(Intercept1::HLT.bits(), 1 << 24);

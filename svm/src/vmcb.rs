@@ -53,7 +53,7 @@ pub struct Control {
     /// Interrupt shadow (bit 0) and guest interrupt mask (bit 1).
     pub int_state: u32,
     _reserved_3: [u8; 4],
-    /// Exit code; see [`ExitCode`].
+    /// Exit code; see [`ExitCode`](super::exit::ExitCode).
     pub exit_code: u64,
     /// EXITINFO1.
     pub exit_info_1: u64,
@@ -481,86 +481,4 @@ pub enum TlbControl {
     FlushAll = 1,
     /// Flush this guest's ASID (needs flush-by-ASID).
     FlushAsid = 3,
-}
-
-/// A #VMEXIT code (APM Appendix C), decoded. Unknown codes stay raw.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ExitCode {
-    /// Read of CRn.
-    CrRead(u8),
-    /// Write of CRn.
-    CrWrite(u8),
-    /// Read of DRn.
-    DrRead(u8),
-    /// Write of DRn.
-    DrWrite(u8),
-    /// Exception vector n.
-    Exception(u8),
-    /// Physical interrupt.
-    Intr,
-    /// Physical NMI.
-    Nmi,
-    /// Physical SMI.
-    Smi,
-    /// Physical INIT.
-    Init,
-    /// Virtual interrupt.
-    Vintr,
-    /// RDTSC.
-    Rdtsc,
-    /// CPUID.
-    Cpuid,
-    /// PAUSE.
-    Pause,
-    /// HLT.
-    Hlt,
-    /// IN/OUT/INS/OUTS.
-    Ioio,
-    /// RDMSR or WRMSR (EXITINFO1: 0 read, 1 write).
-    Msr,
-    /// Task switch.
-    TaskSwitch,
-    /// Shutdown (triple fault).
-    Shutdown,
-    /// VMRUN.
-    Vmrun,
-    /// VMMCALL.
-    Vmmcall,
-    /// Nested page fault (EXITINFO1: error code, EXITINFO2: GPA).
-    Npf,
-    /// VMRUN refused the VMCB (invalid guest state).
-    Invalid,
-    /// A code vmm does not name.
-    Other(u64),
-}
-
-impl From<u64> for ExitCode {
-    fn from(code: u64) -> Self {
-        let low = (code & 0xf) as u8;
-        match code {
-            0x00..=0x0f => Self::CrRead(low),
-            0x10..=0x1f => Self::CrWrite(low),
-            0x20..=0x2f => Self::DrRead(low),
-            0x30..=0x3f => Self::DrWrite(low),
-            0x40..=0x5f => Self::Exception((code - 0x40) as u8),
-            0x60 => Self::Intr,
-            0x61 => Self::Nmi,
-            0x62 => Self::Smi,
-            0x63 => Self::Init,
-            0x64 => Self::Vintr,
-            0x6e => Self::Rdtsc,
-            0x72 => Self::Cpuid,
-            0x77 => Self::Pause,
-            0x78 => Self::Hlt,
-            0x7b => Self::Ioio,
-            0x7c => Self::Msr,
-            0x7d => Self::TaskSwitch,
-            0x7f => Self::Shutdown,
-            0x80 => Self::Vmrun,
-            0x81 => Self::Vmmcall,
-            0x400 => Self::Npf,
-            u64::MAX => Self::Invalid,
-            other => Self::Other(other),
-        }
-    }
 }

@@ -6,6 +6,7 @@ pub mod ctl;
 pub mod fuzz;
 pub mod memory;
 pub mod module;
+pub mod rip;
 pub mod run;
 pub mod stress;
 pub mod vcpu;

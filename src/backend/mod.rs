@@ -2,37 +2,89 @@
 
 //! The seam between common vCPU code and a hardware backend.
 //!
-//! A backend owns the hardware view of one vCPU (a VMCB or a VMCS) and
-//! does three things: it reads and writes architectural registers, it
-//! injects events, and it enters the guest once and says why it came back,
-//! in vendor-neutral terms ([`HwExit`]). Everything else (which exits go to
-//! userspace, CPUID, MSRs, port I/O, completions, kicks and signals) is
-//! common code in `vcpu.rs`.
+//! [`Backend`] is chosen once, at load, from what the probe found: it
+//! holds the vendor's per-CPU state and creates vCPUs. A vCPU of either
+//! vendor is an [`AnyVcpu`], which owns the hardware view of one vCPU (a
+//! VMCB, or a VMCS with its software copy) and does three things: it reads
+//! and writes architectural registers, it injects events, and it enters
+//! the guest once and says why it came back, in vendor-neutral terms
+//! ([`HwExit`]). Everything else (which exits go to userspace, CPUID,
+//! MSRs, port I/O, completions, kicks and signals) is common code in
+//! `vcpu.rs`, which names no vendor type.
 //!
-//! Both backends implement [`VcpuHw`]: `svm_vcpu::SvmVcpu` (AMD-V) and
-//! `vmx_vcpu::VmxVcpu` (VT-x). [`AnyVcpu`] is the one a vCPU holds.
+//! - [`svm`]: AMD-V (VMCB, permission maps, ASIDs).
+//! - [`vmx`]: VT-x (VMCS, bitmaps, VPIDs, EPT flushes).
+//!
+//! The backend knows nothing of VMs: an entry gets what it needs from the
+//! VM through [`Entry`].
 
-use kernel::{prelude::*, sync::atomic::Atomic};
+use kernel::{
+    prelude::*,
+    sync::{atomic::Atomic, Arc},
+};
 
-use crate::svm_vcpu::SvmVcpu;
 use crate::uapi::{access, reg, VmmSegDesc};
-use crate::vm::Shared;
+use crate::virt::Found;
 use crate::vmspace::gen::Generation;
-use crate::vmx_vcpu::VmxVcpu;
-use crate::x86::{insn::Seg, paging::canonical};
+use crate::x86::{
+    insn::Seg,
+    msr::{DirectMsr, Gp},
+    paging::canonical,
+};
 
-/// Guest-visible EFER bits: SCE, LME, LMA, NXE.
-pub(crate) const EFER_VALID: u64 = 0xd01;
-/// RFLAGS bits that may be set (bit 1 always is).
-pub(crate) const RFLAGS_VALID: u64 = 0x3f_7fd7;
-/// CR4 bits a guest may have: everything architectural but VMXE and SMXE
-/// (VT-x further limits them to what CR4_FIXED1 allows).
-pub(crate) const CR4_VALID: u64 = 0x37_1fff | (1 << 23);
+pub(crate) mod svm;
+pub(crate) mod vmx;
 
-/// Whether `v` is a CR0 userspace may set: no high bits, PG only with PE,
-/// NW only with CD.
-pub(crate) const fn cr0_valid(v: u64) -> bool {
-    v >> 32 == 0 && (v & (1 << 31) == 0 || v & 1 != 0) && (v & (1 << 29) == 0 || v & (1 << 30) != 0)
+/// The backend chosen at load, with its per-CPU state. Immutable.
+pub(crate) enum Backend {
+    /// AMD-V.
+    Svm(Arc<svm::SvmCpus>),
+    /// VT-x.
+    Vmx(Arc<vmx::VmxCpus>),
+}
+
+/// The nested page-table format a backend walks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum NestedFormat {
+    /// AMD nested page tables (the host's paging format and depth).
+    Npt,
+    /// Intel EPT (4 levels).
+    Ept,
+}
+
+impl Backend {
+    /// Builds the backend the probe found. `la57`: linear addresses are 57
+    /// bits wide; `l1d_flush`: flush the L1D before every VT-x entry.
+    pub(crate) fn new(found: Found, la57: bool, l1d_flush: bool) -> Result<Self> {
+        Ok(match found {
+            Found::Vmx { caps, regions } => {
+                let cpus = vmx::VmxCpus::new(caps, regions, la57, l1d_flush)?;
+                Self::Vmx(Arc::new(cpus, GFP_KERNEL)?)
+            }
+            Found::Svm { caps } => {
+                let cpus = svm::SvmCpus::new(crate::hw::nr_cpu_ids(), &caps, la57)?;
+                Self::Svm(Arc::new(cpus, GFP_KERNEL)?)
+            }
+        })
+    }
+
+    /// A vCPU in the architectural reset state.
+    pub(crate) fn create_vcpu(&self) -> Result<AnyVcpu> {
+        let mut v = match self {
+            Self::Svm(cpus) => AnyVcpu::Svm(KBox::new(svm::SvmVcpu::new(cpus)?, GFP_KERNEL)?),
+            Self::Vmx(cpus) => AnyVcpu::Vmx(KBox::new(vmx::VmxVcpu::new(cpus)?, GFP_KERNEL)?),
+        };
+        v.reset()?;
+        Ok(v)
+    }
+
+    /// The nested page-table format of this backend.
+    pub(crate) fn nested_format(&self) -> NestedFormat {
+        match self {
+            Self::Svm(_) => NestedFormat::Npt,
+            Self::Vmx(_) => NestedFormat::Ept,
+        }
+    }
 }
 
 /// Checks a `VMM_VCPU_SET_DESCS` entry for descriptor `id` the same way on
@@ -53,39 +105,6 @@ pub(crate) fn check_desc(id: u32, d: &VmmSegDesc, la57: bool) -> Result<bool> {
     Ok(table)
 }
 
-/// MSRs the guest reads and writes without exiting, on both backends: the
-/// hardware switches them (VMLOAD/VMSAVE, or VMCS fields) or the backend
-/// does around each entry. [`direct_slot`] numbers them.
-pub(crate) const DIRECT_MSRS: [u32; 10] = [
-    0xc000_0100, // FS_BASE
-    0xc000_0101, // GS_BASE
-    0xc000_0102, // KERNEL_GS_BASE
-    0xc000_0081, // STAR
-    0xc000_0082, // LSTAR
-    0xc000_0083, // CSTAR
-    0xc000_0084, // SFMASK
-    0x174,       // SYSENTER_CS
-    0x175,       // SYSENTER_ESP
-    0x176,       // SYSENTER_EIP
-];
-
-/// The index of `msr` in [`DIRECT_MSRS`].
-pub(crate) fn direct_slot(msr: u32) -> Option<usize> {
-    DIRECT_MSRS.iter().position(|m| *m == msr)
-}
-
-/// The value a guest write of `v` to direct MSR `slot` stores, or `None`
-/// for #GP: addresses must be canonical, SFMASK keeps 32 bits and
-/// SYSENTER_CS 16.
-pub(crate) fn direct_value(slot: usize, v: u64, la57: bool) -> Option<u64> {
-    match slot {
-        3 => Some(v),
-        6 => Some(v & 0xffff_ffff),
-        7 => Some(v & 0xffff),
-        _ => canonical(v, la57).then_some(v),
-    }
-}
-
 /// An event to deliver at the next entry.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Event {
@@ -100,13 +119,17 @@ impl Event {
     pub(crate) const UD: Self = Self { vector: 6, error: None };
     /// #GP(0).
     pub(crate) const GP0: Self = Self { vector: 13, error: Some(0) };
+    /// #PF with `error`; CR2 must be set first.
+    pub(crate) const fn page_fault(error: u32) -> Self {
+        Self { vector: 14, error: Some(error) }
+    }
 }
 
 /// Why the guest stopped, as common code needs to know it.
 #[derive(Clone, Copy, Debug)]
 pub(crate) enum HwExit {
     /// Nothing for common code to do (a host interrupt, NMI or SMI, or an
-    /// event the backend re-injected itself).
+    /// event the backend re-injected or an instruction it completed).
     Continue,
     /// IN, OUT, INS or OUTS.
     Io(IoExit),
@@ -150,7 +173,9 @@ pub(crate) struct IoExit {
     pub(crate) next_rip: u64,
 }
 
-/// One vCPU's hardware state.
+/// One vCPU's hardware state. `set` and `set_desc` are the ioctl paths and
+/// validate what userspace gives them; the other setters take values that
+/// common code or the guest already made valid.
 pub(crate) trait VcpuHw {
     /// A register by `uapi::reg` id; `None` for an unknown id.
     fn get(&self, id: u32) -> Option<u64>;
@@ -160,6 +185,10 @@ pub(crate) trait VcpuHw {
     fn get_desc(&self, id: u32) -> Option<VmmSegDesc>;
     /// Writes a descriptor after checking it (`EINVAL`).
     fn set_desc(&mut self, id: u32, d: &VmmSegDesc) -> Result;
+    /// Moves RIP past a completed instruction to `rip`, which common code
+    /// checked against the guest's mode, and ends any interrupt shadow
+    /// (STI, MOV SS) the instruction was in.
+    fn set_rip(&mut self, rip: u64);
     /// Current privilege level.
     fn cpl(&self) -> u8;
     /// Delivers `e` at the next entry (a #PF also needs CR2 set first).
@@ -182,13 +211,12 @@ pub(crate) trait VcpuHw {
     /// Sets the TSC offset.
     fn set_tsc_offset(&mut self, offset: u64);
     /// An MSR the guest reads and writes directly (the hardware or the
-    /// backend switches it); `None` for any other.
-    fn direct_msr(&self, msr: u32) -> Option<u64>;
-    /// Writes a direct MSR; `None` for another MSR or a bad value (the
-    /// guest gets #GP).
-    fn set_direct_msr(&mut self, msr: u32, value: u64) -> Option<()>;
+    /// backend switches it).
+    fn direct_msr(&self, msr: DirectMsr) -> u64;
+    /// Writes a direct MSR, or refuses the value (the guest gets #GP).
+    fn set_direct_msr(&mut self, msr: DirectMsr, value: u64) -> Result<(), Gp>;
     /// Enters the guest once, on this CPU, and says why it came back.
-    fn enter(&mut self, shared: &Shared, entry: Entry<'_>) -> Result<HwExit>;
+    fn enter(&mut self, entry: Entry<'_>) -> Result<HwExit>;
 }
 
 /// What one entry needs from common code.
@@ -213,9 +241,32 @@ pub(crate) struct Entry<'a> {
 /// A vCPU of either backend.
 pub(crate) enum AnyVcpu {
     /// AMD-V.
-    Svm(SvmVcpu),
+    Svm(KBox<svm::SvmVcpu>),
     /// VT-x.
-    Vmx(KBox<VmxVcpu>),
+    Vmx(KBox<vmx::VmxVcpu>),
+}
+
+impl AnyVcpu {
+    /// Puts the architectural reset state (SDM Vol 3, Table 10-1) into
+    /// registers and descriptors, the same way on both backends.
+    /// Through the ioctl setters, so the values pass the same checks.
+    fn reset(&mut self) -> Result {
+        use crate::x86::reset;
+        self.set_rip(reset::RIP);
+        self.set(reg::RFLAGS, reset::RFLAGS)?;
+        self.set(reg::CR0, reset::CR0)?;
+        self.set(reg::DR6, reset::DR6)?;
+        self.set(reg::DR7, reset::DR7)?;
+        self.set_pat(reset::PAT);
+        for (id, s) in (reg::ES..=reg::IDTR).zip(reset::SEGMENTS.iter()) {
+            let d = VmmSegDesc { base: s.base, limit: s.limit, access: s.access };
+            self.set_desc(id, &d)?;
+            if id <= reg::TR {
+                self.set(id, u64::from(s.selector))?;
+            }
+        }
+        Ok(())
+    }
 }
 
 macro_rules! dispatch {
@@ -239,6 +290,9 @@ impl VcpuHw for AnyVcpu {
     }
     fn set_desc(&mut self, id: u32, d: &VmmSegDesc) -> Result {
         dispatch!(self, v => v.set_desc(id, d))
+    }
+    fn set_rip(&mut self, rip: u64) {
+        dispatch!(self, v => v.set_rip(rip))
     }
     fn cpl(&self) -> u8 {
         dispatch!(self, v => v.cpl())
@@ -270,13 +324,13 @@ impl VcpuHw for AnyVcpu {
     fn set_tsc_offset(&mut self, offset: u64) {
         dispatch!(self, v => v.set_tsc_offset(offset))
     }
-    fn direct_msr(&self, msr: u32) -> Option<u64> {
+    fn direct_msr(&self, msr: DirectMsr) -> u64 {
         dispatch!(self, v => v.direct_msr(msr))
     }
-    fn set_direct_msr(&mut self, msr: u32, value: u64) -> Option<()> {
+    fn set_direct_msr(&mut self, msr: DirectMsr, value: u64) -> Result<(), Gp> {
         dispatch!(self, v => v.set_direct_msr(msr, value))
     }
-    fn enter(&mut self, shared: &Shared, entry: Entry<'_>) -> Result<HwExit> {
-        dispatch!(self, v => v.enter(shared, entry))
+    fn enter(&mut self, entry: Entry<'_>) -> Result<HwExit> {
+        dispatch!(self, v => v.enter(entry))
     }
 }

@@ -1,108 +1,168 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! The VT-x backend's software copy of a vCPU, and how it goes into the
-//! VMCS before an entry and comes back out after the exit.
-//!
-//! Every entry writes the whole VMCS (controls, host state, guest state)
-//! and every exit reads the guest state and exit information back, so
-//! between entries this copy is the only state and the VMCS region holds
-//! nothing that must be kept.
+//! One trip into a VT-x guest: a window on this CPU (VMXON), TLB flushes
+//! the EPT generation or a migration call for, the VMCS written whole from
+//! the software copy, the guest's debug registers, XCR0 and SYSCALL MSRs
+//! switched around VMLAUNCH, and the guest state read back. Everything
+//! here runs with interrupts off.
 
-use super::*;
+use kernel::{
+    interrupt::local_interrupt_disable,
+    prelude::*,
+    sync::atomic::{Atomic, Relaxed},
+};
 
-/// One segment register's guest fields.
-#[derive(Clone, Copy, Debug, Default)]
-pub(super) struct SegState {
-    pub(super) sel: u16,
-    pub(super) base: u64,
-    pub(super) limit: u32,
-    pub(super) ar: u32,
-}
+use super::{state::ExitFields, Inner, Pending};
+use crate::backend::{Entry, HwExit};
+use crate::hw::{
+    self,
+    cpu::LocalCpu,
+    vmx::{CurrentVmcs, Extent, VmFail, VmcsRegion, VmxHost, VmxWindow},
+};
+use crate::vmspace::{gen::Flushed, pte::eptp};
+use crate::vmx::{
+    caps::{EntryCtls, EptVpidCap},
+    tlb::{self, Flush},
+    vmcs::{self as f, Vmcs},
+};
+use crate::x86::{msr, regs::cr0, CpuInfo};
 
-/// The guest's state between entries.
-#[derive(Clone, Copy, Debug, Default)]
-pub(super) struct Guest {
-    /// General registers by number; RSP (4) lives in `rsp`.
-    pub(super) gprs: [u64; 16],
-    pub(super) rsp: u64,
-    pub(super) rip: u64,
-    pub(super) rflags: u64,
-    /// CR0 and CR4 as the guest sees them (the read shadows).
-    pub(super) cr0: u64,
-    pub(super) cr4: u64,
-    pub(super) cr2: u64,
-    pub(super) cr3: u64,
-    pub(super) efer: u64,
-    pub(super) pat: u64,
-    pub(super) debugctl: u64,
-    pub(super) dr: [u64; 4],
-    pub(super) dr6: u64,
-    pub(super) dr7: u64,
-    /// ES, CS, SS, DS, FS, GS, LDTR, TR, GDTR, IDTR.
-    pub(super) segs: [SegState; 10],
-    pub(super) sysenter: [u64; 3],
-    /// STAR, LSTAR, CSTAR, SFMASK.
-    pub(super) syscall: [u64; 4],
-    pub(super) kernel_gs_base: u64,
-    pub(super) interruptibility: u32,
-    pub(super) activity: u32,
-    pub(super) pending_dbg: u64,
-    pub(super) pdptes: [u64; 4],
-    pub(super) tsc_offset: u64,
-}
+/// The missing-unrestricted-guest refusal was logged.
+static NO_UG_LOGGED: Atomic<bool> = Atomic::new(false);
 
-/// The exit-information fields of the last exit.
-#[derive(Clone, Copy, Debug, Default)]
-pub(super) struct ExitFields {
-    pub(super) reason: u32,
-    pub(super) qualification: u64,
-    pub(super) gpa: u64,
-    pub(super) gla: u64,
-    pub(super) intr_info: u32,
-    pub(super) intr_error: u32,
-    pub(super) idt_info: u32,
-    pub(super) idt_error: u32,
-    pub(super) len: u32,
-    pub(super) info: u32,
-    /// VM-instruction error of a failed VMLAUNCH.
-    pub(super) instruction_error: u32,
-}
+/// The MSRs switched around each entry, in `Guest::syscall` order, then
+/// KERNEL_GS_BASE: the guest reads and writes them without exiting, and
+/// the VMCS has no fields for them.
+const SWITCHED: [u32; 5] = [msr::STAR, msr::LSTAR, msr::CSTAR, msr::SFMASK, msr::KERNEL_GS_BASE];
 
-impl ExitFields {
-    pub(super) fn raw(&self) -> HwExit {
-        let v = uapi::VmmExitVmx {
-            exit_reason: self.reason,
-            instruction_error: self.instruction_error,
-            qualification: self.qualification,
-            guest_physical: self.gpa,
-            guest_linear: self.gla,
-            intr_info: self.intr_info,
-            intr_error: self.intr_error,
-            idt_info: self.idt_info,
-            idt_error: self.idt_error,
-            instruction_len: self.len,
-            instruction_info: self.info,
-            reserved: 0,
-        };
-        HwExit::Unhandled { reason: uapi::exit::VMX, data: v.to_data() }
-    }
-}
-
-/// An event for the VM-entry interruption-information fields.
-#[derive(Clone, Copy, Debug)]
-pub(super) struct Pending {
-    pub(super) info: u32,
-    pub(super) error: u32,
-    pub(super) len: u32,
-}
-
-/// The reset value of a segment (`ar` in the VMX layout).
-pub(super) const fn seg(sel: u16, base: u64, limit: u32, ar: u32) -> SegState {
-    SegState { sel, base, limit, ar }
+/// How one attempt to enter ended.
+pub(super) enum Ran {
+    /// A kick or a VM change came first: nothing ran.
+    NotEntered,
+    /// The guest ran and exited; the exit fields are read back.
+    Exited,
+    /// VMLAUNCH failed with VMfailValid: this exit goes to userspace.
+    Failed(HwExit),
 }
 
 impl Inner {
-    pub(super) fn write_controls(&self, v: &mut CurrentVmcs<'_>, eptp: u64) {
+    /// Enters the guest once, on this CPU, inside a window, with VMCS
+    /// region `region`.
+    pub(super) fn run_once(&mut self, region: &mut VmcsRegion, e: Entry<'_>) -> Result<Ran> {
+        let both = cr0::PE | cr0::PG;
+        if !self.ctl.unrestricted_guest() && self.g.cr0 & both != both {
+            if !NO_UG_LOGGED.xchg(true, Relaxed) {
+                pr_warn!(
+                    "VM_RUN refused: real mode and unpaged protected mode need VT-x \
+                     unrestricted guest, which this CPU lacks\n"
+                );
+            }
+            return Err(EOPNOTSUPP);
+        }
+        let Entry { root, generation, cpu_flushed, xcr0, arrive, depart } = e;
+        let eptp = eptp(root, 4);
+        let cpus = self.cpus.clone();
+        let irq = local_interrupt_disable();
+        let cpu = LocalCpu::new(&irq);
+        let id = hw::this_cpu(&irq);
+        let vmxon = cpus.regions.get(id as usize).ok_or(EIO)?;
+        let win = VmxWindow::enter(&cpu, id, vmxon, &cpus.caps).map_err(|e| e.to_errno())?;
+        if !arrive(id) {
+            depart();
+            return Ok(Ran::NotEntered);
+        }
+        // The CPU's record for this VM's EPT: INVEPT once per generation
+        // per CPU, whichever vCPUs run there.
+        let record = cpu_flushed.get(id as usize).ok_or(EIO)?;
+        let mut seen = Flushed::from_raw(record.load(Relaxed));
+        let ept_stale = seen.must_flush(generation);
+        let migrated = self.last_cpu != Some(id);
+        let flush = tlb::on_entry(ept_stale, migrated, self.regs_changed, self.vpid.is_some());
+        let single_vpid = cpus.caps.ept_vpid.contains(EptVpidCap::INVVPID_SINGLE);
+        let flushed = match (flush, self.vpid) {
+            (Flush::Ept, _) => win.invept(cpus.invept_extent(), eptp),
+            (Flush::Vpid, Some(vpid)) if single_vpid => win.invvpid(Extent::Single, vpid),
+            (Flush::Vpid, _) => win.invept(cpus.invept_extent(), eptp),
+            (Flush::None, _) => Ok(()),
+        };
+        if let Err(e) = flushed {
+            depart();
+            pr_err!("TLB flush before VM entry failed: {e:?}\n");
+            return Err(EIO);
+        }
+        record.store(seen.raw(), Relaxed);
+        self.last_cpu = Some(id);
+        self.regs_changed = false;
+
+        let host = win.cpu().vmx_host();
+        let mut vmcs = match win.load(region) {
+            Ok(v) => v,
+            Err(e) => {
+                depart();
+                pr_err!("VMPTRLD failed: {e:?}\n");
+                return Err(EIO);
+            }
+        };
+        self.write_controls(&mut vmcs, eptp);
+        Self::write_host(&mut vmcs, &host);
+        self.write_guest(&mut vmcs);
+        if let Some((field, why)) = vmcs.failure() {
+            drop(vmcs);
+            depart();
+            pr_err!("VMWRITE of field {field:#x} failed: {why:?}\n");
+            return Err(EIO);
+        }
+
+        let c = win.cpu();
+        let guest = c.load_guest(&self.g.dr, Some(self.g.dr6), xcr0);
+        let g = &self.g;
+        let want = [g.syscall[0], g.syscall[1], g.syscall[2], g.syscall[3], g.kernel_gs_base];
+        let host_msrs = [
+            c.rdmsr(msr::STAR).unwrap_or(0),
+            c.rdmsr(msr::LSTAR).unwrap_or(0),
+            c.rdmsr(msr::CSTAR).unwrap_or(0),
+            c.rdmsr(msr::SFMASK).unwrap_or(0),
+            host.kernel_gs_base,
+        ];
+        let switched = c.switch_msrs(&SWITCHED, host_msrs, &want);
+        cpus.l1d.flush(c);
+
+        let ran = vmcs.run(&mut self.g.gprs, &mut self.g.cr2, false);
+
+        let now = switched.restore();
+        self.g.syscall = [now[0], now[1], now[2], now[3]];
+        self.g.kernel_gs_base = now[4];
+        c.vmx_host_restore(&host);
+        let d = guest.restore_host();
+        self.g.dr = d.addrs;
+        self.g.dr6 = d.dr6;
+        depart();
+
+        let out = match ran {
+            Ok(()) => {
+                self.event = None;
+                self.read_back(&vmcs);
+                Ok(Ran::Exited)
+            }
+            Err(VmFail::Valid(n)) => {
+                self.exit = ExitFields { instruction_error: n, ..ExitFields::default() };
+                Ok(Ran::Failed(self.exit.raw()))
+            }
+            Err(e) => {
+                pr_err!("VMLAUNCH failed: {e:?}\n");
+                Err(EIO)
+            }
+        };
+        drop(vmcs);
+        drop(win);
+        if core::mem::take(&mut self.nmi) {
+            cpu.self_nmi();
+        }
+        drop(irq);
+        out
+    }
+
+    fn write_controls(&self, v: &mut CurrentVmcs<'_>, eptp: u64) {
         let c = &self.ctl;
         v.write(f::PIN_CONTROLS, c.pin.bits());
         v.write(f::PROC_CONTROLS, c.proc.bits());
@@ -145,7 +205,7 @@ impl Inner {
         v.write(f::CR4_SHADOW, self.g.cr4);
     }
 
-    pub(super) fn write_host(v: &mut CurrentVmcs<'_>, h: &VmxHost) {
+    fn write_host(v: &mut CurrentVmcs<'_>, h: &VmxHost) {
         v.write(f::HOST_CR0, h.cr0);
         v.write(f::HOST_CR3, h.cr3);
         v.write(f::HOST_CR4, h.cr4);
@@ -170,7 +230,7 @@ impl Inner {
         v.write(f::HOST_IA32_EFER, h.efer);
     }
 
-    pub(super) fn write_guest(&self, v: &mut CurrentVmcs<'_>) {
+    fn write_guest(&self, v: &mut CurrentVmcs<'_>) {
         let g = &self.g;
         let (cr0, cr4) = self.real_crs();
         v.write(f::GUEST_CR0, cr0);
@@ -202,7 +262,7 @@ impl Inner {
         }
     }
 
-    pub(super) fn read_back(&mut self, v: &CurrentVmcs<'_>) {
+    fn read_back(&mut self, v: &CurrentVmcs<'_>) {
         let (m0, m4) = self.cr_masks();
         let g = &mut self.g;
         g.cr0 = (v.read(f::GUEST_CR0) & !m0) | (g.cr0 & m0);

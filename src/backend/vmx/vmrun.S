@@ -19,7 +19,7 @@
 #include <linux/linkage.h>
 #include <linux/objtool.h>
 #include <asm/asm.h>
-#include "vmrun.h"
+#include "../vmrun.h"
 #include <asm/unwind_hints.h>
 
 #define GPR(n)		(8 * (n))(%rax)

@@ -18,7 +18,7 @@
  */
 #include <linux/linkage.h>
 #include <asm/asm.h>
-#include "vmrun.h"
+#include "../vmrun.h"
 
 SYM_FUNC_START(vmm_svm_vmrun)
 	PUSH_CALLEE_SAVED

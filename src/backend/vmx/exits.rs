@@ -4,7 +4,17 @@
 //! events, and the few instructions the backend completes itself (MOV to
 //! CR0/CR4 on host-owned bits, INVD).
 
-use super::*;
+use super::{Inner, Pending};
+use crate::backend::{Event, HwExit, IoExit};
+use crate::uapi::{access, VMM_ACCESS_EXEC, VMM_ACCESS_READ, VMM_ACCESS_WRITE};
+use crate::vmx::{
+    exit::{self as vexit, Access, CrAccess, EptViolation, EventType, ExitInfo, ExitReason, Interruption},
+    vmcs as f,
+};
+use crate::x86::{
+    insn::Seg,
+    regs::{cr0, cr0_valid, cr4, efer, next_ip_faults},
+};
 
 impl Inner {
     /// Turns the exit fields into an [`HwExit`], re-queueing an event
@@ -97,10 +107,7 @@ impl Inner {
             | ExitReason::Monitor => HwExit::Fault(Event::UD),
             ExitReason::Rdpmc => HwExit::Fault(Event::GP0),
             // INVD would drop the host's dirty lines: run it as a no-op.
-            ExitReason::Invd => {
-                self.skip();
-                HwExit::Continue
-            }
+            ExitReason::Invd => self.skip(),
             _ => x.raw(),
         }
     }
@@ -111,24 +118,32 @@ impl Inner {
         self.event = Some(Pending { info: i.encode(), error: e.error.unwrap_or(0), len: 0 });
     }
 
+    /// The RIP after the instruction that exited.
     pub(super) fn next(&self) -> u64 {
         let n = self.g.rip.wrapping_add(u64::from(self.exit.len));
-        if self.long_mode() && self.cs_l() {
+        if self.long64() {
             n
         } else {
             n & 0xffff_ffff
         }
     }
 
-    /// Moves RIP past the instruction that exited.
-    pub(super) fn skip(&mut self) {
-        self.g.rip = self.next();
+    /// Moves RIP past the instruction that exited, or, when the next RIP
+    /// would be non-canonical, leaves it and raises #GP(0) instead (the
+    /// instruction then has no effect, as the caller guarantees).
+    pub(super) fn skip(&mut self) -> HwExit {
+        let next = self.next();
+        if next_ip_faults(next, self.long64(), self.guest_la57()) {
+            return HwExit::Fault(Event::GP0);
+        }
+        self.g.rip = next;
         self.g.interruptibility &= !(f::interruptibility::STI | f::interruptibility::MOV_SS);
+        HwExit::Continue
     }
 
     pub(super) fn decode_io(&self) -> Option<HwExit> {
         let q = vexit::IoQual::try_from(self.exit.qualification).ok()?;
-        let (addr_size, seg) = if q.string && self.ins_outs_info {
+        let (addr_size, seg) = if q.string && self.cpus.ins_outs_info() {
             let i = if q.input {
                 vexit::StringIoInfo::for_ins(self.exit.info).ok()?
             } else {
@@ -139,7 +154,7 @@ impl Inner {
         } else {
             // Without the information field: the mode's default size, and
             // common code decodes the segment prefix.
-            let size = if self.long_mode() && self.cs_l() {
+            let size = if self.long64() {
                 8
             } else if self.g.segs[1].ar & access::DB != 0 {
                 4
@@ -167,30 +182,32 @@ impl Inner {
         };
         let v = if gpr == 4 { self.g.rsp } else { self.g.gprs[usize::from(gpr & 15)] };
         let gp = Some(HwExit::Fault(Event::GP0));
+        // Checked before anything changes, so a faulting move has no effect.
+        if next_ip_faults(self.next(), self.long64(), self.guest_la57()) {
+            return gp;
+        }
         match cr {
             0 => {
-                let pe = v & CR0_PE != 0;
-                let pg = v & CR0_PG != 0;
-                let cd_nw_bad = v & (1 << 29) != 0 && v & (1 << 30) == 0;
-                if v >> 32 != 0 || (pg && !pe) || cd_nw_bad {
+                if !cr0_valid(v) {
                     return gp;
                 }
-                let was_pg = self.g.cr0 & CR0_PG != 0;
-                if pg && !was_pg && self.g.efer & EFER_LME != 0 {
-                    if self.g.cr4 & CR4_PAE == 0 {
+                let pg = v & cr0::PG != 0;
+                let was_pg = self.g.cr0 & cr0::PG != 0;
+                if pg && !was_pg && self.g.efer & efer::LME != 0 {
+                    if self.g.cr4 & cr4::PAE == 0 {
                         return gp;
                     }
-                    self.g.efer |= EFER_LMA;
+                    self.g.efer |= efer::LMA;
                 } else if !pg && was_pg && self.long_mode() {
                     if self.cs_l() {
                         return gp;
                     }
-                    self.g.efer &= !EFER_LMA;
+                    self.g.efer &= !efer::LMA;
                 }
                 self.g.cr0 = v;
             }
             4 => {
-                if !self.cr4_ok(v) || (self.long_mode() && v & CR4_PAE == 0) {
+                if !self.cr4_ok(v) || (self.long_mode() && v & cr4::PAE == 0) {
                     return gp;
                 }
                 self.g.cr4 = v;
@@ -198,7 +215,6 @@ impl Inner {
             _ => return None,
         }
         self.regs_changed = true;
-        self.skip();
-        Some(HwExit::Continue)
+        Some(self.skip())
     }
 }

@@ -1,0 +1,167 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The AMD-V backend: per-CPU SVM state and one vCPU's VMCB.
+//!
+//! - [`state`]: registers as the VMCB holds them.
+//! - [`entry`]: one trip into the guest (VMRUN inside an SVM window).
+//! - [`exits`]: what an exit means, in [`HwExit`] terms.
+//!
+//! # Invariants
+//!
+//! An [`SvmVcpu`]'s VMCB points (I/O and MSR permission maps) only at
+//! pages the same `SvmVcpu` owns, and its nested CR3 is set, just before
+//! each entry, to the root of the VM's nested table, which the VM keeps
+//! alive for as long as any vCPU exists. These structures belong to this
+//! vCPU alone; they are changed only by the thread holding the vCPU's
+//! lock, which is also the only thread that runs it, so nothing edits a
+//! VMCB or map while a CPU uses it.
+
+use kernel::{
+    new_spinlock,
+    prelude::*,
+    sync::{Arc, SpinLock},
+};
+
+use super::{Entry, HwExit};
+use crate::hw::mem::HwPages;
+use crate::svm::{
+    asid::{AsidPool, VcpuAsid},
+    caps::{SvmCaps, SvmFeatures},
+    exit::INTERCEPTED_EXCEPTIONS,
+    maps::{self, IOPM_BYTES, MSRPM_BYTES},
+    vmcb::{Intercept1, Intercept2, Vmcb},
+};
+use crate::vmspace::gen::Flushed;
+use crate::x86::{msr::DirectMsr, regs::efer};
+
+mod entry;
+mod exits;
+mod state;
+
+/// One CPU's SVM pages and ASIDs.
+struct PerCpu {
+    /// VM_HSAVE_PA target.
+    hsave: HwPages,
+    /// VMSAVE/VMLOAD area for the host's hidden state.
+    host_save: HwPages,
+    asids: AsidPool,
+}
+
+/// SVM state of every possible CPU. Each CPU's entry is locked by the
+/// vCPU entering on that CPU, with interrupts off.
+pub(crate) struct SvmCpus {
+    cpus: KVec<Pin<KBox<SpinLock<PerCpu>>>>,
+    features: SvmFeatures,
+    /// Linear addresses are 57 bits wide (else 48).
+    la57: bool,
+}
+
+impl SvmCpus {
+    /// Allocates the per-CPU pages for `nr_cpus` CPU ids.
+    pub(crate) fn new(nr_cpus: u32, caps: &SvmCaps, la57: bool) -> Result<Self> {
+        let mut cpus = KVec::with_capacity(nr_cpus as usize, GFP_KERNEL)?;
+        for _ in 0..nr_cpus {
+            let per = PerCpu {
+                hsave: HwPages::new(0)?,
+                host_save: HwPages::new(0)?,
+                asids: AsidPool::new(caps.nr_asids),
+            };
+            cpus.push(KBox::pin_init(new_spinlock!(per), GFP_KERNEL)?, GFP_KERNEL)?;
+        }
+        Ok(Self { cpus, features: caps.features, la57 })
+    }
+}
+
+/// One vCPU's VMCB, permission maps and the registers the VMCB lacks.
+/// Owned by the vCPU's thread (under the vCPU's lock).
+pub(crate) struct SvmVcpu {
+    cpus: Arc<SvmCpus>,
+    vmcb: HwPages,
+    _msrpm: HwPages,
+    _iopm: HwPages,
+    gprs: [u64; 16],
+    guest_dr: [u64; 4],
+    asid: VcpuAsid,
+    flushed: Flushed,
+}
+
+impl SvmVcpu {
+    /// A vCPU with its intercepts set; `Backend::create_vcpu` puts the
+    /// reset state in.
+    pub(crate) fn new(cpus: &Arc<SvmCpus>) -> Result<Self> {
+        let mut msrpm = HwPages::new(1)?;
+        msrpm.fill(0xff);
+        let map: &mut [u8; MSRPM_BYTES] = msrpm.as_mut();
+        for msr in DirectMsr::ALL {
+            maps::allow_msr(map, msr.index());
+        }
+        let mut iopm = HwPages::new(2)?;
+        iopm.fill(0xff);
+        let _: &[u8; IOPM_BYTES] = iopm.as_ref();
+        let mut vmcb = HwPages::new(0)?;
+        let v: &mut Vmcb = vmcb.as_mut();
+        v.set_intercept1(
+            Intercept1::INTR
+                | Intercept1::NMI
+                | Intercept1::SMI
+                | Intercept1::CPUID
+                | Intercept1::HLT
+                | Intercept1::INVLPGA
+                | Intercept1::IOIO_PROT
+                | Intercept1::MSR_PROT
+                | Intercept1::SHUTDOWN
+                | Intercept1::RDPMC,
+        );
+        v.set_intercept2(
+            Intercept2::VMRUN
+                | Intercept2::VMMCALL
+                | Intercept2::VMLOAD
+                | Intercept2::VMSAVE
+                | Intercept2::STGI
+                | Intercept2::CLGI
+                | Intercept2::SKINIT
+                | Intercept2::MONITOR
+                | Intercept2::MWAIT
+                | Intercept2::MWAIT_COND
+                | Intercept2::XSETBV,
+        );
+        v.control.intercepts[2] = INTERCEPTED_EXCEPTIONS;
+        v.control.iopm_base_pa = iopm.phys();
+        v.control.msrpm_base_pa = msrpm.phys();
+        v.control.nested_ctl = 1;
+        // V_INTR_MASKING: guest IF and CR8 affect only virtual interrupts.
+        v.control.int_ctl = 1 << 24;
+        // VMRUN needs SVME in the guest's EFER; the guest never sees it.
+        v.save.efer = efer::SVME;
+        Ok(Self {
+            cpus: cpus.clone(),
+            vmcb,
+            _msrpm: msrpm,
+            _iopm: iopm,
+            gprs: [0; 16],
+            guest_dr: [0; 4],
+            asid: VcpuAsid::default(),
+            flushed: Flushed::NEVER,
+        })
+    }
+
+    fn v(&self) -> &Vmcb {
+        self.vmcb.as_ref()
+    }
+
+    fn vm(&mut self) -> &mut Vmcb {
+        self.vmcb.as_mut()
+    }
+
+    fn has(&self, f: SvmFeatures) -> bool {
+        self.cpus.features.contains(f)
+    }
+
+    /// Enters the guest once, on this CPU, and decodes the exit.
+    pub(super) fn enter(&mut self, e: Entry<'_>) -> Result<HwExit> {
+        if !self.run_once(e)? {
+            return Ok(HwExit::Continue);
+        }
+        Ok(self.decode_exit())
+    }
+}
