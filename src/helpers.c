@@ -199,6 +199,32 @@ int vmm_invvpid(u64 type, u16 vpid, u64 gla)
 	VMX_OP(invvpid, "invvpid %[d], %[t]", [t] "r" (type), [d] "m" (desc));
 }
 
+/* hw/ffi.rs mirrors struct vmm_vmx_host and checks the same layout. */
+static_assert(sizeof(struct vmm_vmx_host) == 136);
+static_assert(offsetof(struct vmm_vmx_host, cr0) == 0);
+static_assert(offsetof(struct vmm_vmx_host, cr3) == 8);
+static_assert(offsetof(struct vmm_vmx_host, cr4) == 16);
+static_assert(offsetof(struct vmm_vmx_host, fs_base) == 24);
+static_assert(offsetof(struct vmm_vmx_host, gs_base) == 32);
+static_assert(offsetof(struct vmm_vmx_host, kernel_gs_base) == 40);
+static_assert(offsetof(struct vmm_vmx_host, tr_base) == 48);
+static_assert(offsetof(struct vmm_vmx_host, gdt_base) == 56);
+static_assert(offsetof(struct vmm_vmx_host, idt_base) == 64);
+static_assert(offsetof(struct vmm_vmx_host, sysenter_cs) == 72);
+static_assert(offsetof(struct vmm_vmx_host, sysenter_esp) == 80);
+static_assert(offsetof(struct vmm_vmx_host, sysenter_eip) == 88);
+static_assert(offsetof(struct vmm_vmx_host, pat) == 96);
+static_assert(offsetof(struct vmm_vmx_host, efer) == 104);
+static_assert(offsetof(struct vmm_vmx_host, debugctl) == 112);
+static_assert(offsetof(struct vmm_vmx_host, cs) == 120);
+static_assert(offsetof(struct vmm_vmx_host, ss) == 122);
+static_assert(offsetof(struct vmm_vmx_host, ds) == 124);
+static_assert(offsetof(struct vmm_vmx_host, es) == 126);
+static_assert(offsetof(struct vmm_vmx_host, fs) == 128);
+static_assert(offsetof(struct vmm_vmx_host, gs) == 130);
+static_assert(offsetof(struct vmm_vmx_host, tr) == 132);
+static_assert(offsetof(struct vmm_vmx_host, ldt) == 134);
+
 /*
  * The host state a VM exit loads or leaves behind, read with interrupts off
  * on the CPU that is about to enter: the values KVM's

@@ -42,11 +42,13 @@ if [ -n "$missing" ]; then
     $SUDO apt-get install -y -qq --no-install-recommends -t bookworm-backports $PKGS_BPO >/dev/null
 fi
 
-# 2. Rust pieces the kernel build needs.
-if ! rustup component list --installed 2>/dev/null | grep -q '^rust-src'; then
-    say "rustup component add rust-src"
-    rustup component add rust-src
-fi
+# 2. Rust pieces the kernel build (rust-src) and the lint gate (clippy, rustfmt) need.
+for comp in rust-src clippy rustfmt; do
+    if ! rustup component list --installed 2>/dev/null | grep -q "^$comp"; then
+        say "rustup component add $comp"
+        rustup component add "$comp"
+    fi
+done
 if ! command -v bindgen >/dev/null || ! bindgen --version | grep -q '0\.71\.1'; then
     say "cargo install bindgen-cli 0.71.1 (about 2 minutes)"
     cargo install --locked --quiet bindgen-cli@0.71.1

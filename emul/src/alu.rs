@@ -13,26 +13,11 @@
 //!   result and clears ZF and AF, even for a zero result;
 //! - BEXTR clears AF, SF and PF.
 
-use super::insn::Alu;
+use super::{
+    insn::Alu,
+    x86::regs::rflags::{AF, CF, OF, PF, SF, ZF},
+};
 
-/// RFLAGS.CF: carry.
-pub const CF: u64 = 1 << 0;
-/// RFLAGS.PF: parity of the low result byte (set when even).
-pub const PF: u64 = 1 << 2;
-/// RFLAGS.AF: carry out of bit 3.
-pub const AF: u64 = 1 << 4;
-/// RFLAGS.ZF: zero.
-pub const ZF: u64 = 1 << 6;
-/// RFLAGS.SF: sign.
-pub const SF: u64 = 1 << 7;
-/// RFLAGS.DF: string direction (set: decrement).
-pub const DF: u64 = 1 << 10;
-/// RFLAGS.OF: signed overflow.
-pub const OF: u64 = 1 << 11;
-/// RFLAGS.VM: virtual-8086 mode.
-pub const VM: u64 = 1 << 17;
-/// RFLAGS.AC: alignment check (and the SMAP override at CPL 0-2).
-pub const AC: u64 = 1 << 18;
 /// The six status flags.
 pub const STATUS: u64 = CF | PF | AF | ZF | SF | OF;
 

@@ -8,47 +8,18 @@
 //! ordering rules this gives.
 
 use super::{
-    alu::{self, mask, sext, AC, DF, VM, ZF},
+    alu::{self, mask, sext},
     insn::{
         Alu, BitOp, CpuMode, Insn, Mem, Op, Operand, Reg, Rep, Seg, VecMove, RAX, RCX, RDI, RDX, RSI,
         RSP,
     },
     seg::{self, Ctx, Use},
+    x86::regs::{
+        cr0, cr4,
+        rflags::{AC, VM, ZF},
+    },
     Cpu, Error, Exception, Memory,
 };
-
-/// CR0.PE.
-const CR0_PE: u64 = 1 << 0;
-/// CR0.MP.
-const CR0_MP: u64 = 1 << 1;
-/// CR0.EM.
-const CR0_EM: u64 = 1 << 2;
-/// CR0.TS.
-const CR0_TS: u64 = 1 << 3;
-/// CR0.NW.
-const CR0_NW: u64 = 1 << 29;
-/// CR0.CD.
-const CR0_CD: u64 = 1 << 30;
-/// CR0.PG.
-const CR0_PG: u64 = 1 << 31;
-/// CR0.AM.
-const CR0_AM: u64 = 1 << 18;
-/// CR4.PAE.
-const CR4_PAE: u64 = 1 << 5;
-/// CR4.OSFXSR.
-const CR4_OSFXSR: u64 = 1 << 9;
-/// CR4.UMIP.
-const CR4_UMIP: u64 = 1 << 11;
-/// CR4.LA57.
-const CR4_LA57: u64 = 1 << 12;
-/// CR4.PCIDE.
-const CR4_PCIDE: u64 = 1 << 17;
-/// CR4.OSXSAVE.
-const CR4_OSXSAVE: u64 = 1 << 18;
-/// EFER.LME.
-const EFER_LME: u64 = 1 << 8;
-/// EFER.LMA.
-const EFER_LMA: u64 = 1 << 10;
 
 /// How the emulator is set up for a VM.
 #[derive(Clone, Copy, Debug)]
@@ -146,8 +117,8 @@ pub fn emulate<C: Cpu, M: Memory>(
     let start = Regs::load(cpu);
     let ctx = Ctx {
         long: insn.mode == CpuMode::Long64,
-        protected: cpu.cr(0) & CR0_PE != 0 && start.rflags & VM == 0,
-        la57: cpu.cr(4) & CR4_LA57 != 0,
+        protected: cpu.cr(0) & cr0::PE != 0 && start.rflags & VM == 0,
+        la57: cpu.cr(4) & cr4::LA57 != 0,
     };
     let mut ex = Exec { insn, cpu, mem, cfg, regs: start, ctx, cr: None, vec: None };
     let r = ex.run();
@@ -363,7 +334,7 @@ impl<C: Cpu, M: Memory> Exec<'_, C, M> {
             && size <= 8
             && la & (size - 1) != 0
             && self.cpu.cpl() == 3
-            && self.cpu.cr(0) & CR0_AM != 0
+            && self.cpu.cr(0) & cr0::AM != 0
             && self.regs.rflags & AC != 0
         {
             return Err(Exception::Ac);

@@ -5,8 +5,10 @@
 //! [`Bus`] as one or two guest-physical accesses.
 
 use super::{
-    alu::AC,
-    x86::paging::{self, Access, GuestPhys, PagingRegs, Request, WalkError},
+    x86::{
+        paging::{self, Access, GuestPhys, PagingRegs, Request, WalkError},
+        regs::{efer, rflags::AC},
+    },
     Cpu, Error, Exception, Memory,
 };
 
@@ -54,7 +56,7 @@ impl<'a, B: Bus> Paged<'a, B> {
         let regs = PagingRegs { cr0: cpu.cr(0), cr3: cpu.cr(3), cr4: cpu.cr(4), efer: cpu.efer(), phys_bits };
         let user = cpu.cpl() == 3;
         let ac = !user && cpu.rflags() & AC != 0;
-        let long = paging::Mode::of(&regs) != paging::Mode::Off && regs.efer & paging::EFER_LMA != 0;
+        let long = paging::Mode::of(&regs) != paging::Mode::Off && regs.efer & efer::LMA != 0;
         Self { bus, regs, long, req: Request { access: Access::Read, user, ac, pkru, pkrs } }
     }
 

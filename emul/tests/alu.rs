@@ -3,8 +3,8 @@
 //! immediate group, test (84/85, A8/A9, F6/F7 /0 /1), not/neg, inc/dec
 //! (FE/FF, 40-4F outside 64-bit mode), with flags computed by hand.
 
-mod common;
-mod harness;
+pub mod common;
+pub mod harness;
 
 use harness::*;
 use vmm_emul::{CpuMode, DecodeErrorKind};

@@ -3,8 +3,8 @@
 //! locked (or xchg) memory update goes through `Memory::cmpxchg`, and that
 //! a lost race is `Error::Contended` with nothing changed.
 
-mod common;
-mod harness;
+pub mod common;
+pub mod harness;
 
 use common::Access;
 use harness::*;

@@ -3,8 +3,8 @@
 //! outside a memory operand) and 0F BA /4-/7 (imm8, taken modulo the
 //! operand width), on registers and memory, in every operand size.
 
-mod common;
-mod harness;
+pub mod common;
+pub mod harness;
 
 use harness::*;
 use vmm_emul::{CpuMode, DecodeErrorKind};

@@ -2,8 +2,8 @@
 //! Control-register instructions: mov to/from CR0, CR2, CR3, CR4 and CR8,
 //! clts, lmsw and smsw; privilege checks and every #GP rule of a CR write.
 
-mod common;
-mod harness;
+pub mod common;
+pub mod harness;
 
 use common::{TestCpu, CR0_LONG, CR4_LONG};
 use harness::*;

@@ -4,8 +4,8 @@
 //! and no input makes the decoder (or the emulator, on what it decodes)
 //! panic or break the restart rule.
 
-mod common;
-mod harness;
+pub mod common;
+pub mod harness;
 
 use common::{FlatMem, TestCpu};
 use vmm_emul::{decode, emulate, insn::MAX_LEN, Config, CpuMode, DecodeErrorKind, Step};

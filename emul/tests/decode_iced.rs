@@ -25,7 +25,7 @@
 //! the statistics. Normalisations and deliberate differences are
 //! documented in `iced_diff/model.rs`.
 
-mod iced_diff;
+pub mod iced_diff;
 
 use iced_diff::gen::{self, Input, Kind, Rng, KINDS};
 use iced_diff::model::{bitness, claim, compare};

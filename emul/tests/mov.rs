@@ -3,8 +3,8 @@
 //! movzx/movsx/movsxd, movbe, movnti) and every addressing form (16-bit
 //! ModRM, SIB, RIP-relative, 0x67), as byte strings.
 
-mod common;
-mod harness;
+pub mod common;
+pub mod harness;
 
 use harness::*;
 use vmm_emul::{decode, CpuMode, DecodeErrorKind, Seg};

@@ -6,8 +6,8 @@
 //! 66 0F AE /7, 66 0F AE /6): checked like a one-byte read (segment limits,
 //! canonical addresses, #PF through [`Paged`]), and nothing else.
 
-mod common;
-mod harness;
+pub mod common;
+pub mod harness;
 
 use common::TestCpu;
 use harness::*;

@@ -4,10 +4,11 @@
 //! 32-bit and PAE paging, and no paging), plus an MMIO range. Page
 //! crossings, #PF error codes and CR2, SMAP/PKRU and A/D bits.
 
-mod common;
+pub mod common;
 use common::TestCpu;
-use vmm_emul::{alu, decode, emulate, Bus, Config, CpuMode, Error, Exception, Paged, Step};
+use vmm_emul::{decode, emulate, Bus, Config, CpuMode, Error, Exception, Paged, Step};
 use vmm_x86::paging::{GuestPhys, PF_P, PF_PK, PF_U, PF_W, PTE_A, PTE_D, PTE_P, PTE_RW, PTE_US};
+use vmm_x86::regs::rflags;
 
 const RAM_SIZE: u64 = 8 << 20;
 /// Page tables are allocated from here up.
@@ -488,7 +489,7 @@ fn locked_operations_crossing_a_page() {
         assert_eq!(exec(&mut ram, &mut cpu, LOCK_ADD), Ok(Step::Done), "{kind:?}");
         assert_eq!(ram.peek(FRAME_A + 0xffe, 2), [0, 0]);
         assert_eq!(ram.peek(FRAME_B, 2), [0x02, 0]);
-        assert_eq!(cpu.rflags & (alu::ZF | alu::CF), 0);
+        assert_eq!(cpu.rflags & (rflags::ZF | rflags::CF), 0);
         // The read, then a read-compare-write of both halves: no bus
         // cmpxchg can span two frames.
         assert_eq!(
@@ -510,12 +511,12 @@ fn locked_operations_crossing_a_page() {
         assert_eq!(exec(&mut ram, &mut cpu, LOCK_CMPXCHG), Ok(Step::Done), "{kind:?}");
         assert_eq!(ram.peek(FRAME_A + 0xffe, 2), [0xef, 0xbe]);
         assert_eq!(ram.peek(FRAME_B, 2), [0xad, 0xde]);
-        assert_ne!(cpu.rflags & alu::ZF, 0);
+        assert_ne!(cpu.rflags & rflags::ZF, 0);
         // Not equal: EAX takes the destination, which keeps its value.
         cpu.gpr[RAX] = 0x1234;
         assert_eq!(exec(&mut ram, &mut cpu, LOCK_CMPXCHG), Ok(Step::Done), "{kind:?}");
         assert_eq!(cpu.gpr[RAX], 0xdead_beef);
-        assert_eq!(cpu.rflags & alu::ZF, 0);
+        assert_eq!(cpu.rflags & rflags::ZF, 0);
         assert_eq!(ram.peek(FRAME_A + 0xffe, 2), [0xef, 0xbe]);
         assert_eq!(ram.peek(FRAME_B, 2), [0xad, 0xde]);
 
@@ -650,10 +651,10 @@ fn smap_follows_rflags_ac_at_cpl_0() {
         assert_eq!(exec(&mut ram, &mut cpu, ADD_STORE), pf(PAGE_A + 0x20, PF_P | PF_W), "{kind:?}");
         assert_eq!(ram.log, []);
         // RFLAGS.AC (read by Paged::new) lets explicit accesses through.
-        cpu.rflags |= alu::AC;
+        cpu.rflags |= rflags::AC;
         assert_eq!(exec(&mut ram, &mut cpu, MOV_STORE), Ok(Step::Done), "{kind:?}");
         assert_eq!(exec(&mut ram, &mut cpu, MOV_LOAD), Ok(Step::Done), "{kind:?}");
-        cpu.rflags &= !alu::AC;
+        cpu.rflags &= !rflags::AC;
         // CPL 3 is not subject to SMAP.
         cpu.cpl = 3;
         assert_eq!(exec(&mut ram, &mut cpu, MOV_STORE), Ok(Step::Done), "{kind:?}");
@@ -673,7 +674,7 @@ fn smap_on_the_second_page_of_a_crossing() {
     // mov qword ptr [rbx], rax
     assert_eq!(exec(&mut ram, &mut cpu, &[0x48, 0x89, 0x03]), pf(PAGE_B, PF_P | PF_W));
     assert_eq!(ram.log, []);
-    cpu.rflags |= alu::AC;
+    cpu.rflags |= rflags::AC;
     assert_eq!(exec(&mut ram, &mut cpu, &[0x48, 0x89, 0x03]), Ok(Step::Done));
 }
 

@@ -3,8 +3,8 @@
 //! vCPU exactly as it was; answering the read and running the same
 //! instruction again completes it; writes to MMIO are accepted.
 
-mod common;
-mod harness;
+pub mod common;
+pub mod harness;
 
 use common::{Access, Stop};
 use harness::*;

@@ -4,8 +4,8 @@
 //! unusable segments, real-mode limits, 64-bit canonical addresses, FS/GS
 //! bases, and #AC.
 
-mod common;
-mod harness;
+pub mod common;
+pub mod harness;
 
 use common::TestCpu;
 use harness::*;

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 //! A first end-to-end check: decode and run a few instructions.
 
-mod common;
+pub mod common;
 use common::{FlatMem, TestCpu};
 use vmm_emul::{decode, emulate, Config, CpuMode, Step};
 

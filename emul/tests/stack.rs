@@ -3,8 +3,8 @@
 //! rSP used for the address of the memory operand, 16-bit stack wrap, and
 //! stack faults.
 
-mod common;
-mod harness;
+pub mod common;
+pub mod harness;
 
 use harness::*;
 use vmm_emul::{seg::ATTR_DB, CpuMode, DecodeErrorKind, Exception, Seg};

@@ -4,8 +4,8 @@
 //! `Step::Partial`; DF = 1; 16- and 32-bit address sizes; segment
 //! overrides; and a fault or MMIO stop part-way through.
 
-mod common;
-mod harness;
+pub mod common;
+pub mod harness;
 
 use common::{Access, Stop};
 use harness::*;

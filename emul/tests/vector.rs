@@ -4,8 +4,8 @@
 //! (legacy SSE keeps bits 255:128, VEX clears them); alignment #GP; #UD
 //! and #NM from CR0/CR4/XCR0.
 
-mod common;
-mod harness;
+pub mod common;
+pub mod harness;
 
 use harness::*;
 use vmm_emul::{CpuMode, DecodeErrorKind, Exception};

@@ -10,6 +10,7 @@
 
 use crate::x86::{msr, regs::cr4, CpuInfo};
 use core::arch::asm;
+use kernel::ffi::c_int;
 use core::marker::PhantomData;
 use kernel::interrupt::LocalInterruptDisabled;
 
@@ -385,7 +386,7 @@ impl FpuArea {
         // XSAVE/FXSAVE of the same layout ever wrote.
         unsafe {
             ffi::vmm_fpu_begin();
-            ffi::vmm_fpu_restore(p.cast(), self.caps.mask(), self.caps.xsave as _);
+            ffi::vmm_fpu_restore(p.cast(), self.caps.mask(), c_int::from(self.caps.xsave));
         }
         FpuLoaded(())
     }
@@ -397,7 +398,7 @@ impl FpuArea {
         // the area is as in `load`. The task's state comes back on return
         // to user mode.
         unsafe {
-            ffi::vmm_fpu_save(p.cast(), self.caps.mask(), self.caps.xsave as _);
+            ffi::vmm_fpu_save(p.cast(), self.caps.mask(), c_int::from(self.caps.xsave));
             ffi::vmm_fpu_end();
         }
     }

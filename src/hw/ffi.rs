@@ -91,3 +91,33 @@ pub(crate) struct VmxHost {
     pub(crate) tr: u16,
     pub(crate) ldt: u16,
 }
+
+// `struct vmm_vmx_host` is mirrored by hand: both sides check the same
+// size and offsets (helpers.c has the C half).
+const _: () = {
+    use core::mem::{offset_of, size_of};
+    assert!(size_of::<VmxHost>() == 136);
+    assert!(offset_of!(VmxHost, cr0) == 0);
+    assert!(offset_of!(VmxHost, cr3) == 8);
+    assert!(offset_of!(VmxHost, cr4) == 16);
+    assert!(offset_of!(VmxHost, fs_base) == 24);
+    assert!(offset_of!(VmxHost, gs_base) == 32);
+    assert!(offset_of!(VmxHost, kernel_gs_base) == 40);
+    assert!(offset_of!(VmxHost, tr_base) == 48);
+    assert!(offset_of!(VmxHost, gdt_base) == 56);
+    assert!(offset_of!(VmxHost, idt_base) == 64);
+    assert!(offset_of!(VmxHost, sysenter_cs) == 72);
+    assert!(offset_of!(VmxHost, sysenter_esp) == 80);
+    assert!(offset_of!(VmxHost, sysenter_eip) == 88);
+    assert!(offset_of!(VmxHost, pat) == 96);
+    assert!(offset_of!(VmxHost, efer) == 104);
+    assert!(offset_of!(VmxHost, debugctl) == 112);
+    assert!(offset_of!(VmxHost, cs) == 120);
+    assert!(offset_of!(VmxHost, ss) == 122);
+    assert!(offset_of!(VmxHost, ds) == 124);
+    assert!(offset_of!(VmxHost, es) == 126);
+    assert!(offset_of!(VmxHost, fs) == 128);
+    assert!(offset_of!(VmxHost, gs) == 130);
+    assert!(offset_of!(VmxHost, tr) == 132);
+    assert!(offset_of!(VmxHost, ldt) == 134);
+};

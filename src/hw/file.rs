@@ -85,7 +85,7 @@ impl<T: AnonFile> Ops<T> {
         // SAFETY: by the type invariant `private_data` is an `Arc<T>` that
         // lives until release, which cannot run during an ioctl.
         let this = unsafe { Arc::<T>::borrow((*file).private_data) };
-        match T::ioctl(this, cmd, arg as usize) {
+        match T::ioctl(this, cmd, arg) {
             Ok(v) => v as c_long,
             Err(e) => e.to_errno() as c_long,
         }

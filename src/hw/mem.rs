@@ -45,7 +45,7 @@ fn alloc(order: u32) -> Option<u64> {
 /// afterwards.
 unsafe fn free(phys: u64, nr: u64) {
     // SAFETY: by the function's contract.
-    unsafe { ffi::vmm_free_pages_phys(phys, nr as _) };
+    unsafe { ffi::vmm_free_pages_phys(phys, nr as kernel::ffi::c_ulong) };
 }
 
 /// Direct-map pointer to owned physical address `phys`.
@@ -202,11 +202,16 @@ impl Segment {
 impl Drop for Segment {
     fn drop(&mut self) {
         for block in self.blocks.iter() {
-            // SAFETY: the segment owns one reference on each of its pages
-            // (type invariant) and is going away.
             match block {
+                // SAFETY: the segment owns one reference on each of its
+                // pages (type invariant) and is going away.
                 Block::Contig(phys) => unsafe { free(*phys, BLOCK / PAGE) },
-                Block::Pages(pages) => pages.iter().for_each(|p| unsafe { free(*p, 1) }),
+                Block::Pages(pages) => {
+                    for p in pages.iter() {
+                        // SAFETY: as above.
+                        unsafe { free(*p, 1) };
+                    }
+                }
             }
         }
     }

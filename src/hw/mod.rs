@@ -41,7 +41,7 @@ pub(crate) fn on_cpu<F: FnMut(&LocalInterruptDisabled) + Send>(cpu: u32, f: &mut
     // SAFETY: `trampoline::<F>` matches the callback type; `wait = 1` keeps
     // `f` borrowed until the callback has returned on `cpu`.
     to_result(unsafe {
-        bindings::smp_call_function_single(cpu, Some(trampoline::<F>), (f as *mut F).cast(), true)
+        bindings::smp_call_function_single(cpu, Some(trampoline::<F>), core::ptr::from_mut(f).cast(), true)
     })
 }
 
@@ -105,7 +105,7 @@ pub(crate) fn on_each_cpu<F: Fn(&LocalInterruptDisabled) + Sync>(f: &F) {
     }
     // SAFETY: the trampoline matches the callback type, and the call is
     // synchronous, so `f` outlives every use.
-    unsafe { ffi::vmm_on_each_cpu(trampoline::<F>, (f as *const F).cast_mut().cast()) };
+    unsafe { ffi::vmm_on_each_cpu(trampoline::<F>, core::ptr::from_ref(f).cast_mut().cast()) };
 }
 
 /// Holds CPU hotplug off (`cpus_read_lock`) while it lives.

@@ -10,12 +10,11 @@ use {vmm_uapi as uapi, vmm_x86 as x86};
 
 use uapi::Features;
 pub use x86::CpuInfo;
-use x86::{msr::EFER as MSR_EFER, regs::efer::SVME as EFER_SVME};
+use x86::{
+    msr::{EFER, VM_CR},
+    regs::efer::SVME,
+};
 
-/// VM_CR: SVM lock and disable controls.
-pub const MSR_VM_CR: u32 = 0xc001_0114;
-/// VM_HSAVE_PA: physical address of the host save area.
-pub const MSR_VM_HSAVE_PA: u32 = 0xc001_0117;
 /// VM_CR.SVMDIS: SVME cannot be set.
 pub const VM_CR_SVMDIS: u64 = 1 << 4;
 
@@ -134,12 +133,12 @@ pub fn probe(cpu: &impl CpuInfo) -> Result<SvmCaps, Unavailable> {
     if max_ext < 0x8000_000a || cpu.cpuid(0x8000_0001, 0)[2] & CPUID_80000001_ECX_SVM == 0 {
         return Err(Unavailable::Absent);
     }
-    let vm_cr = cpu.rdmsr(MSR_VM_CR).ok_or(Unavailable::MsrFault(MSR_VM_CR))?;
+    let vm_cr = cpu.rdmsr(VM_CR).ok_or(Unavailable::MsrFault(VM_CR))?;
     if vm_cr & VM_CR_SVMDIS != 0 {
         return Err(Unavailable::DisabledByFirmware);
     }
-    let efer = cpu.rdmsr(MSR_EFER).ok_or(Unavailable::MsrFault(MSR_EFER))?;
-    if efer & EFER_SVME != 0 {
+    let efer = cpu.rdmsr(EFER).ok_or(Unavailable::MsrFault(EFER))?;
+    if efer & SVME != 0 {
         return Err(Unavailable::InUse);
     }
     let [eax, ebx, _, edx] = cpu.cpuid(0x8000_000a, 0);
@@ -148,7 +147,7 @@ pub fn probe(cpu: &impl CpuInfo) -> Result<SvmCaps, Unavailable> {
         nr_asids: ebx,
         features: SvmFeatures::from_bits_retain(edx),
         npt_1g: cpu.cpuid(0x8000_0001, 0)[3] & CPUID_80000001_EDX_PDPE1GB != 0,
-        raw: [eax as u64, ebx as u64, edx as u64, vm_cr],
+        raw: [u64::from(eax), u64::from(ebx), u64::from(edx), vm_cr],
     };
     if !caps.features.contains(SvmFeatures::NP) {
         return Err(Unavailable::Missing("AMD-V lacks nested paging"));

@@ -2,9 +2,12 @@
 
 //! Host tests for SVM feature identification, against recorded CPUID values.
 
-use crate::caps::{probe, CpuInfo, SvmFeatures, Unavailable, MSR_VM_CR, VM_CR_SVMDIS};
+use crate::caps::{probe, CpuInfo, SvmFeatures, Unavailable, VM_CR_SVMDIS};
 use vmm_uapi::Features;
-use vmm_x86::{msr::EFER as MSR_EFER, regs::efer::SVME as EFER_SVME};
+use vmm_x86::{
+    msr::{EFER as MSR_EFER, VM_CR as MSR_VM_CR},
+    regs::efer::SVME as EFER_SVME,
+};
 
 struct FakeCpu {
     svm: bool,

@@ -7,14 +7,17 @@
 //! Sources: Intel SDM vol. 3A, "Local APIC Register Address Map" and
 //! "x2APIC Register Address Space"; AMD APM vol. 2, "APIC Registers".
 
-/// `IA32_APIC_BASE`.
-pub const MSR_APIC_BASE: u32 = 0x1b;
-/// `IA32_TSC_DEADLINE`.
-pub const MSR_TSC_DEADLINE: u32 = 0x6e0;
-/// First MSR of the x2APIC range.
-pub const MSR_X2APIC_FIRST: u32 = 0x800;
-/// Last MSR of the x2APIC range.
-pub const MSR_X2APIC_LAST: u32 = 0x8ff;
+#[cfg(kernel)]
+use crate::x86;
+#[cfg(not(kernel))]
+use vmm_x86 as x86;
+
+/// The MSRs the model answers, by the names the model uses (defined in
+/// `x86::msr`, the one home of MSR numbers).
+pub use x86::msr::{
+    APIC_BASE as MSR_APIC_BASE, TSC_DEADLINE as MSR_TSC_DEADLINE, X2APIC_FIRST as MSR_X2APIC_FIRST,
+    X2APIC_LAST as MSR_X2APIC_LAST,
+};
 
 /// `IA32_APIC_BASE` bit 8: this is the bootstrap processor (read-only).
 pub const BASE_BSP: u64 = 1 << 8;

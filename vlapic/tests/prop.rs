@@ -9,7 +9,7 @@
 //! interpreter.
 
 #[path = "common/ops/mod.rs"]
-mod ops;
+pub mod ops;
 
 use ops::strategy;
 use proptest::prelude::*;

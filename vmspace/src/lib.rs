@@ -3,7 +3,7 @@
 //! The guest-physical address space.
 //!
 //! - [`pte`]: entry formats, [`pte::Npt`] and [`pte::Ept`], behind the
-//!   [`pte::PteFormat`] trait.
+//!   [`pte::PteFormat`] trait, and the EPT pointer ([`pte::eptp`]).
 //! - [`table`]: a page-table walker generic over the format: 4- and 5-level,
 //!   4 KiB/2 MiB/1 GiB pages, map/unmap/protect with splits and merges. It
 //!   reaches memory only through [`table::FrameAlloc`] and

@@ -163,6 +163,19 @@ mod ept {
     pub(super) const LARGE: u64 = 1 << 7;
 }
 
+/// The EPT pointer (EPTP) VM entry takes for the EPT rooted at physical
+/// address `root` (4 KiB aligned; bits outside 51:12 are dropped) with
+/// `levels` levels, 4 or 5 (SDM Vol. 3C 25.6.11, "Extended-Page-Table
+/// Pointer"): the paging-structure memory type write-back (6) in bits 2:0,
+/// the page-walk length minus 1 in bits 5:3, and bit 6 (accessed and dirty
+/// flags) clear.
+pub const fn eptp(root: u64, levels: u8) -> u64 {
+    const MT_WB: u64 = 6;
+    const WALK_SHIFT: u32 = 3;
+    let walk = (levels.wrapping_sub(1) & 7) as u64;
+    (root & ADDR_MASK) | (walk << WALK_SHIFT) | MT_WB
+}
+
 impl PteFormat for Ept {
     const NAME: &'static str = "EPT";
 

@@ -397,7 +397,6 @@ impl<F: PteFormat> PageTable<F> {
 
     /// Prunes below `table` (at `level`, covering from `base`); returns
     /// whether `table` itself is now empty.
-    #[allow(clippy::too_many_arguments)]
     fn prune_table(
         &self,
         mem: &mut (impl PhysMem + FrameAlloc),
@@ -423,7 +422,6 @@ impl<F: PteFormat> PageTable<F> {
         (0..ENTRIES).all(|i| !F::present(mem.read(table + i * 8)))
     }
 
-    #[allow(clippy::too_many_arguments)]
     fn coalesce_table(
         &self,
         mem: &mut (impl PhysMem + FrameAlloc),

@@ -9,7 +9,7 @@ use std::vec::Vec;
 
 use crate::gen::{Flushed, Generation};
 use crate::mapping::{MapError, Mapping, MappingSet, MAX_MAPPINGS};
-use crate::pte::{Ept, Npt, PageSize, Prot, PteFormat};
+use crate::pte::{eptp, Ept, Npt, PageSize, Prot, PteFormat};
 use crate::table::{Error, FrameAlloc, Levels, PageTable, PhysMem, Translation};
 
 const K4: u64 = 1 << 12;
@@ -332,6 +332,19 @@ fn entry_encodings() {
     }
     // Addresses keep bits 51:12 only.
     assert_eq!(Npt::addr(Npt::leaf(0xffff_0000_0000_1fff, RW, false)), 0x000f_0000_0000_1000);
+}
+
+#[test]
+fn eptp_encoding() {
+    let root = 0x0000_0012_3456_7000;
+    // Write-back (6) in bits 2:0, walk length - 1 in bits 5:3, no A/D.
+    assert_eq!(eptp(root, 4), root | (3 << 3) | 6);
+    assert_eq!(eptp(root, 5), root | (4 << 3) | 6);
+    assert_eq!(eptp(0x1000, 4), 0x101e);
+    assert_eq!(eptp(0x1000, 5), 0x1026);
+    assert_eq!(eptp(root, 4) & (1 << 6), 0);
+    // Only bits 51:12 of the root count.
+    assert_eq!(eptp(0xffff_0000_0000_1fff, 4), 0x000f_0000_0000_101e);
 }
 
 #[test]

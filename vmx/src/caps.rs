@@ -6,7 +6,6 @@
 //! Nothing here touches hardware. The glue reads MSRs and CPUID through the
 //! [`CpuInfo`] trait and receives either [`VmxCaps`] or the reason to refuse.
 
-use super::msr;
 #[cfg(kernel)]
 use crate::{uapi, x86};
 #[cfg(not(kernel))]
@@ -14,7 +13,7 @@ use {vmm_uapi as uapi, vmm_x86 as x86};
 
 use uapi::Features;
 pub use x86::CpuInfo;
-use x86::CR4_VMXE;
+use x86::{msr, regs::cr4};
 
 pub use x86::Unavailable;
 
@@ -370,38 +369,38 @@ pub fn probe(cpu: &impl CpuInfo) -> Result<VmxCaps, Unavailable> {
         return Err(Unavailable::Absent);
     }
     let read = |index| cpu.rdmsr(index).ok_or(Unavailable::MsrFault(index));
-    let fc = read(msr::IA32_FEATURE_CONTROL)?;
+    let fc = read(msr::FEATURE_CONTROL)?;
     // An unlocked IA32_FEATURE_CONTROL is left to the kernel, which locks it
     // at boot on every CPU it enables VMX on; unlocked here means the kernel
     // decided against VMX.
     if fc & feature_control::LOCKED == 0 || fc & feature_control::VMX_OUTSIDE_SMX == 0 {
         return Err(Unavailable::DisabledByFirmware);
     }
-    if cpu.cr4() & CR4_VMXE != 0 {
+    if cpu.cr4() & cr4::VMXE != 0 {
         return Err(Unavailable::InUse);
     }
 
-    let basic = read(msr::IA32_VMX_BASIC)?;
+    let basic = read(msr::VMX_BASIC)?;
     let true_ctls = basic & (1 << 55) != 0;
     let pick = |plain, tru| if true_ctls { tru } else { plain };
-    let pin_raw = read(pick(msr::IA32_VMX_PINBASED_CTLS, msr::IA32_VMX_TRUE_PINBASED_CTLS))?;
-    let proc_raw = read(pick(msr::IA32_VMX_PROCBASED_CTLS, msr::IA32_VMX_TRUE_PROCBASED_CTLS))?;
-    let exit_raw = read(pick(msr::IA32_VMX_EXIT_CTLS, msr::IA32_VMX_TRUE_EXIT_CTLS))?;
-    let entry_raw = read(pick(msr::IA32_VMX_ENTRY_CTLS, msr::IA32_VMX_TRUE_ENTRY_CTLS))?;
-    let misc = read(msr::IA32_VMX_MISC)?;
+    let pin_raw = read(pick(msr::VMX_PINBASED_CTLS, msr::VMX_TRUE_PINBASED_CTLS))?;
+    let proc_raw = read(pick(msr::VMX_PROCBASED_CTLS, msr::VMX_TRUE_PROCBASED_CTLS))?;
+    let exit_raw = read(pick(msr::VMX_EXIT_CTLS, msr::VMX_TRUE_EXIT_CTLS))?;
+    let entry_raw = read(pick(msr::VMX_ENTRY_CTLS, msr::VMX_TRUE_ENTRY_CTLS))?;
+    let misc = read(msr::VMX_MISC)?;
     let proc = Allowed::from_msr(proc_raw);
     let has_secondary = proc.allows(ProcBased::SECONDARY.bits());
-    let proc2_raw = if has_secondary { read(msr::IA32_VMX_PROCBASED_CTLS2)? } else { 0 };
+    let proc2_raw = if has_secondary { read(msr::VMX_PROCBASED_CTLS2)? } else { 0 };
     let proc2 = Allowed::from_msr(proc2_raw);
     // IA32_VMX_EPT_VPID_CAP exists only when EPT or VPID may be enabled.
     let ept_or_vpid = ProcBased2::EPT.union(ProcBased2::VPID).bits();
     let ept_raw = if has_secondary && proc2.may_be_one & ept_or_vpid != 0 {
-        read(msr::IA32_VMX_EPT_VPID_CAP)?
+        read(msr::VMX_EPT_VPID_CAP)?
     } else {
         0
     };
-    let cr0_fixed = [read(msr::IA32_VMX_CR0_FIXED0)?, read(msr::IA32_VMX_CR0_FIXED1)?];
-    let cr4_fixed = [read(msr::IA32_VMX_CR4_FIXED0)?, read(msr::IA32_VMX_CR4_FIXED1)?];
+    let cr0_fixed = [read(msr::VMX_CR0_FIXED0)?, read(msr::VMX_CR0_FIXED1)?];
+    let cr4_fixed = [read(msr::VMX_CR4_FIXED0)?, read(msr::VMX_CR4_FIXED1)?];
     let leaf7_edx = if cpu.cpuid(0, 0)[0] >= 7 { cpu.cpuid(7, 0)[3] } else { 0 };
 
     let caps = VmxCaps {

@@ -17,7 +17,6 @@ pub mod bitmaps;
 pub mod caps;
 pub mod controls;
 pub mod exit;
-pub mod msr;
 pub mod tlb;
 pub mod vmcs;
 

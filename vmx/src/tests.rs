@@ -6,8 +6,7 @@ extern crate std;
 use std::vec::Vec;
 
 use crate::caps::{probe, Allowed, CpuInfo, Unavailable};
-use vmm_x86::CR4_VMXE;
-use crate::msr::*;
+use vmm_x86::{msr, regs::cr4};
 use vmm_uapi::Features;
 
 /// A CPU described by tables of CPUID leaves and MSR values.
@@ -47,23 +46,23 @@ fn skylake() -> FakeCpu {
         leaf1_ecx: 1 << 5,
         cr4: 0x3706f0,
         msrs: std::vec![
-            (IA32_FEATURE_CONTROL, 0x5),
-            (IA32_VMX_BASIC, 0x00da_0400_0000_0004),
-            (IA32_VMX_PINBASED_CTLS, 0x0000_00ff_0000_0016),
-            (IA32_VMX_TRUE_PINBASED_CTLS, 0x0000_00ff_0000_0016),
-            (IA32_VMX_PROCBASED_CTLS, 0xfff9_fffe_0401_e172),
-            (IA32_VMX_TRUE_PROCBASED_CTLS, 0xfff9_fffe_0400_6172),
-            (IA32_VMX_PROCBASED_CTLS2, 0x0053_7fff_0000_0000),
-            (IA32_VMX_EXIT_CTLS, 0x01ff_ffff_0003_6dff),
-            (IA32_VMX_TRUE_EXIT_CTLS, 0x01ff_ffff_0003_6dfb),
-            (IA32_VMX_ENTRY_CTLS, 0x0003_ffff_0000_11ff),
-            (IA32_VMX_TRUE_ENTRY_CTLS, 0x0003_ffff_0000_11fb),
-            (IA32_VMX_MISC, 0x0000_0000_7004_c1e7),
-            (IA32_VMX_EPT_VPID_CAP, 0x0000_0f01_0673_4141),
-            (IA32_VMX_CR0_FIXED0, 0x8000_0021),
-            (IA32_VMX_CR0_FIXED1, 0xffff_ffff),
-            (IA32_VMX_CR4_FIXED0, 0x2000),
-            (IA32_VMX_CR4_FIXED1, 0x0037_67ff),
+            (msr::FEATURE_CONTROL, 0x5),
+            (msr::VMX_BASIC, 0x00da_0400_0000_0004),
+            (msr::VMX_PINBASED_CTLS, 0x0000_00ff_0000_0016),
+            (msr::VMX_TRUE_PINBASED_CTLS, 0x0000_00ff_0000_0016),
+            (msr::VMX_PROCBASED_CTLS, 0xfff9_fffe_0401_e172),
+            (msr::VMX_TRUE_PROCBASED_CTLS, 0xfff9_fffe_0400_6172),
+            (msr::VMX_PROCBASED_CTLS2, 0x0053_7fff_0000_0000),
+            (msr::VMX_EXIT_CTLS, 0x01ff_ffff_0003_6dff),
+            (msr::VMX_TRUE_EXIT_CTLS, 0x01ff_ffff_0003_6dfb),
+            (msr::VMX_ENTRY_CTLS, 0x0003_ffff_0000_11ff),
+            (msr::VMX_TRUE_ENTRY_CTLS, 0x0003_ffff_0000_11fb),
+            (msr::VMX_MISC, 0x0000_0000_7004_c1e7),
+            (msr::VMX_EPT_VPID_CAP, 0x0000_0f01_0673_4141),
+            (msr::VMX_CR0_FIXED0, 0x8000_0021),
+            (msr::VMX_CR0_FIXED1, 0xffff_ffff),
+            (msr::VMX_CR4_FIXED0, 0x2000),
+            (msr::VMX_CR4_FIXED1, 0x0037_67ff),
         ],
     }
 }
@@ -117,7 +116,7 @@ fn no_vmx_in_cpuid() {
 fn firmware_disabled_or_unlocked() {
     for fc in [0x0, 0x1, 0x3, 0x4] {
         let mut cpu = skylake();
-        cpu.set(IA32_FEATURE_CONTROL, fc);
+        cpu.set(msr::FEATURE_CONTROL, fc);
         assert_eq!(probe(&cpu), Err(Unavailable::DisabledByFirmware), "fc={fc:#x}");
     }
 }
@@ -125,25 +124,25 @@ fn firmware_disabled_or_unlocked() {
 #[test]
 fn owned_by_another_hypervisor() {
     let mut cpu = skylake();
-    cpu.cr4 |= CR4_VMXE;
+    cpu.cr4 |= cr4::VMXE;
     assert_eq!(probe(&cpu), Err(Unavailable::InUse));
 }
 
 #[test]
 fn faulting_msr_is_named() {
     let mut cpu = skylake();
-    cpu.msrs.retain(|(i, _)| *i != IA32_VMX_MISC);
-    assert_eq!(probe(&cpu), Err(Unavailable::MsrFault(IA32_VMX_MISC)));
+    cpu.msrs.retain(|(i, _)| *i != msr::VMX_MISC);
+    assert_eq!(probe(&cpu), Err(Unavailable::MsrFault(msr::VMX_MISC)));
 }
 
 #[test]
 fn plain_controls_without_true_msrs() {
     let mut cpu = skylake();
-    cpu.set(IA32_VMX_BASIC, 0x005a_0400_0000_0004);
-    cpu.msrs.retain(|(i, _)| *i < IA32_VMX_TRUE_PINBASED_CTLS);
+    cpu.set(msr::VMX_BASIC, 0x005a_0400_0000_0004);
+    cpu.msrs.retain(|(i, _)| *i < msr::VMX_TRUE_PINBASED_CTLS);
     // Plain controls suffice when their default-one bits are ones vmm can
     // live with (here: no forced CR3-load/store exiting).
-    cpu.set(IA32_VMX_PROCBASED_CTLS, 0xfff9_fffe_0400_6172);
+    cpu.set(msr::VMX_PROCBASED_CTLS, 0xfff9_fffe_0400_6172);
     let caps = probe(&cpu).expect("plain controls suffice");
     assert!(!caps.has_true_ctls());
     assert_eq!(caps.proc.must_be_one, 0x0400_6172);
@@ -152,19 +151,19 @@ fn plain_controls_without_true_msrs() {
 #[test]
 fn ept_is_required() {
     let mut cpu = skylake();
-    cpu.set(IA32_VMX_PROCBASED_CTLS2, 0x0000_0001_0000_0000);
+    cpu.set(msr::VMX_PROCBASED_CTLS2, 0x0000_0001_0000_0000);
     assert!(matches!(probe(&cpu), Err(Unavailable::Missing(_))));
     // Without secondary controls the EPT/VPID MSR is not even read.
     let mut cpu = skylake();
-    cpu.set(IA32_VMX_TRUE_PROCBASED_CTLS, 0x7ff9_fffe_0400_6172);
-    cpu.msrs.retain(|(i, _)| *i != IA32_VMX_EPT_VPID_CAP);
+    cpu.set(msr::VMX_TRUE_PROCBASED_CTLS, 0x7ff9_fffe_0400_6172);
+    cpu.msrs.retain(|(i, _)| *i != msr::VMX_EPT_VPID_CAP);
     assert!(matches!(probe(&cpu), Err(Unavailable::Missing(_))));
 }
 
 #[test]
 fn msr_bitmaps_are_required() {
     let mut cpu = skylake();
-    cpu.set(IA32_VMX_TRUE_PROCBASED_CTLS, 0xeff9_fffe_0400_6172);
+    cpu.set(msr::VMX_TRUE_PROCBASED_CTLS, 0xeff9_fffe_0400_6172);
     assert!(matches!(probe(&cpu), Err(Unavailable::Missing(m)) if m.contains("MSR bitmaps")));
 }
 
@@ -185,13 +184,13 @@ fn resolve_controls() {
 fn cr_fixed_bits() {
     let caps = probe(&skylake()).unwrap();
     // A 64-bit kernel: PE, NE, PG set; CR4 with VMXE.
-    assert!(caps.cr_fixed_ok(0x8005_0033, 0x3706f0 | CR4_VMXE));
+    assert!(caps.cr_fixed_ok(0x8005_0033, 0x3706f0 | cr4::VMXE));
     // VMXE missing from CR4 (FIXED0 requires it).
     assert!(!caps.cr_fixed_ok(0x8005_0033, 0x3706f0));
     // CR0.NE clear.
-    assert!(!caps.cr_fixed_ok(0x8005_0013, 0x3706f0 | CR4_VMXE));
+    assert!(!caps.cr_fixed_ok(0x8005_0013, 0x3706f0 | cr4::VMXE));
     // A CR4 bit outside FIXED1 (bit 24 is not allowed by 0x3767ff).
-    assert!(!caps.cr_fixed_ok(0x8005_0033, 0x3706f0 | CR4_VMXE | (1 << 24)));
+    assert!(!caps.cr_fixed_ok(0x8005_0033, 0x3706f0 | cr4::VMXE | (1 << 24)));
 }
 
 #[test]
@@ -211,16 +210,16 @@ fn uapi_caps_carry_backend_and_raw_values() {
 fn bochs_skx() -> FakeCpu {
     let mut cpu = skylake();
     for (msr, value) in [
-        (IA32_VMX_BASIC, 0x00d8_1000_0000_002b),
-        (IA32_VMX_TRUE_PINBASED_CTLS, 0x0000_007f_0000_0016),
-        (IA32_VMX_TRUE_PROCBASED_CTLS, 0xf7f9_fffe_0400_6172),
-        (IA32_VMX_PROCBASED_CTLS2, 0x0217_7fff_0000_0000),
-        (IA32_VMX_TRUE_EXIT_CTLS, 0x007f_ffff_0003_6dfb),
-        (IA32_VMX_TRUE_ENTRY_CTLS, 0x0000_ffff_0000_11fb),
-        (IA32_VMX_MISC, 0x6004_01e0),
-        (IA32_VMX_EPT_VPID_CAP, 0x0000_0f01_0633_4141),
-        (IA32_VMX_CR0_FIXED0, 0x8000_0021),
-        (IA32_VMX_CR4_FIXED0, 0x2000),
+        (msr::VMX_BASIC, 0x00d8_1000_0000_002b),
+        (msr::VMX_TRUE_PINBASED_CTLS, 0x0000_007f_0000_0016),
+        (msr::VMX_TRUE_PROCBASED_CTLS, 0xf7f9_fffe_0400_6172),
+        (msr::VMX_PROCBASED_CTLS2, 0x0217_7fff_0000_0000),
+        (msr::VMX_TRUE_EXIT_CTLS, 0x007f_ffff_0003_6dfb),
+        (msr::VMX_TRUE_ENTRY_CTLS, 0x0000_ffff_0000_11fb),
+        (msr::VMX_MISC, 0x6004_01e0),
+        (msr::VMX_EPT_VPID_CAP, 0x0000_0f01_0633_4141),
+        (msr::VMX_CR0_FIXED0, 0x8000_0021),
+        (msr::VMX_CR4_FIXED0, 0x2000),
     ] {
         cpu.set(msr, value);
     }
@@ -333,7 +332,7 @@ mod negotiation {
         // (default1 bits): negotiation fails rather than run with them,
         // because vmm forbids them.
         let mut cpu = skylake();
-        cpu.set(IA32_VMX_BASIC, 0x00da_0400_0000_0004 & !(1 << 55));
+        cpu.set(msr::VMX_BASIC, 0x00da_0400_0000_0004 & !(1 << 55));
         assert_eq!(probe(&cpu).map(|_| ()), Err(Unavailable::Missing(
             "VT-x lacks a required primary control (HLT, I/O or MSR bitmaps, TPR shadow, TSC offsetting, MWAIT, MONITOR or RDPMC exiting)"
         )));
@@ -343,7 +342,7 @@ mod negotiation {
     fn optional_features_drop_out() {
         let mut cpu = bochs_skx();
         // No unrestricted guest, no VPID.
-        cpu.set(IA32_VMX_PROCBASED_CTLS2, 0x0217_7fff_0000_0000 & !((1 << 7 | 1 << 5) << 32));
+        cpu.set(msr::VMX_PROCBASED_CTLS2, 0x0217_7fff_0000_0000 & !((1 << 7 | 1 << 5) << 32));
         let c = negotiate(&probe(&cpu).unwrap()).unwrap();
         assert!(!c.unrestricted_guest() && !c.vpid());
         assert!(c.proc2.contains(ProcBased2::EPT));
@@ -352,10 +351,10 @@ mod negotiation {
     #[test]
     fn missing_requirements_are_named() {
         for (index, clear, what) in [
-            (IA32_VMX_TRUE_PINBASED_CTLS, 1u64 << 35, "NMI exiting"),
-            (IA32_VMX_TRUE_PROCBASED_CTLS, 1 << (21 + 32), "TPR shadow"),
-            (IA32_VMX_TRUE_EXIT_CTLS, 1 << (19 + 32), "PAT"),
-            (IA32_VMX_TRUE_ENTRY_CTLS, 1 << (14 + 32), "PAT"),
+            (msr::VMX_TRUE_PINBASED_CTLS, 1u64 << 35, "NMI exiting"),
+            (msr::VMX_TRUE_PROCBASED_CTLS, 1 << (21 + 32), "TPR shadow"),
+            (msr::VMX_TRUE_EXIT_CTLS, 1 << (19 + 32), "PAT"),
+            (msr::VMX_TRUE_ENTRY_CTLS, 1 << (14 + 32), "PAT"),
         ] {
             let mut cpu = bochs_skx();
             let v = cpu.rdmsr(index).unwrap();
@@ -367,7 +366,7 @@ mod negotiation {
         }
         // A must-be-one bit vmm forbids (ACK_INTR forced on).
         let mut cpu = bochs_skx();
-        cpu.set(IA32_VMX_TRUE_EXIT_CTLS, 0x007f_ffff_0003_6dfb | (1 << 15));
+        cpu.set(msr::VMX_TRUE_EXIT_CTLS, 0x007f_ffff_0003_6dfb | (1 << 15));
         assert!(matches!(probe(&cpu), Err(Unavailable::Missing(_))));
     }
 }

@@ -63,7 +63,7 @@
 //! XCR0); [`Guest`] carries it, and [`table_answer_live`] applies the
 //! same updates to userspace tables.
 
-use super::CpuInfo;
+use super::{regs::cr4, CpuInfo};
 
 /// One CPUID answer: EAX, EBX, ECX, EDX.
 pub type Regs = [u32; 4];
@@ -174,11 +174,6 @@ pub const L1_ECX_HIDDEN: u32 = L1_ECX_DTES64
 /// the vCPU count instead.
 pub const L1_EDX_HIDDEN: u32 =
     L1_EDX_APIC | L1_EDX_PSN | L1_EDX_DS | L1_EDX_ACPI | L1_EDX_HTT | L1_EDX_TM | L1_EDX_PBE;
-
-/// CR4.OSXSAVE.
-const CR4_OSXSAVE: u64 = 1 << 18;
-/// CR4.PKE.
-const CR4_PKE: u64 = 1 << 22;
 
 // --- leaf 7 ---------------------------------------------------------------------
 
@@ -367,7 +362,7 @@ fn leaf1(r: Regs, guest: &Guest) -> Regs {
     let n = count(guest);
     let ebx = (r[EBX] & 0xffff) | (n.min(0xff) << 16) | ((guest.vcpu_id & 0xff) << 24);
     let mut ecx = (r[ECX] & !L1_ECX_HIDDEN) | L1_ECX_HYPERVISOR;
-    if guest.cr4 & CR4_OSXSAVE != 0 {
+    if guest.cr4 & cr4::OSXSAVE != 0 {
         ecx |= L1_ECX_OSXSAVE;
     }
     let mut edx = r[EDX] & !L1_EDX_HIDDEN;
@@ -537,13 +532,13 @@ pub fn table_answer_live(entries: &[TableEntry], leaf: u32, sub: u32, guest: &Gu
     match (leaf, sub) {
         (1, _) => {
             r[ECX] &= !L1_ECX_OSXSAVE;
-            if guest.cr4 & CR4_OSXSAVE != 0 {
+            if guest.cr4 & cr4::OSXSAVE != 0 {
                 r[ECX] |= L1_ECX_OSXSAVE;
             }
         }
         (7, 0) => {
             r[ECX] &= !L7_ECX_OSPKE;
-            if r[ECX] & L7_ECX_PKU != 0 && guest.cr4 & CR4_PKE != 0 {
+            if r[ECX] & L7_ECX_PKU != 0 && guest.cr4 & cr4::PKE != 0 {
                 r[ECX] |= L7_ECX_OSPKE;
             }
         }

@@ -15,6 +15,8 @@
 //! code-segment default-size bit; L = the code-segment 64-bit bit; VM =
 //! RFLAGS.VM (virtual-8086 mode).
 
+use super::regs;
+
 /// The architectural limit on instruction length (SDM 2.3.11).
 pub const MAX_LEN: usize = 15;
 
@@ -41,10 +43,8 @@ impl CpuMode {
     /// Virtual-8086 mode decodes like real mode; CS.L counts only when
     /// EFER.LMA is set.
     pub fn from_regs(cr0: u64, efer: u64, cs_db: bool, cs_l: bool, rflags_vm: bool) -> Self {
-        const CR0_PE: u64 = 1 << 0;
-        const EFER_LMA: u64 = 1 << 10;
-        let long = efer & EFER_LMA != 0;
-        match (cr0 & CR0_PE != 0 && !rflags_vm, long, cs_l, cs_db) {
+        let long = efer & regs::efer::LMA != 0;
+        match (cr0 & regs::cr0::PE != 0 && !rflags_vm, long, cs_l, cs_db) {
             (false, ..) => Self::Real,
             (true, true, true, _) => Self::Long64,
             (true, true, false, true) => Self::Compat32,

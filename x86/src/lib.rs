@@ -4,6 +4,9 @@
 //! control-register and EFER bits, common MSR indices, and CPU
 //! identification through the [`CpuInfo`] trait.
 //!
+//! - [`regs`]: the bits of CR0, CR4, EFER and RFLAGS, and their validity
+//!   checks.
+//! - [`reset`]: the architectural state after RESET.
 //! - [`paging`]: guest linear-to-physical translation through the guest's
 //!   own page tables, with #PF error codes and A/D updates.
 //! - [`insn`]: a length decoder for the instructions SVM intercepts, for
@@ -21,6 +24,8 @@ pub mod cpuid;
 pub mod insn;
 pub mod msr;
 pub mod paging;
+pub mod regs;
+pub mod reset;
 
 /// What pure code may ask about the CPU it runs on. The glue implements it
 /// with CPUID, `rdmsr` under an exception fixup, and a live CR4 read; tests
@@ -33,16 +38,6 @@ pub trait CpuInfo {
     /// The live CR4 register (not the kernel's shadow of it).
     fn cr4(&self) -> u64;
 }
-
-/// CR4.VMXE: VMX operation is possible on this CPU.
-pub const CR4_VMXE: u64 = 1 << 13;
-/// CR4.LA57: 5-level paging is active.
-pub const CR4_LA57: u64 = 1 << 12;
-
-/// IA32_EFER.
-pub const MSR_EFER: u32 = 0xc000_0080;
-/// EFER.SVME: SVM operation is enabled on this CPU.
-pub const EFER_SVME: u64 = 1 << 12;
 
 /// Why a backend cannot be used, in vendor-neutral terms (each backend's
 /// `Unavailable` says the vendor-specific detail).
@@ -151,7 +146,7 @@ pub fn phys_addr_bits(cpu: &impl CpuInfo) -> u32 {
 
 /// Paging levels the host runs with: 5 when CR4.LA57 is set, else 4.
 pub fn host_paging_levels(cpu: &impl CpuInfo) -> u32 {
-    if cpu.cr4() & CR4_LA57 != 0 {
+    if cpu.cr4() & regs::cr4::LA57 != 0 {
         5
     } else {
         4
@@ -195,7 +190,7 @@ mod tests {
 
     #[test]
     fn widths_and_levels() {
-        let cpu = Cpu(regs(b"AuthenticAMD"), CR4_LA57);
+        let cpu = Cpu(regs(b"AuthenticAMD"), super::regs::cr4::LA57);
         assert_eq!(phys_addr_bits(&cpu), 0x30);
         assert_eq!(host_paging_levels(&cpu), 5);
         assert_eq!(host_paging_levels(&Cpu([0; 4], 0)), 4);

@@ -1,9 +1,12 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! Guest MSR policy: which MSRs the kernel handles, which the hardware
-//! switches, which go to userspace, and the validity rules for the ones
-//! the kernel handles (SDM Vol. 4; SDM Vol. 3A 11.11 for MTRRs, 11.12.2
-//! for PAT; APM Vol. 2 3.1.7 for EFER).
+//! MSR indices, for the guest and for the host code alike (the VMX
+//! capability MSRs, FLUSH_CMD, AMD's VM_CR and VM_HSAVE_PA), and guest MSR
+//! policy: which MSRs the kernel handles, which the hardware switches
+//! ([`DirectMsr`]), which go to userspace, and the validity rules for the
+//! ones the kernel handles (SDM Vol. 4; SDM Vol. 3A 11.11 for MTRRs,
+//! 11.12.2 for PAT; APM Vol. 2 3.1.7 for EFER). The bits of EFER are in
+//! [`super::regs::efer`].
 //!
 //! Glossary: MSR = model-specific register; #GP = general-protection
 //! exception; PAT = page attribute table; MTRR = memory type range
@@ -14,6 +17,7 @@
 //! syscall, segment-base and SYSENTER MSRs.
 
 pub use super::paging::canonical;
+use super::regs::efer;
 
 /// IA32_TIME_STAMP_COUNTER.
 pub const TSC: u32 = 0x10;
@@ -21,6 +25,8 @@ pub const TSC: u32 = 0x10;
 pub const PLATFORM_ID: u32 = 0x17;
 /// IA32_APIC_BASE.
 pub const APIC_BASE: u32 = 0x1b;
+/// IA32_FEATURE_CONTROL: firmware's lock and VMX enables.
+pub const FEATURE_CONTROL: u32 = 0x3a;
 /// IA32_SPEC_CTRL (left to userspace).
 pub const SPEC_CTRL: u32 = 0x48;
 /// IA32_PRED_CMD (left to userspace).
@@ -29,6 +35,8 @@ pub const PRED_CMD: u32 = 0x49;
 pub const BIOS_SIGN_ID: u32 = 0x8b;
 /// IA32_MTRRCAP.
 pub const MTRRCAP: u32 = 0xfe;
+/// IA32_FLUSH_CMD (write-only; bit 0 flushes the L1 data cache).
+pub const FLUSH_CMD: u32 = 0x10b;
 /// IA32_SYSENTER_CS.
 pub const SYSENTER_CS: u32 = 0x174;
 /// IA32_SYSENTER_ESP.
@@ -52,12 +60,50 @@ pub const MTRR_FIX16K_A0000: u32 = 0x259;
 pub const MTRR_FIX4K_C0000: u32 = 0x268;
 /// IA32_MTRR_FIX4K_F8000.
 pub const MTRR_FIX4K_F8000: u32 = 0x26f;
+/// IA32_TSC_DEADLINE: the local APIC timer's deadline in TSC-deadline mode.
+pub const TSC_DEADLINE: u32 = 0x6e0;
+/// First MSR of the x2APIC range.
+pub const X2APIC_FIRST: u32 = 0x800;
+/// Last MSR of the x2APIC range.
+pub const X2APIC_LAST: u32 = 0x8ff;
 /// IA32_PAT.
 pub const PAT: u32 = 0x277;
 /// IA32_MTRR_DEF_TYPE.
 pub const MTRR_DEF_TYPE: u32 = 0x2ff;
+/// IA32_VMX_BASIC (SDM Vol. 3D A.1).
+pub const VMX_BASIC: u32 = 0x480;
+/// IA32_VMX_PINBASED_CTLS.
+pub const VMX_PINBASED_CTLS: u32 = 0x481;
+/// IA32_VMX_PROCBASED_CTLS.
+pub const VMX_PROCBASED_CTLS: u32 = 0x482;
+/// IA32_VMX_EXIT_CTLS.
+pub const VMX_EXIT_CTLS: u32 = 0x483;
+/// IA32_VMX_ENTRY_CTLS.
+pub const VMX_ENTRY_CTLS: u32 = 0x484;
+/// IA32_VMX_MISC.
+pub const VMX_MISC: u32 = 0x485;
+/// IA32_VMX_CR0_FIXED0.
+pub const VMX_CR0_FIXED0: u32 = 0x486;
+/// IA32_VMX_CR0_FIXED1.
+pub const VMX_CR0_FIXED1: u32 = 0x487;
+/// IA32_VMX_CR4_FIXED0.
+pub const VMX_CR4_FIXED0: u32 = 0x488;
+/// IA32_VMX_CR4_FIXED1.
+pub const VMX_CR4_FIXED1: u32 = 0x489;
+/// IA32_VMX_PROCBASED_CTLS2.
+pub const VMX_PROCBASED_CTLS2: u32 = 0x48b;
+/// IA32_VMX_EPT_VPID_CAP.
+pub const VMX_EPT_VPID_CAP: u32 = 0x48c;
+/// IA32_VMX_TRUE_PINBASED_CTLS.
+pub const VMX_TRUE_PINBASED_CTLS: u32 = 0x48d;
+/// IA32_VMX_TRUE_PROCBASED_CTLS.
+pub const VMX_TRUE_PROCBASED_CTLS: u32 = 0x48e;
+/// IA32_VMX_TRUE_EXIT_CTLS.
+pub const VMX_TRUE_EXIT_CTLS: u32 = 0x48f;
+/// IA32_VMX_TRUE_ENTRY_CTLS.
+pub const VMX_TRUE_ENTRY_CTLS: u32 = 0x490;
 /// IA32_EFER.
-pub const EFER: u32 = super::MSR_EFER;
+pub const EFER: u32 = 0xc000_0080;
 /// IA32_STAR.
 pub const STAR: u32 = 0xc000_0081;
 /// IA32_LSTAR.
@@ -74,6 +120,11 @@ pub const GS_BASE: u32 = 0xc000_0101;
 pub const KERNEL_GS_BASE: u32 = 0xc000_0102;
 /// IA32_TSC_AUX.
 pub const TSC_AUX: u32 = 0xc000_0103;
+/// VM_CR (AMD): SVM lock and disable controls (APM Vol. 2 15.30.1).
+pub const VM_CR: u32 = 0xc001_0114;
+/// VM_HSAVE_PA (AMD): physical address of the host save area (APM Vol. 2
+/// 15.30.4).
+pub const VM_HSAVE_PA: u32 = 0xc001_0117;
 
 /// Inject #GP(0): the guest's access is not allowed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -120,7 +171,7 @@ pub enum MsrClass {
     /// When an access is intercepted anyway (a VMX backend without MSR
     /// load/store for one of them, or a userspace register write), the
     /// kernel reads or writes the saved copy, checking writes with
-    /// [`canonical`] where the SDM asks.
+    /// [`DirectMsr::accept`].
     Hardware,
     /// Everything else, SPEC_CTRL and PRED_CMD included: exit to userspace.
     User,
@@ -129,8 +180,7 @@ pub enum MsrClass {
 /// Who handles guest accesses to `msr`.
 pub fn classify(msr: u32) -> MsrClass {
     match msr {
-        FS_BASE | GS_BASE | KERNEL_GS_BASE | STAR | LSTAR | CSTAR | SFMASK | SYSENTER_CS
-        | SYSENTER_ESP | SYSENTER_EIP => MsrClass::Hardware,
+        m if DirectMsr::from_index(m).is_some() => MsrClass::Hardware,
         EFER | PAT | TSC | TSC_AUX | APIC_BASE | MISC_ENABLE | PLATFORM_ID | BIOS_SIGN_ID => {
             MsrClass::Kernel
         }
@@ -139,28 +189,104 @@ pub fn classify(msr: u32) -> MsrClass {
     }
 }
 
-// --- EFER ---------------------------------------------------------------------
+// --- Direct MSRs --------------------------------------------------------------
 
-/// EFER.SCE: SYSCALL/SYSRET.
-pub const EFER_SCE: u64 = 1 << 0;
-/// EFER.LME: long mode enable.
-pub const EFER_LME: u64 = 1 << 8;
-/// EFER.LMA: long mode active (read-only).
-pub const EFER_LMA: u64 = 1 << 10;
-/// EFER.NXE: execute-disable.
-pub const EFER_NXE: u64 = 1 << 11;
-/// EFER.SVME: SVM enable.
-pub const EFER_SVME: u64 = super::EFER_SVME;
-/// EFER.LMSLE: long-mode segment limits (AMD, withdrawn).
-pub const EFER_LMSLE: u64 = 1 << 13;
-/// EFER.FFXSR: fast FXSAVE/FXRSTOR (AMD).
-pub const EFER_FFXSR: u64 = 1 << 14;
-/// EFER.TCE: translation cache extension (AMD).
-pub const EFER_TCE: u64 = 1 << 15;
+/// The MSRs of [`MsrClass::Hardware`]: the guest reads and writes them
+/// without exiting on both backends, because the hardware switches them
+/// (VMLOAD/VMSAVE, or VMCS guest-state fields) or the backend does around
+/// each entry.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DirectMsr {
+    /// IA32_FS_BASE.
+    FsBase,
+    /// IA32_GS_BASE.
+    GsBase,
+    /// IA32_KERNEL_GS_BASE (the value SWAPGS exchanges with GS_BASE).
+    KernelGsBase,
+    /// IA32_STAR: SYSCALL/SYSRET selectors (and the legacy SYSCALL EIP).
+    Star,
+    /// IA32_LSTAR: the 64-bit SYSCALL target.
+    Lstar,
+    /// IA32_CSTAR: the compatibility-mode SYSCALL target (AMD).
+    Cstar,
+    /// IA32_FMASK: RFLAGS bits SYSCALL clears.
+    Sfmask,
+    /// IA32_SYSENTER_CS.
+    SysenterCs,
+    /// IA32_SYSENTER_ESP.
+    SysenterEsp,
+    /// IA32_SYSENTER_EIP.
+    SysenterEip,
+}
+
+impl DirectMsr {
+    /// Every direct MSR, in declaration order (`ALL[m as usize] == m`).
+    pub const ALL: [DirectMsr; 10] = [
+        Self::FsBase,
+        Self::GsBase,
+        Self::KernelGsBase,
+        Self::Star,
+        Self::Lstar,
+        Self::Cstar,
+        Self::Sfmask,
+        Self::SysenterCs,
+        Self::SysenterEsp,
+        Self::SysenterEip,
+    ];
+
+    /// The SYSCALL MSRs: STAR, LSTAR, CSTAR, SFMASK.
+    pub const SYSCALL: [DirectMsr; 4] = [Self::Star, Self::Lstar, Self::Cstar, Self::Sfmask];
+
+    /// The MSR's index (the number RDMSR and WRMSR take in ECX).
+    pub const fn index(self) -> u32 {
+        match self {
+            Self::FsBase => FS_BASE,
+            Self::GsBase => GS_BASE,
+            Self::KernelGsBase => KERNEL_GS_BASE,
+            Self::Star => STAR,
+            Self::Lstar => LSTAR,
+            Self::Cstar => CSTAR,
+            Self::Sfmask => SFMASK,
+            Self::SysenterCs => SYSENTER_CS,
+            Self::SysenterEsp => SYSENTER_ESP,
+            Self::SysenterEip => SYSENTER_EIP,
+        }
+    }
+
+    /// The direct MSR with index `msr`, if it is one.
+    pub fn from_index(msr: u32) -> Option<Self> {
+        Self::ALL.into_iter().find(|m| m.index() == msr)
+    }
+
+    /// The value a guest WRMSR of `value` stores, or `None` for #GP:
+    /// - the address MSRs (FS_BASE, GS_BASE, KERNEL_GS_BASE, LSTAR, CSTAR,
+    ///   SYSENTER_ESP, SYSENTER_EIP) must be canonical, at 57 bits when
+    ///   `la57` (the host's and the guest's linear-address width) and at 48
+    ///   bits otherwise;
+    /// - STAR takes any value;
+    /// - SFMASK keeps the low 32 bits (the rest is reserved, read as zero);
+    /// - SYSENTER_CS keeps the low 16 bits.
+    pub fn accept(self, value: u64, la57: bool) -> Option<u64> {
+        match self {
+            Self::Star => Some(value),
+            Self::Sfmask => Some(value & 0xffff_ffff),
+            Self::SysenterCs => Some(value & 0xffff),
+            Self::FsBase
+            | Self::GsBase
+            | Self::KernelGsBase
+            | Self::Lstar
+            | Self::Cstar
+            | Self::SysenterEsp
+            | Self::SysenterEip => canonical(value, la57).then_some(value),
+        }
+    }
+}
+
+// --- EFER ---------------------------------------------------------------------
 
 /// The EFER bits a guest may ever set: SCE, LME, NXE, FFXSR. Never SVME
 /// (no nested virtualization), LMSLE or TCE (not virtualized).
-pub const EFER_GUEST_WRITABLE: u64 = EFER_SCE | EFER_LME | EFER_NXE | EFER_FFXSR;
+pub const EFER_GUEST_WRITABLE: u64 = efer::SCE | efer::LME | efer::NXE | efer::FFXSR;
 
 /// The writable EFER bits the guest's CPUID 0x8000_0001 EDX advertises:
 /// SCE with SYSCALL (bit 11), NXE with NX (20), FFXSR with FFXSR (25), LME
@@ -173,16 +299,16 @@ pub const fn efer_allowed(cpuid_8000_0001_edx: u32) -> u64 {
     let edx = cpuid_8000_0001_edx;
     let mut allowed = 0;
     if edx & SYSCALL != 0 {
-        allowed |= EFER_SCE;
+        allowed |= efer::SCE;
     }
     if edx & NX != 0 {
-        allowed |= EFER_NXE;
+        allowed |= efer::NXE;
     }
     if edx & FFXSR != 0 {
-        allowed |= EFER_FFXSR;
+        allowed |= efer::FFXSR;
     }
     if edx & LM != 0 {
-        allowed |= EFER_LME;
+        allowed |= efer::LME;
     }
     allowed
 }
@@ -196,14 +322,14 @@ pub const fn efer_allowed(cpuid_8000_0001_edx: u32) -> u64 {
 /// EFER.SVME in the VMCB's guest EFER; the caller adds it there and never
 /// shows it to the guest.
 pub fn efer_write_ok(old: u64, new: u64, cr0_pg: bool, allowed: u64) -> Result<u64, Gp> {
-    let new = new & !EFER_LMA;
+    let new = new & !efer::LMA;
     if new & !(allowed & EFER_GUEST_WRITABLE) != 0 {
         return Err(Gp);
     }
-    if cr0_pg && (old ^ new) & EFER_LME != 0 {
+    if cr0_pg && (old ^ new) & efer::LME != 0 {
         return Err(Gp);
     }
-    Ok(new | (old & EFER_LMA))
+    Ok(new | (old & efer::LMA))
 }
 
 // --- PAT and memory types ------------------------------------------------------

@@ -29,28 +29,7 @@
 //!   have loaded them at the `mov cr3` and raised #GP there.
 //! - A20 masking and segmentation: the caller passes a linear address.
 
-/// CR0.PE: protected mode.
-pub const CR0_PE: u64 = 1 << 0;
-/// CR0.WP: supervisor writes honour read-only pages.
-pub const CR0_WP: u64 = 1 << 16;
-/// CR0.PG: paging.
-pub const CR0_PG: u64 = 1 << 31;
-/// CR4.PSE: 4 MiB pages in 32-bit paging.
-pub const CR4_PSE: u64 = 1 << 4;
-/// CR4.PAE: 8-byte entries (PAE, 4- and 5-level paging).
-pub const CR4_PAE: u64 = 1 << 5;
-/// CR4.LA57: 5-level paging (when EFER.LMA is set).
-pub const CR4_LA57: u64 = super::CR4_LA57;
-/// CR4.SMEP: supervisor fetches from user pages fault.
-pub const CR4_SMEP: u64 = 1 << 20;
-/// CR4.SMAP: supervisor data accesses to user pages fault.
-pub const CR4_SMAP: u64 = 1 << 21;
-/// EFER.LME: long mode enable.
-pub const EFER_LME: u64 = 1 << 8;
-/// EFER.LMA: long mode active (IA-32e paging in use).
-pub const EFER_LMA: u64 = 1 << 10;
-/// EFER.NXE: the XD bit is honoured.
-pub const EFER_NXE: u64 = 1 << 11;
+use super::regs::{cr0, cr4, efer};
 
 /// Entry bit: present.
 pub const PTE_P: u64 = 1 << 0;
@@ -79,10 +58,6 @@ pub const PF_RSVD: u32 = 1 << 3;
 pub const PF_I: u32 = 1 << 4;
 /// #PF error code: a protection key forbade the access.
 pub const PF_PK: u32 = 1 << 5;
-/// CR4.PKE: protection keys for user-mode pages (PKRU).
-pub const CR4_PKE: u64 = 1 << 22;
-/// CR4.PKS: protection keys for supervisor-mode pages (IA32_PKRS).
-pub const CR4_PKS: u64 = 1 << 24;
 
 /// How many times a walk restarts after losing an A/D update race before
 /// [`translate`] gives up with [`WalkError::Contended`].
@@ -184,15 +159,15 @@ impl Mode {
     /// The mode CR0.PG, CR4.PAE, EFER.LMA and CR4.LA57 select. EFER.LMA,
     /// which the CPU sets from LME and PG, decides long mode.
     pub fn of(regs: &PagingRegs) -> Self {
-        if !regs.has(regs.cr0, CR0_PG) {
+        if !regs.has(regs.cr0, cr0::PG) {
             Self::Off
-        } else if regs.has(regs.efer, EFER_LMA) {
-            if regs.has(regs.cr4, CR4_LA57) {
+        } else if regs.has(regs.efer, efer::LMA) {
+            if regs.has(regs.cr4, cr4::LA57) {
                 Self::Level5
             } else {
                 Self::Level4
             }
-        } else if regs.has(regs.cr4, CR4_PAE) {
+        } else if regs.has(regs.cr4, cr4::PAE) {
             Self::Pae
         } else {
             Self::Bits32
@@ -435,7 +410,7 @@ impl Walker<'_> {
     }
 
     fn nxe(&self) -> bool {
-        self.mode.wide() && self.regs.has(self.regs.efer, EFER_NXE)
+        self.mode.wide() && self.regs.has(self.regs.efer, efer::NXE)
     }
 
     /// Whether `entry` at `level` maps a page rather than a table: PS in a
@@ -446,7 +421,7 @@ impl Walker<'_> {
             return false;
         }
         match self.mode {
-            Mode::Bits32 => level == 2 && self.regs.has(self.regs.cr4, CR4_PSE),
+            Mode::Bits32 => level == 2 && self.regs.has(self.regs.cr4, cr4::PSE),
             Mode::Pae => level == 2,
             Mode::Level4 | Mode::Level5 => level == 2 || level == 3,
             Mode::Off => false,
@@ -513,21 +488,21 @@ impl Walker<'_> {
         let denied = if self.user {
             !walk.user || (write && !walk.writable)
         } else {
-            let smap = walk.user && !fetch && regs.has(regs.cr4, CR4_SMAP) && !self.req.ac;
-            let smep = walk.user && fetch && regs.has(regs.cr4, CR4_SMEP);
-            let wp = write && !walk.writable && regs.has(regs.cr0, CR0_WP);
+            let smap = walk.user && !fetch && regs.has(regs.cr4, cr4::SMAP) && !self.req.ac;
+            let smep = walk.user && fetch && regs.has(regs.cr4, cr4::SMEP);
+            let wp = write && !walk.writable && regs.has(regs.cr0, cr0::WP);
             smap || smep || wp
         };
         let long = matches!(self.mode, Mode::Level4 | Mode::Level5);
         let rights = match (walk.user, long && !fetch) {
-            (true, true) if regs.has(regs.cr4, CR4_PKE) => Some(self.req.pkru),
-            (false, true) if regs.has(regs.cr4, CR4_PKS) => Some(self.req.pkrs),
+            (true, true) if regs.has(regs.cr4, cr4::PKE) => Some(self.req.pkru),
+            (false, true) if regs.has(regs.cr4, cr4::PKS) => Some(self.req.pkrs),
             _ => None,
         };
         let key_denied = rights.is_some_and(|rights| {
             let ad = rights >> (2 * walk.key) & 1 != 0;
             let wd = rights >> (2 * walk.key + 1) & 1 != 0;
-            let wd_applies = write && (self.user || regs.has(regs.cr0, CR0_WP));
+            let wd_applies = write && (self.user || regs.has(regs.cr0, cr0::WP));
             ad || (wd && wd_applies)
         });
         if key_denied {
@@ -550,7 +525,7 @@ impl Walker<'_> {
         if self.user {
             error_code |= PF_U;
         }
-        let id = self.nxe() || self.regs.has(self.regs.cr4, CR4_SMEP);
+        let id = self.nxe() || self.regs.has(self.regs.cr4, cr4::SMEP);
         if self.access == Access::Fetch && id {
             error_code |= PF_I;
         }

@@ -3,6 +3,7 @@
 //! Host tests for the MSR policy.
 
 use super::*;
+use crate::regs::efer;
 
 /// CPUID 0x8000_0001 EDX with SYSCALL, NX, FFXSR and LM.
 const AMD_EDX: u32 = 1 << 11 | 1 << 20 | 1 << 25 | 1 << 29;
@@ -11,8 +12,8 @@ const INTEL_EDX: u32 = 1 << 11 | 1 << 20 | 1 << 29;
 
 #[test]
 fn efer_allowed_from_cpuid() {
-    assert_eq!(efer_allowed(AMD_EDX), EFER_SCE | EFER_NXE | EFER_FFXSR | EFER_LME);
-    assert_eq!(efer_allowed(INTEL_EDX), EFER_SCE | EFER_NXE | EFER_LME);
+    assert_eq!(efer_allowed(AMD_EDX), efer::SCE | efer::NXE | efer::FFXSR | efer::LME);
+    assert_eq!(efer_allowed(INTEL_EDX), efer::SCE | efer::NXE | efer::LME);
     assert_eq!(efer_allowed(0), 0);
     // Nothing else, whatever CPUID claims.
     assert_eq!(efer_allowed(u32::MAX) & !EFER_GUEST_WRITABLE, 0);
@@ -22,33 +23,33 @@ fn efer_allowed_from_cpuid() {
 fn efer_writes() {
     let amd = efer_allowed(AMD_EDX);
     let intel = efer_allowed(INTEL_EDX);
-    let active = EFER_LME | EFER_LMA | EFER_SCE | EFER_NXE;
+    let active = efer::LME | efer::LMA | efer::SCE | efer::NXE;
     /// (old, new, CR0.PG, allowed, result)
     type Case = (u64, u64, bool, u64, Result<u64, Gp>);
     #[rustfmt::skip]
     let cases: &[Case] = &[
-        (0, EFER_SCE, false, intel, Ok(EFER_SCE)),
-        (0, EFER_LME | EFER_NXE, false, intel, Ok(EFER_LME | EFER_NXE)),
-        (0, EFER_FFXSR, false, amd, Ok(EFER_FFXSR)),
-        (0, EFER_FFXSR, false, intel, Err(Gp)),
-        (0, EFER_NXE, false, 0, Err(Gp)),
+        (0, efer::SCE, false, intel, Ok(efer::SCE)),
+        (0, efer::LME | efer::NXE, false, intel, Ok(efer::LME | efer::NXE)),
+        (0, efer::FFXSR, false, amd, Ok(efer::FFXSR)),
+        (0, efer::FFXSR, false, intel, Err(Gp)),
+        (0, efer::NXE, false, 0, Err(Gp)),
         // Never allowed, even if the caller's mask says so.
-        (0, EFER_SVME, false, u64::MAX, Err(Gp)),
-        (0, EFER_LMSLE, false, u64::MAX, Err(Gp)),
-        (0, EFER_TCE, false, u64::MAX, Err(Gp)),
+        (0, efer::SVME, false, u64::MAX, Err(Gp)),
+        (0, efer::LMSLE, false, u64::MAX, Err(Gp)),
+        (0, efer::TCE, false, u64::MAX, Err(Gp)),
         (0, 1 << 1, false, u64::MAX, Err(Gp)),
         (0, 1 << 63, false, u64::MAX, Err(Gp)),
         // LMA is read-only: a written value is ignored, the old one kept.
-        (0, EFER_LMA | EFER_SCE, false, intel, Ok(EFER_SCE)),
-        (active, active & !EFER_LMA, true, intel, Ok(active)),
-        (active, active & !EFER_NXE, true, intel, Ok(active & !EFER_NXE)),
+        (0, efer::LMA | efer::SCE, false, intel, Ok(efer::SCE)),
+        (active, active & !efer::LMA, true, intel, Ok(active)),
+        (active, active & !efer::NXE, true, intel, Ok(active & !efer::NXE)),
         // LME may not change while paging is on.
-        (active, active & !EFER_LME, true, intel, Err(Gp)),
-        (EFER_SCE, EFER_SCE | EFER_LME, true, intel, Err(Gp)),
-        (EFER_SCE, EFER_SCE | EFER_LME, false, intel, Ok(EFER_SCE | EFER_LME)),
-        (EFER_LME, 0, false, intel, Ok(0)),
+        (active, active & !efer::LME, true, intel, Err(Gp)),
+        (efer::SCE, efer::SCE | efer::LME, true, intel, Err(Gp)),
+        (efer::SCE, efer::SCE | efer::LME, false, intel, Ok(efer::SCE | efer::LME)),
+        (efer::LME, 0, false, intel, Ok(0)),
         // Same LME with paging on is fine.
-        (EFER_LME, EFER_LME | EFER_SCE, true, intel, Ok(EFER_LME | EFER_SCE)),
+        (efer::LME, efer::LME | efer::SCE, true, intel, Ok(efer::LME | efer::SCE)),
     ];
     for (i, &(old, new, pg, allowed, want)) in cases.iter().enumerate() {
         assert_eq!(efer_write_ok(old, new, pg, allowed), want, "case {i}");
@@ -248,9 +249,96 @@ fn classification() {
 #[test]
 fn actions() {
     assert_eq!(MsrAction::from(Gp), MsrAction::Gp);
-    assert_eq!(MsrAction::from(efer_write_ok(0, EFER_SVME, false, u64::MAX)), MsrAction::Gp);
+    assert_eq!(MsrAction::from(efer_write_ok(0, efer::SVME, false, u64::MAX)), MsrAction::Gp);
     assert_eq!(
-        MsrAction::from(efer_write_ok(0, EFER_SCE, false, EFER_SCE)),
-        MsrAction::Complete(EFER_SCE)
+        MsrAction::from(efer_write_ok(0, efer::SCE, false, efer::SCE)),
+        MsrAction::Complete(efer::SCE)
     );
+}
+
+#[test]
+fn host_msr_indices() {
+    assert_eq!((FEATURE_CONTROL, FLUSH_CMD), (0x3a, 0x10b));
+    assert_eq!((VM_CR, VM_HSAVE_PA), (0xc001_0114, 0xc001_0117));
+    let vmx = [
+        VMX_BASIC,
+        VMX_PINBASED_CTLS,
+        VMX_PROCBASED_CTLS,
+        VMX_EXIT_CTLS,
+        VMX_ENTRY_CTLS,
+        VMX_MISC,
+        VMX_CR0_FIXED0,
+        VMX_CR0_FIXED1,
+        VMX_CR4_FIXED0,
+        VMX_CR4_FIXED1,
+    ];
+    assert_eq!(vmx, [0x480, 0x481, 0x482, 0x483, 0x484, 0x485, 0x486, 0x487, 0x488, 0x489]);
+    let vmx2 = [
+        VMX_PROCBASED_CTLS2,
+        VMX_EPT_VPID_CAP,
+        VMX_TRUE_PINBASED_CTLS,
+        VMX_TRUE_PROCBASED_CTLS,
+        VMX_TRUE_EXIT_CTLS,
+        VMX_TRUE_ENTRY_CTLS,
+    ];
+    assert_eq!(vmx2, [0x48b, 0x48c, 0x48d, 0x48e, 0x48f, 0x490]);
+}
+
+#[test]
+fn direct_msr_indices() {
+    let want: [u32; 10] = [
+        0xc000_0100,
+        0xc000_0101,
+        0xc000_0102,
+        0xc000_0081,
+        0xc000_0082,
+        0xc000_0083,
+        0xc000_0084,
+        0x174,
+        0x175,
+        0x176,
+    ];
+    assert_eq!(DirectMsr::ALL.map(DirectMsr::index), want);
+    for (i, m) in DirectMsr::ALL.into_iter().enumerate() {
+        assert_eq!(m as usize, i);
+        assert_eq!(DirectMsr::from_index(m.index()), Some(m));
+        assert_eq!(classify(m.index()), MsrClass::Hardware);
+    }
+    assert_eq!(
+        DirectMsr::SYSCALL,
+        [DirectMsr::Star, DirectMsr::Lstar, DirectMsr::Cstar, DirectMsr::Sfmask]
+    );
+    assert_eq!(DirectMsr::SYSCALL.map(DirectMsr::index), [STAR, LSTAR, CSTAR, SFMASK]);
+    for msr in [0, EFER, TSC_AUX, PAT, 0x173, 0x177, 0xc000_0080, 0xc000_0085, 0xc000_0103] {
+        assert_eq!(DirectMsr::from_index(msr), None, "{msr:#x}");
+    }
+}
+
+#[test]
+fn direct_msr_values() {
+    use DirectMsr::*;
+    let addresses = [FsBase, GsBase, KernelGsBase, Lstar, Cstar, SysenterEsp, SysenterEip];
+    for m in addresses {
+        for la57 in [false, true] {
+            for v in [0, 0x1000, 0x0000_7fff_ffff_ffff, 0xffff_8000_0000_0000, u64::MAX] {
+                assert_eq!(m.accept(v, la57), Some(v), "{m:?} {v:#x}");
+            }
+            assert_eq!(m.accept(0x0100_0000_0000_0000, la57), None, "{m:?}");
+            assert_eq!(m.accept(0x8000_0000_0000_0000, la57), None, "{m:?}");
+        }
+        // Canonical at 57 bits but not at 48.
+        assert_eq!(m.accept(0x0000_8000_0000_0000, false), None, "{m:?}");
+        assert_eq!(m.accept(0x0000_8000_0000_0000, true), Some(0x0000_8000_0000_0000));
+        assert_eq!(m.accept(0xff00_0000_0000_0000, false), None, "{m:?}");
+        assert_eq!(m.accept(0xff00_0000_0000_0000, true), Some(0xff00_0000_0000_0000));
+    }
+    for la57 in [false, true] {
+        for v in [0, 0x0023_0010_0000_0000, 0x8000_0000_0000_0000, u64::MAX] {
+            assert_eq!(Star.accept(v, la57), Some(v));
+        }
+        assert_eq!(Sfmask.accept(0x1234_5678_0004_7700, la57), Some(0x0004_7700));
+        assert_eq!(Sfmask.accept(u64::MAX, la57), Some(0xffff_ffff));
+        assert_eq!(SysenterCs.accept(0x1234_5678_9abc_0010, la57), Some(0x0010));
+        assert_eq!(SysenterCs.accept(u64::MAX, la57), Some(0xffff));
+    }
 }

@@ -10,6 +10,7 @@ use std::vec;
 use std::vec::Vec;
 
 use super::*;
+use crate::regs::{cr0, cr4, efer};
 
 const K4: u64 = 1 << 12;
 const M2: u64 = 1 << 21;
@@ -158,15 +159,15 @@ impl GuestPhys for Mem {
 }
 
 fn regs(cr0: u64, cr3: u64, cr4: u64, efer: u64) -> PagingRegs {
-    PagingRegs { cr0: cr0 | CR0_PE, cr3, cr4, efer, phys_bits: 40 }
+    PagingRegs { cr0: cr0 | cr0::PE, cr3, cr4, efer, phys_bits: 40 }
 }
 
 fn long4(cr3: u64) -> PagingRegs {
-    regs(CR0_PG, cr3, CR4_PAE, EFER_LME | EFER_LMA | EFER_NXE)
+    regs(cr0::PG, cr3, cr4::PAE, efer::LME | efer::LMA | efer::NXE)
 }
 
 fn long5(cr3: u64) -> PagingRegs {
-    regs(CR0_PG, cr3, CR4_PAE | CR4_LA57, EFER_LME | EFER_LMA | EFER_NXE)
+    regs(cr0::PG, cr3, cr4::PAE | cr4::LA57, efer::LME | efer::LMA | efer::NXE)
 }
 
 fn pf(error_code: u32) -> Result<u64, WalkError> {
@@ -178,7 +179,7 @@ fn pf(error_code: u32) -> Result<u64, WalkError> {
 #[test]
 fn paging_off_is_identity_truncated_to_32_bits() {
     let mut mem = Mem::new();
-    let r = regs(0, 0xdead_0000, CR4_PAE, EFER_LME);
+    let r = regs(0, 0xdead_0000, cr4::PAE, efer::LME);
     assert_eq!(Mode::of(&r), Mode::Off);
     for access in [Access::Read, Access::Write, Access::Fetch] {
         assert_eq!(translate(&mut mem, &r, 0x1_2345_6789, access, true), Ok(0x2345_6789));
@@ -191,7 +192,7 @@ fn bits32_4k_and_4m_pages() {
     let mut mem = Mem::new();
     let pd = 0x2000;
     let pt = 0x3000;
-    let r = regs(CR0_PG, pd, CR4_PSE, 0);
+    let r = regs(cr0::PG, pd, cr4::PSE, 0);
     assert_eq!(Mode::of(&r), Mode::Bits32);
     // la 0x0040_3abc: PDE 1, PTE 3.
     mem.set32(pd + 4, (pt | PRWU) as u32);
@@ -209,7 +210,7 @@ fn bits32_4k_and_4m_pages() {
 fn bits32_pse36_limited_by_maxphyaddr() {
     let mut mem = Mem::new();
     let pd = 0x2000;
-    let mut r = regs(CR0_PG, pd, CR4_PSE, 0);
+    let mut r = regs(cr0::PG, pd, cr4::PSE, 0);
     // PDE bits 20:13 = 0x10: PA bit 36.
     mem.set32(pd, 0x0040_0000 | (0x10 << 13) | (PRW | PTE_PS) as u32);
     r.phys_bits = 40;
@@ -230,7 +231,7 @@ fn bits32_ps_is_ignored_without_cr4_pse() {
     // With CR4.PSE clear, PS is ignored: the PDE points to a page table.
     mem.set32(pd, (pt | PRW | PTE_PS) as u32);
     mem.set32(pt + 4, 0x0007_7000 | PRW as u32);
-    let r = regs(CR0_PG, pd, 0, 0);
+    let r = regs(cr0::PG, pd, 0, 0);
     assert_eq!(translate(&mut mem, &r, 0x1008, Access::Read, false), Ok(0x7_7008));
 }
 
@@ -238,9 +239,9 @@ fn bits32_ps_is_ignored_without_cr4_pse() {
 fn bits32_fetch_sets_id_only_with_smep() {
     let mut mem = Mem::new();
     let pd = 0x2000;
-    let r = regs(CR0_PG, pd, 0, EFER_NXE);
+    let r = regs(cr0::PG, pd, 0, efer::NXE);
     assert_eq!(translate(&mut mem, &r, 0x1000, Access::Fetch, false), pf(0));
-    let r = regs(CR0_PG, pd, CR4_SMEP, 0);
+    let r = regs(cr0::PG, pd, cr4::SMEP, 0);
     assert_eq!(translate(&mut mem, &r, 0x1000, Access::Fetch, false), pf(PF_I));
 }
 
@@ -251,7 +252,7 @@ fn pae_4k_and_2m_pages() {
     let pdpt = 0x4fe0;
     let pd = 0x6000;
     let pt = 0x7000;
-    let r = regs(CR0_PG, pdpt, CR4_PAE, EFER_NXE);
+    let r = regs(cr0::PG, pdpt, cr4::PAE, efer::NXE);
     assert_eq!(Mode::of(&r), Mode::Pae);
     // la 0xc060_2345: PDPTE 3, PDE 3, PTE 2.
     mem.set(pdpt + 3 * 8, pd | PTE_P);
@@ -273,7 +274,7 @@ fn pae_reserved_bits() {
     let mut mem = Mem::new();
     let pdpt = 0x5000;
     let pd = 0x6000;
-    let r = regs(CR0_PG, pdpt, CR4_PAE, 0);
+    let r = regs(cr0::PG, pdpt, cr4::PAE, 0);
     let rsvd = pf(PF_P | PF_RSVD);
     mem.set(pd, 0x20_0000 | PRW | PTE_PS);
     for bad in [1 << 1, 1 << 2, 1 << 5, 1 << 8, 1 << 40, PTE_XD] {
@@ -378,10 +379,10 @@ fn non_canonical() {
 
 // --- access rights and error codes ------------------------------------------
 
-const SMEP: u64 = CR4_SMEP;
-const SMAP: u64 = CR4_SMAP;
-const NXE: u64 = EFER_NXE;
-const WP: u64 = CR0_WP;
+const SMEP: u64 = cr4::SMEP;
+const SMAP: u64 = cr4::SMAP;
+const NXE: u64 = efer::NXE;
+const WP: u64 = cr0::WP;
 
 /// One row: flags of the upper levels and of the leaf, CR0.WP, CR4.SMEP/SMAP,
 /// EFER.NXE, the access, user mode, and the #PF error code (None = translated).
@@ -446,7 +447,7 @@ fn fault_table_long4() {
         let root = mem.alloc();
         let la = 0x7f00_1234_5000;
         mem.map((root, 4), la, 1, 0x9000, leaf, upper);
-        let r = regs(CR0_PG | cr0, root, CR4_PAE | cr4, EFER_LME | EFER_LMA | efer);
+        let r = regs(cr0::PG | cr0, root, cr4::PAE | cr4, efer::LME | efer::LMA | efer);
         let want = match fault {
             None => Ok(0x9008),
             Some(code) => pf(code),
@@ -549,7 +550,7 @@ fn bits32_accessed_dirty_are_4_byte_updates() {
     // The neighbour of each entry must survive a 4-byte update.
     mem.set32(pd + 8, 0xffff_ffff);
     mem.set32(pt + 8, 0xffff_ffff);
-    let r = regs(CR0_PG, pd, 0, 0);
+    let r = regs(cr0::PG, pd, 0, 0);
     assert_eq!(translate(&mut mem, &r, 0x0040_1000, Access::Write, false), Ok(0x8_8000));
     assert_eq!(mem.get32(pd + 4), (pt | PRW | PTE_A) as u32);
     assert_eq!(mem.get32(pt + 4), 0x0008_8000 | (PRW | PTE_A | PTE_D) as u32);
@@ -624,14 +625,14 @@ fn unbacked_tables() {
         Err(WalkError::Unbacked { gpa: 0x8000_0000 + 3 * 8 })
     );
     // A PAE PDPT and a 32-bit page table.
-    let r = regs(CR0_PG, 0xfff0_0000, CR4_PAE, 0);
+    let r = regs(cr0::PG, 0xfff0_0000, cr4::PAE, 0);
     assert_eq!(
         translate(&mut mem, &r, 0xc000_0000, Access::Read, false),
         Err(WalkError::Unbacked { gpa: 0xfff0_0018 })
     );
     let pd = 0x2000;
     mem.set32(pd, 0xfee0_0000 | PRW as u32);
-    let r = regs(CR0_PG, pd, 0, 0);
+    let r = regs(cr0::PG, pd, 0, 0);
     assert_eq!(
         translate(&mut mem, &r, 0x1000, Access::Read, false),
         Err(WalkError::Unbacked { gpa: 0xfee0_0004 })
@@ -656,10 +657,10 @@ fn no_panic_on_arbitrary_registers() {
     for i in 0..64u64 {
         for phys_bits in [0u8, 12, 32, 36, 52, 53, 255] {
             let r = PagingRegs {
-                cr0: CR0_PG | WP,
+                cr0: cr0::PG | WP,
                 cr3: u64::MAX << (i % 13),
                 cr4: u64::MAX >> i,
-                efer: EFER_LMA | EFER_NXE,
+                efer: efer::LMA | efer::NXE,
                 phys_bits,
             };
             let _ = translate(&mut mem, &r, u64::MAX.rotate_left(i as u32), Access::Write, false);
@@ -731,11 +732,13 @@ impl Shape {
     fn mode_regs(self) -> (u64, u64, u64) {
         match self {
             S::Off => (0, 0, 0),
-            S::B32 => (CR0_PG, 0, 0),
-            S::B32Pse4K | S::B32Pse4M => (CR0_PG, CR4_PSE, 0),
-            S::Pae4K | S::Pae2M => (CR0_PG, CR4_PAE, 0),
-            S::Four4K | S::Four2M | S::Four1G => (CR0_PG, CR4_PAE, EFER_LME | EFER_LMA),
-            S::Five4K | S::Five2M | S::Five1G => (CR0_PG, CR4_PAE | CR4_LA57, EFER_LME | EFER_LMA),
+            S::B32 => (cr0::PG, 0, 0),
+            S::B32Pse4K | S::B32Pse4M => (cr0::PG, cr4::PSE, 0),
+            S::Pae4K | S::Pae2M => (cr0::PG, cr4::PAE, 0),
+            S::Four4K | S::Four2M | S::Four1G => (cr0::PG, cr4::PAE, efer::LME | efer::LMA),
+            S::Five4K | S::Five2M | S::Five1G => {
+                (cr0::PG, cr4::PAE | cr4::LA57, efer::LME | efer::LMA)
+            }
         }
     }
 
@@ -905,7 +908,7 @@ impl World {
     /// Sets the mode's CR0, CR4 and EFER plus these bits.
     fn flags(&mut self, cr0: u64, cr4: u64, efer: u64) {
         let (c0, c4, e) = self.shape.mode_regs();
-        self.regs.cr0 = CR0_PE | c0 | cr0;
+        self.regs.cr0 = cr0::PE | c0 | cr0;
         self.regs.cr4 = c4 | cr4;
         self.regs.efer = e | efer;
     }
@@ -994,7 +997,7 @@ fn matrix_every_access_translates() {
         // Every protection on, and a supervisor page: supervisor accesses
         // still go through (nothing is XD).
         let mut w = World::new(shape, PRWU, PRW);
-        w.flags(WP, SMEP | SMAP | CR4_PKE | CR4_PKS, NXE);
+        w.flags(WP, SMEP | SMAP | cr4::PKE | cr4::PKS, NXE);
         for access in [R, W, F] {
             assert_eq!(w.go(access, SUP), Ok(shape.gpa()), "{shape:?} {access:?}");
         }
@@ -1017,9 +1020,9 @@ fn matrix_no_paging_ignores_tables_and_rights() {
         *b = (i * 7 + 3) as u8;
     }
     let before = w.mem.bytes.clone();
-    let cr4s = [0, CR4_PSE, CR4_PAE, CR4_PAE | CR4_LA57, SMEP | SMAP | CR4_PKE | CR4_PKS];
+    let cr4s = [0, cr4::PSE, cr4::PAE, cr4::PAE | cr4::LA57, SMEP | SMAP | cr4::PKE | cr4::PKS];
     for cr4 in cr4s {
-        for efer in [0, NXE, EFER_LME | NXE] {
+        for efer in [0, NXE, efer::LME | NXE] {
             w.flags(WP, cr4, efer);
             assert_eq!(Mode::of(&w.regs), Mode::Off);
             for (access, user) in ACCESSES {
@@ -1428,7 +1431,7 @@ fn matrix_reserved_bit_combinations() {
             let xd = if shape.wide() { PTE_XD } else { 0 };
             let leaf = w.leaf();
             w.or(leaf, xd);
-            w.flags(WP, SMEP | SMAP | CR4_PKE | CR4_PKS, NXE);
+            w.flags(WP, SMEP | SMAP | cr4::PKE | cr4::PKS, NXE);
             for (access, user) in ACCESSES {
                 let req = Request { access, user, ac: false, pkru: !0, pkrs: !0 };
                 let want = PF_P | PF_RSVD | wu(access, user) | id(shape, access, true, true);
@@ -1454,8 +1457,8 @@ const fn wd(k: u32) -> u32 {
     1 << (2 * k + 1)
 }
 
-const PKE: u64 = CR4_PKE;
-const PKS: u64 = CR4_PKS;
+const PKE: u64 = cr4::PKE;
+const PKS: u64 = cr4::PKS;
 
 /// One protection-key row: whether the leaf is a user page and writable,
 /// CR0.WP, CR4 bits, PKRU, PKRS, the access, user mode, RFLAGS.AC, and

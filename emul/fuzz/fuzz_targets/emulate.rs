@@ -39,7 +39,7 @@ use vmm_emul::{
 use vmm_x86::paging::{self, GuestPhys, PagingRegs};
 
 #[path = "../../tests/common/mod.rs"]
-mod common;
+pub mod common;
 use common::{FlatMem, TestCpu};
 
 // ----- the input -----
@@ -574,7 +574,7 @@ enum Kind {
 
 /// One memory call (the fields show in the failure messages).
 #[derive(Clone, Copy, Debug)]
-#[allow(dead_code)]
+#[expect(dead_code, reason = "the fields are read only through Debug, in failure messages")]
 struct Call {
     kind: Kind,
     la: u64,

@@ -16,7 +16,7 @@
 
 #![deny(unsafe_code)]
 
-#[allow(unsafe_code)]
+#[expect(unsafe_code, reason = "running bytes natively needs mmap, mprotect and a call into them")]
 pub mod host;
 
 pub use host::{Host, Regs, DATA_LEN};

@@ -3,14 +3,16 @@
 //! Control registers: `mov` to and from CR0/2/3/4/8, `clts`, `lmsw`, `smsw`,
 //! with the SDM's #GP checks before the glue sees a value.
 
-use super::{Cpu, Exception, Exec, Memory, Op, Operand, Reg, R, CR0_CD, CR0_EM, CR0_MP, CR0_NW, CR0_PE, CR0_PG, CR0_TS,
-    CR4_LA57, CR4_PAE, CR4_PCIDE, CR4_UMIP, EFER_LMA, EFER_LME, VM};
+use super::{
+    super::x86::regs::{cr0, cr0_valid, cr4, efer, rflags::VM},
+    Cpu, Exception, Exec, Memory, Op, Operand, Reg, R,
+};
 
 impl<C: Cpu, M: Memory> Exec<'_, C, M> {
     // ----- control registers -----
 
     fn long_mode_active(&self) -> bool {
-        self.cpu.efer() & EFER_LMA != 0
+        self.cpu.efer() & efer::LMA != 0
     }
 
     pub(super) fn control(&mut self) -> R<(), M::Stop> {
@@ -18,13 +20,13 @@ impl<C: Cpu, M: Memory> Exec<'_, C, M> {
         let cpl = self.cpu.cpl();
         let cr0 = self.cpu.cr(0);
         if insn.op == Op::Smsw {
-            if cpl > 0 && self.cpu.cr(4) & CR4_UMIP != 0 {
+            if cpl > 0 && self.cpu.cr(4) & cr4::UMIP != 0 {
                 return Err(Exception::Gp(0).into());
             }
             return self.write(insn.operands[0], cr0);
         }
         // Everything else is privileged; virtual-8086 mode runs at CPL 3.
-        if cpl > 0 || (cr0 & CR0_PE != 0 && self.regs.rflags & VM != 0) {
+        if cpl > 0 || (cr0 & cr0::PE != 0 && self.regs.rflags & VM != 0) {
             return Err(Exception::Gp(0).into());
         }
         match insn.op {
@@ -45,12 +47,12 @@ impl<C: Cpu, M: Memory> Exec<'_, C, M> {
                 let v = self.check_cr(n, v)?;
                 self.cr = Some((n, v));
             }
-            Op::Clts => self.cr = Some((0, cr0 & !CR0_TS)),
+            Op::Clts => self.cr = Some((0, cr0 & !cr0::TS)),
             Op::Lmsw => {
                 let src = self.read(insn.operands[0], false)?;
                 // PE can be set but not cleared; MP, EM and TS are loaded.
-                let low = CR0_MP | CR0_EM | CR0_TS;
-                let v = (cr0 & !low) | (src & low) | (src & CR0_PE);
+                let low = cr0::MP | cr0::EM | cr0::TS;
+                let v = (cr0 & !low) | (src & low) | (src & cr0::PE);
                 self.cr = Some((0, v));
             }
             _ => {}
@@ -67,17 +69,15 @@ impl<C: Cpu, M: Memory> Exec<'_, C, M> {
         let efer = self.cpu.efer();
         match n {
             0 => {
-                let pg_without_pe = v & CR0_PG != 0 && v & CR0_PE == 0;
-                let nw_without_cd = v & CR0_NW != 0 && v & CR0_CD == 0;
-                if v >> 32 != 0 || pg_without_pe || nw_without_cd {
+                if !cr0_valid(v) {
                     return gp;
                 }
-                let enabling = v & CR0_PG != 0 && cr0 & CR0_PG == 0;
-                if enabling && efer & EFER_LME != 0 && (cr4 & CR4_PAE == 0 || self.ctx.long) {
+                let enabling = v & cr0::PG != 0 && cr0 & cr0::PG == 0;
+                if enabling && efer & efer::LME != 0 && (cr4 & cr4::PAE == 0 || self.ctx.long) {
                     return gp;
                 }
-                let disabling = v & CR0_PG == 0 && cr0 & CR0_PG != 0;
-                if disabling && (self.ctx.long || cr4 & CR4_PCIDE != 0) {
+                let disabling = v & cr0::PG == 0 && cr0 & cr0::PG != 0;
+                if disabling && (self.ctx.long || cr4 & cr4::PCIDE != 0) {
                     return gp;
                 }
                 Ok(v)
@@ -86,7 +86,7 @@ impl<C: Cpu, M: Memory> Exec<'_, C, M> {
             3 => {
                 // Bit 63 with CR4.PCIDE is a "no flush" hint, not part of
                 // CR3; the emulator drops it (a flush is always correct).
-                let v = if cr4 & CR4_PCIDE != 0 { v & !(1 << 63) } else { v };
+                let v = if cr4 & cr4::PCIDE != 0 { v & !(1 << 63) } else { v };
                 let m = u32::from(self.cfg.phys_bits.clamp(32, 52));
                 if self.long_mode_active() && v >> m != 0 {
                     return gp;
@@ -98,10 +98,11 @@ impl<C: Cpu, M: Memory> Exec<'_, C, M> {
                     return gp;
                 }
                 let lma = self.long_mode_active();
-                if lma && (v & CR4_PAE == 0 || (v ^ cr4) & CR4_LA57 != 0) {
+                if lma && (v & cr4::PAE == 0 || (v ^ cr4) & cr4::LA57 != 0) {
                     return gp;
                 }
-                if v & CR4_PCIDE != 0 && cr4 & CR4_PCIDE == 0 && (!lma || self.cpu.cr(3) & 0xfff != 0) {
+                let enabling_pcid = v & cr4::PCIDE != 0 && cr4 & cr4::PCIDE == 0;
+                if enabling_pcid && (!lma || self.cpu.cr(3) & 0xfff != 0) {
                     return gp;
                 }
                 Ok(v)

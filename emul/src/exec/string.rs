@@ -3,7 +3,11 @@
 //! String instructions: one iteration at a time, committed per iteration, with
 //! REP bounded by [`super::Config::rep_budget`].
 
-use super::{alu, mask, Alu, Cpu, Exec, Memory, Op, Reg, Rep, Seg, Step, Use, R, DF, RAX, RCX, RDI, RDX, RSI, ZF, le, to_le};
+use super::{
+    super::x86::regs::rflags::{DF, ZF},
+    alu, le, mask, to_le, Alu, Cpu, Exec, Memory, Op, Reg, Rep, Seg, Step, Use, R, RAX, RCX, RDI,
+    RDX, RSI,
+};
 
 impl<C: Cpu, M: Memory> Exec<'_, C, M> {
     // ----- string instructions -----

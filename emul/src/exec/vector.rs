@@ -3,7 +3,10 @@
 //! The SSE and AVX moves: feature checks (#UD, #NM), alignment (#GP), and
 //! which bits of the destination register survive.
 
-use super::{le, Cpu, Exception, Exec, Memory, Operand, Reg, Use, VecMove, R, CR0_EM, CR0_TS, CR4_OSFXSR, CR4_OSXSAVE};
+use super::{
+    super::x86::regs::{cr0, cr4},
+    le, Cpu, Exception, Exec, Memory, Operand, Reg, Use, VecMove, R,
+};
 
 impl<C: Cpu, M: Memory> Exec<'_, C, M> {
     // ----- vector moves -----
@@ -13,17 +16,17 @@ impl<C: Cpu, M: Memory> Exec<'_, C, M> {
         let cr0 = self.cpu.cr(0);
         let cr4 = self.cpu.cr(4);
         if insn.vex {
-            if cr4 & CR4_OSXSAVE == 0 || self.cpu.xcr0() & 0b110 != 0b110 {
+            if cr4 & cr4::OSXSAVE == 0 || self.cpu.xcr0() & 0b110 != 0b110 {
                 return Err(Exception::Ud.into());
             }
             let ymm = insn.operands.iter().any(|o| matches!(o, Operand::Reg(Reg::Vec { size: 32, .. })));
             if ymm && self.cpu.xcr0() & 0b100 == 0 {
                 return Err(Exception::Ud.into());
             }
-        } else if cr0 & CR0_EM != 0 || cr4 & CR4_OSFXSR == 0 {
+        } else if cr0 & cr0::EM != 0 || cr4 & cr4::OSFXSR == 0 {
             return Err(Exception::Ud.into());
         }
-        if cr0 & CR0_TS != 0 {
+        if cr0 & cr0::TS != 0 {
             return Err(Exception::Nm.into());
         }
         let (dst, src) = (insn.operands[0], insn.operands[1]);

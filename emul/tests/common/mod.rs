@@ -3,8 +3,12 @@
 //! Test doubles shared by the emulator's tests and its fuzz target: a
 //! [`TestCpu`] with plain fields and a [`FlatMem`] whose linear addresses
 //! are indices into a byte map, with optional "MMIO" ranges that stop.
+//!
+//! Every includer declares it `pub mod`, so that what one test binary
+//! does not use is not dead code there; `doc(hidden)` says that it is a
+//! test helper, not an API to document.
 
-#![allow(dead_code)]
+#![doc(hidden)]
 
 use std::collections::BTreeMap;
 use vmm_emul::{seg::Segment, Cpu, Error, Exception, Memory, Seg};

@@ -3,9 +3,13 @@
 //! SplitMix64: the seeded generator of the emulator's randomized tests
 //! (the differential decoder test and the host-CPU test). Small, fast, and
 //! good enough to drive them; its sequence is part of what a seed means, so
-//! do not change `next`.
+//! do not change `next_u64`.
+//!
+//! Every includer declares it `pub mod`, so that what one test binary
+//! does not use is not dead code there; `doc(hidden)` says that it is a
+//! test helper, not an API to document.
 
-#![allow(dead_code)]
+#![doc(hidden)]
 
 /// A SplitMix64 generator.
 pub struct Rng(u64);
@@ -15,7 +19,7 @@ impl Rng {
         Self(seed)
     }
 
-    pub fn next(&mut self) -> u64 {
+    pub fn next_u64(&mut self) -> u64 {
         self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
         let mut z = self.0;
         z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
@@ -29,7 +33,7 @@ impl Rng {
         if n == 0 {
             0
         } else {
-            self.next() % n
+            self.next_u64() % n
         }
     }
 
@@ -44,11 +48,11 @@ impl Rng {
 
     /// True with probability `num / den`.
     pub fn chance(&mut self, num: u64, den: u64) -> bool {
-        self.next() % den < num
+        self.next_u64() % den < num
     }
 
     pub fn byte(&mut self) -> u8 {
-        self.next() as u8
+        self.next_u64() as u8
     }
 
     pub fn pick<T: Copy>(&mut self, s: &[T]) -> T {
@@ -64,20 +68,20 @@ impl Rng {
     /// some width, all ones, sparse or dense, else uniform.
     pub fn value(&mut self) -> u64 {
         match self.below(10) {
-            0..=2 => self.next(),
+            0..=2 => self.next_u64(),
             3 => self.range(-3, 3) as u64,
             4 => {
                 let bits = self.pick(&[8u32, 16, 32, 64]);
                 let edge = 1u64 << (bits - 1);
                 let v = edge.wrapping_add(self.range(-2, 1) as u64);
                 let keep = if bits == 64 { u64::MAX } else { (1u64 << bits) - 1 };
-                (v & keep) | (self.next() & !keep & self.pick(&[0, u64::MAX]))
+                (v & keep) | (self.next_u64() & !keep & self.pick(&[0, u64::MAX]))
             }
             5 => self.pick(&[0, u64::MAX, 0xff, 0xffff, 0xffff_ffff, 0x8000_0000_0000_0000]),
-            6 => self.next() & self.next() & self.next(),
-            7 => self.next() | self.next() | self.next(),
+            6 => self.next_u64() & self.next_u64() & self.next_u64(),
+            7 => self.next_u64() | self.next_u64() | self.next_u64(),
             8 => self.below(0x100),
-            _ => self.next() & 0xf0f0_f0f0_f0f0_f0f0 | 0x0f,
+            _ => self.next_u64() & 0xf0f0_f0f0_f0f0_f0f0 | 0x0f,
         }
     }
 }

@@ -5,8 +5,12 @@
 //! checks what changed. RFLAGS bits and register numbers are spelled out
 //! here, by hand, so that no expectation comes from the emulator's own
 //! helpers.
+//!
+//! Every includer declares it `pub mod`, so that what one test binary
+//! does not use is not dead code there; `doc(hidden)` says that it is a
+//! test helper, not an API to document.
 
-#![allow(dead_code)]
+#![doc(hidden)]
 
 use super::common::{Access, FlatMem, Stop, TestCpu};
 use vmm_emul::{decode, emulate, Config, CpuMode, DecodeErrorKind, Error, Exception, Insn, Seg, Step};

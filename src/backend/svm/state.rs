@@ -71,9 +71,11 @@ impl VcpuHw for SvmVcpu {
     fn get(&self, id: u32) -> Option<u64> {
         let s = &self.v().save;
         Some(match id {
-            reg::RAX => s.rax,
-            reg::RSP => s.rsp,
-            0..=15 => self.gprs[id as usize],
+            0..=15 => match id {
+                reg::RAX => s.rax,
+                reg::RSP => s.rsp,
+                _ => self.gprs[id as usize],
+            },
             reg::RIP => s.rip,
             reg::RFLAGS => s.rflags,
             reg::CR0 => s.cr0,
@@ -92,9 +94,11 @@ impl VcpuHw for SvmVcpu {
         let la57 = self.cpus.la57;
         let s = &mut self.vm().save;
         match id {
-            reg::RAX => s.rax = v,
-            reg::RSP => s.rsp = v,
-            0..=15 => self.gprs[id as usize] = v,
+            0..=15 => match id {
+                reg::RAX => s.rax = v,
+                reg::RSP => s.rsp = v,
+                _ => self.gprs[id as usize] = v,
+            },
             // Canonical in every mode: outside 64-bit mode bits 63:32 are
             // zero, which is canonical too.
             reg::RIP if canonical(v, la57) => s.rip = v,

@@ -11,7 +11,7 @@
 use libfuzzer_sys::fuzz_target;
 
 #[path = "../../tests/common/ops/mod.rs"]
-mod ops;
+pub mod ops;
 
 fuzz_target!(|input: ops::Input| {
     let split = input.split as usize % (input.ops.len() + 1);

@@ -21,7 +21,7 @@ struct BufMem {
 
 /// Why [`BufMem`] stopped: an access outside the data area, or a port.
 #[derive(Debug)]
-#[allow(dead_code)]
+#[expect(dead_code, reason = "the fields are read only through Debug, in failure messages")]
 enum Outside {
     Mem { la: u64, len: usize },
     Port(u16),

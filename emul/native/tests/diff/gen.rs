@@ -322,7 +322,7 @@ impl<'r> Draft<'r> {
         if rng.one_in(8) {
             gpr[usize::from(RSP)] |= rng.below(8);
         }
-        let rflags = (rng.next() & FLAGS_IN_MASK) | FLAGS_FIXED;
+        let rflags = (rng.next_u64() & FLAGS_IN_MASK) | FLAGS_FIXED;
         let mut vec = [[0u8; 32]; 16];
         for v in vec.iter_mut() {
             for c in v.chunks_mut(8) {
@@ -331,7 +331,7 @@ impl<'r> Draft<'r> {
         }
         let mut data = vec![0u8; DATA_LEN];
         for c in data.chunks_mut(8) {
-            c.copy_from_slice(&rng.next().to_le_bytes());
+            c.copy_from_slice(&rng.next_u64().to_le_bytes());
         }
         Self { rng, env, ins: Ins::new(&[]), gpr, rflags, vec, data, a32: false, lock: false, target: None }
     }
@@ -439,7 +439,7 @@ impl<'r> Draft<'r> {
     /// Random upper bits for a register used at a 32-bit address size.
     fn upper(&mut self) -> u64 {
         if self.a32 {
-            self.rng.next() & !0xffff_ffff
+            self.rng.next_u64() & !0xffff_ffff
         } else {
             0
         }
@@ -555,7 +555,7 @@ impl<'r> Draft<'r> {
                 if self.rng.one_in(2) {
                     self.rng.range(-4096, 4096)
                 } else {
-                    i64::from(self.rng.next() as i32)
+                    i64::from(self.rng.next_u64() as i32)
                 }
             }
         }
@@ -884,7 +884,7 @@ fn bit(d: &mut Draft<'_>) -> Spec {
             // offset's displacement to 32 bits, as `place` expects.
             let off = match d.rng.below(4) {
                 0 => d.rng.range(-4 * bits, 4 * bits) as u64,
-                1 => d.rng.next(),
+                1 => d.rng.next_u64(),
                 _ => d.rng.value(),
             };
             let keep = d.gpr[r] & !mask(size);
@@ -1265,7 +1265,7 @@ fn vector(d: &mut Draft<'_>) -> Spec {
         d.place(width, align, false, Extra::None);
         // A whole random vector there, not just 8 bytes.
         let t = d.target.unwrap_or(0);
-        let v: Vec<u8> = (0..width).map(|_| d.rng.next() as u8).collect();
+        let v: Vec<u8> = (0..width).map(|_| d.rng.next_u64() as u8).collect();
         d.poke(t, &v);
     }
     // Keep the mandatory prefix last, next to the opcode. F3 wins over an
@@ -1348,7 +1348,7 @@ fn imul(d: &mut Draft<'_>) -> Spec {
             let b = if d.rng.one_in(2) {
                 d.rng.pick(&[0x80u8, 0x81, 0xff, 0xfe, 0, 1, 2, 0x7f])
             } else {
-                d.rng.next() as u8
+                d.rng.next_u64() as u8
             };
             d.ins.imm = vec![b];
             "6b imul r,r/m,imm8"
@@ -1361,7 +1361,7 @@ fn imul(d: &mut Draft<'_>) -> Spec {
         if r == RSP {
             return;
         }
-        let up = d.rng.next() & !mask(size);
+        let up = d.rng.next_u64() & !mask(size);
         d.gpr[usize::from(r)] = up | factor(d.rng, size);
     };
     if form == 0 {
@@ -1404,7 +1404,7 @@ fn bextr(d: &mut Draft<'_>) -> Spec {
         _ => d.rng.below(256),
     };
     // Bits above 15 do not count.
-    let up = if d.rng.one_in(2) { d.rng.next() & !0xffff } else { 0 };
+    let up = if d.rng.one_in(2) { d.rng.next_u64() & !0xffff } else { 0 };
     d.gpr[usize::from(ctl)] = up | (len << 8) | start;
     if mem {
         d.place(u64::from(size), 1, false, Extra::None);

@@ -15,9 +15,9 @@
 #![deny(unsafe_code)]
 
 #[path = "../../../tests/common/mod.rs"]
-mod common;
+pub mod common;
 #[path = "../../../tests/common/rng.rs"]
-mod rng;
+pub mod rng;
 
 mod check;
 mod gen;
@@ -38,7 +38,7 @@ fn env_u64(name: &str) -> Option<u64> {
 }
 
 /// Runs `case` on the host.
-#[allow(unsafe_code)]
+#[expect(unsafe_code, reason = "Host::run executes the case's bytes natively")]
 fn run_native(host: &mut Host, case: &Case, data: &mut [u8; DATA_LEN]) -> Regs {
     // SAFETY: `gen` makes only the unprivileged, non-branching data
     // instructions of its families, and solves every memory operand, the

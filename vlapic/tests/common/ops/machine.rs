@@ -166,11 +166,6 @@ impl Machine {
         m
     }
 
-    /// Number of vCPUs.
-    pub fn len(&self) -> usize {
-        self.cpus.len()
-    }
-
     fn cpu(&self, cpu: u8) -> usize {
         cpu as usize % self.cpus.len()
     }

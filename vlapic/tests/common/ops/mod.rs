@@ -23,9 +23,12 @@
 //! strategies (only outside it) both go through them, so both see the same
 //! shapes of values, and a printed op list is valid Rust for a regression
 //! test.
+//!
+//! Every includer declares it `pub mod`, so that what one test binary
+//! does not use is not dead code there; `doc(hidden)` says that it is a
+//! test helper, not an API to document.
 
-
-#![allow(dead_code)]
+#![doc(hidden)]
 
 mod input;
 mod machine;
