@@ -27,9 +27,25 @@ macro_rules! plain_abi {
 }
 
 plain_abi!(
-    VmmVersion, VmmCaps, VmmCreateVm, VmmVmName, VmmVmEntry, VmmVmList, VmmStats, VmmVmInfo,
-    VmmSegment, VmmMap, VmmCreateVcpu, VmmRegs, VmmSegDesc, VmmDescs, VmmCpuidEntry, VmmCpuid,
-    VmmEntry, VmmExit, VmmRun,
+    VmmVersion,
+    VmmCaps,
+    VmmCreateVm,
+    VmmVmName,
+    VmmVmEntry,
+    VmmVmList,
+    VmmStats,
+    VmmVmInfo,
+    VmmSegment,
+    VmmMap,
+    VmmCreateVcpu,
+    VmmRegs,
+    VmmSegDesc,
+    VmmDescs,
+    VmmCpuidEntry,
+    VmmCpuid,
+    VmmEntry,
+    VmmExit,
+    VmmRun,
 );
 
 /// An ioctl's user-space argument address.

@@ -98,9 +98,13 @@ impl VmMem {
         let gpa_bits = phys_bits.min(levels.gpa_bits());
         let mut frames = TableFrames::new();
         let table = if ept {
-            Nested::Ept(PageTable::<Ept>::new(&mut frames, levels, gpa_bits, large).map_err(table_err)?)
+            Nested::Ept(
+                PageTable::<Ept>::new(&mut frames, levels, gpa_bits, large).map_err(table_err)?,
+            )
         } else {
-            Nested::Npt(PageTable::<Npt>::new(&mut frames, levels, gpa_bits, large).map_err(table_err)?)
+            Nested::Npt(
+                PageTable::<Npt>::new(&mut frames, levels, gpa_bits, large).map_err(table_err)?,
+            )
         };
         Ok(Self {
             segs: KVec::new(),
@@ -209,7 +213,12 @@ impl VmMem {
     /// `VMM_VM_UNMAP`. Returns with the generation bumped; the caller kicks
     /// running vCPUs so they flush before their next guest instruction.
     pub(crate) fn unmap(&mut self, req: &uapi::VmmMap) -> Result {
-        if req.seg_offset != 0 || req.seg_id != 0 || req.prot != 0 || req.flags != 0 || req.reserved != 0 {
+        if req.seg_offset != 0
+            || req.seg_id != 0
+            || req.prot != 0
+            || req.flags != 0
+            || req.reserved != 0
+        {
             return Err(EINVAL);
         }
         let mut trial = self.maps.clone();
@@ -252,12 +261,16 @@ impl VmMem {
     /// Reads guest-physical memory, as the guest could; `false` if any byte
     /// is unmapped or not readable (MMIO, for example). May cross pages.
     pub(crate) fn read(&self, gpa: u64, buf: &mut [u8]) -> bool {
-        self.per_page(gpa, buf.len(), PteProt::READ, |seg, off, at, n| seg.read(off, &mut buf[at..at + n]))
+        self.per_page(gpa, buf.len(), PteProt::READ, |seg, off, at, n| {
+            seg.read(off, &mut buf[at..at + n])
+        })
     }
 
     /// Writes guest-physical memory, as the guest could.
     pub(crate) fn write(&self, gpa: u64, data: &[u8]) -> bool {
-        self.per_page(gpa, data.len(), PteProt::WRITE, |seg, off, at, n| seg.write(off, &data[at..at + n]))
+        self.per_page(gpa, data.len(), PteProt::WRITE, |seg, off, at, n| {
+            seg.write(off, &data[at..at + n])
+        })
     }
 
     fn per_page(

@@ -58,9 +58,16 @@ enum Pending {
     None,
     /// Port I/O; `elem` is the guest-physical address of a string
     /// element.
-    Io { io: IoExit, elem: Option<u64> },
-    Rdmsr { next_rip: u64 },
-    Wrmsr { next_rip: u64 },
+    Io {
+        io: IoExit,
+        elem: Option<u64>,
+    },
+    Rdmsr {
+        next_rip: u64,
+    },
+    Wrmsr {
+        next_rip: u64,
+    },
 }
 
 /// Everything about a vCPU that the run loop changes. Guarded by
@@ -212,7 +219,8 @@ impl Vcpu {
         }
         let n = req.count as usize;
         let ids: KVec<u32> = read_array(req.ids, n)?;
-        let descs: KVec<uapi::VmmSegDesc> = if set { read_array(req.descs, n)? } else { KVec::new() };
+        let descs: KVec<uapi::VmmSegDesc> =
+            if set { read_array(req.descs, n)? } else { KVec::new() };
         let mut st = self.state.lock();
         if ids.iter().any(|id| st.hw.get_desc(*id).is_none()) {
             return Err(EINVAL);

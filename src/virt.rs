@@ -20,7 +20,12 @@ use crate::hw::{
     self, cpu::LocalCpu, svm::SvmWindow, vmx::VmxWindow, vmx::VmxonRegion, WindowError,
 };
 use crate::uapi::{Features, VmmCaps};
-use crate::x86::{self, msr::EFER, regs::{cr4, efer::SVME}, CpuInfo, Refusal, Vendor};
+use crate::x86::{
+    self,
+    msr::EFER,
+    regs::{cr4, efer::SVME},
+    CpuInfo, Refusal, Vendor,
+};
 use crate::{svm, vmx};
 
 /// What one CPU reported; every CPU must report the same.
@@ -69,10 +74,12 @@ fn unavailable(kind: Refusal, why: &str) -> Error {
 fn detect(cpu: &LocalCpu<'_>) -> Result<(CpuCaps, u32, u32)> {
     let caps = match Vendor::detect(cpu) {
         Vendor::Intel => CpuCaps::Vmx(
-            vmx::caps::probe(cpu).map_err(|e| unavailable(e.kind(), e.describe(&vmx::caps::WORDING)))?,
+            vmx::caps::probe(cpu)
+                .map_err(|e| unavailable(e.kind(), e.describe(&vmx::caps::WORDING)))?,
         ),
         Vendor::Amd => CpuCaps::Svm(
-            svm::caps::probe(cpu).map_err(|e| unavailable(e.kind(), e.describe(&svm::caps::WORDING)))?,
+            svm::caps::probe(cpu)
+                .map_err(|e| unavailable(e.kind(), e.describe(&svm::caps::WORDING)))?,
         ),
         Vendor::Other => return Err(refuse("CPU vendor has neither VT-x nor AMD-V", ENODEV)),
     };
@@ -80,7 +87,9 @@ fn detect(cpu: &LocalCpu<'_>) -> Result<(CpuCaps, u32, u32)> {
 }
 
 /// Runs `f` on every online CPU in turn; returns how many ran it.
-fn for_each_online_cpu(mut f: impl FnMut(u32, &LocalInterruptDisabled) -> Result + Send) -> Result<u32> {
+fn for_each_online_cpu(
+    mut f: impl FnMut(u32, &LocalInterruptDisabled) -> Result + Send,
+) -> Result<u32> {
     let mut ran = 0;
     for cpu in 0..hw::nr_cpu_ids() {
         let mut result = Ok(());
@@ -184,8 +193,16 @@ impl Virt {
         pr_info!("features {:#x}: {:?}\n", c.features, features);
         pr_info!(
             "raw {:#x} {:#x} {:#x} {:#x} {:#x} {:#x} {:#x} {:#x} {:#x} {:#x}\n",
-            c.raw[0], c.raw[1], c.raw[2], c.raw[3], c.raw[4], c.raw[5], c.raw[6], c.raw[7],
-            c.raw[8], c.raw[9]
+            c.raw[0],
+            c.raw[1],
+            c.raw[2],
+            c.raw[3],
+            c.raw[4],
+            c.raw[5],
+            c.raw[6],
+            c.raw[7],
+            c.raw[8],
+            c.raw[9]
         );
     }
 }

@@ -121,7 +121,11 @@ const VM_BYTES: u64 = core::mem::size_of::<Vm>() as u64;
 
 impl Vm {
     /// Allocates a VM with one (about to be installed) fd.
-    fn new(shared: &Arc<Shared>, name: [u8; VMM_NAME_MAX], flags: CreateFlags) -> Result<Arc<Self>> {
+    fn new(
+        shared: &Arc<Shared>,
+        name: [u8; VMM_NAME_MAX],
+        flags: CreateFlags,
+    ) -> Result<Arc<Self>> {
         let c = &shared.caps;
         let large = if c.features & uapi::Features::NPT_1G.bits() != 0 {
             &[PageSize::Size2M, PageSize::Size1G][..]
@@ -289,8 +293,16 @@ impl Vm {
     pub(crate) fn suspended_exit(&self) -> Option<VmmExit> {
         let s = self.suspended.load(Relaxed);
         (s != 0).then(|| {
-            let d = uapi::VmmExitSuspended { how: s as u32, vcpu: (s >> 32) as u32, ..uapi::VmmExitSuspended::ZERO };
-            VmmExit { reason: uapi::exit::SUSPENDED, data: uapi::ExitData::to_data(&d), ..VmmExit::ZERO }
+            let d = uapi::VmmExitSuspended {
+                how: s as u32,
+                vcpu: (s >> 32) as u32,
+                ..uapi::VmmExitSuspended::ZERO
+            };
+            VmmExit {
+                reason: uapi::exit::SUSPENDED,
+                data: uapi::ExitData::to_data(&d),
+                ..VmmExit::ZERO
+            }
         })
     }
 
@@ -308,7 +320,9 @@ impl Vm {
     /// suspended, or its address space changed since (the vCPU has
     /// published that it is in the guest, so later changes poke it).
     pub(crate) fn must_not_enter(&self, seen: Generation) -> bool {
-        self.is_destroyed() || self.suspended.load(Relaxed) != 0 || self.generation.load(Acquire) != seen.get()
+        self.is_destroyed()
+            || self.suspended.load(Relaxed) != 0
+            || self.generation.load(Acquire) != seen.get()
     }
 
     /// Whether any mapping covers `gpa`.

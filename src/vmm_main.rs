@@ -18,20 +18,20 @@
 //! - [`backend`]: the seam between common code and the two hardware
 //!   backends, `backend::svm` (AMD-V) and `backend::vmx` (VT-x).
 
-#[path = "../uapi/src/lib.rs"]
-pub mod uapi;
-#[path = "../x86/src/lib.rs"]
-pub mod x86;
-#[path = "../vmx/src/lib.rs"]
-pub mod vmx;
+#[path = "../emul/src/lib.rs"]
+pub mod emul;
 #[path = "../svm/src/lib.rs"]
 pub mod svm;
+#[path = "../uapi/src/lib.rs"]
+pub mod uapi;
 #[path = "../vlapic/src/lib.rs"]
 pub mod vlapic;
 #[path = "../vmspace/src/lib.rs"]
 pub mod vmspace;
-#[path = "../emul/src/lib.rs"]
-pub mod emul;
+#[path = "../vmx/src/lib.rs"]
+pub mod vmx;
+#[path = "../x86/src/lib.rs"]
+pub mod x86;
 
 mod abi;
 mod backend;

@@ -343,8 +343,15 @@ impl Decoder<'_> {
     /// The memory operand of a ModRM whose byte was just consumed.
     fn mem(&mut self, m: ModRm, size: u8) -> Result<Mem> {
         let (addr, _) = self.sizes(false);
-        let mut mem =
-            Mem { seg: Seg::Ds, base: None, index: None, scale: 1, disp: 0, rip_relative: false, size };
+        let mut mem = Mem {
+            seg: Seg::Ds,
+            base: None,
+            index: None,
+            scale: 1,
+            disp: 0,
+            rip_relative: false,
+            size,
+        };
         let rm = m.rm & 7;
         if addr == 2 {
             // SDM table 2-1.
@@ -731,8 +738,8 @@ impl Decoder<'_> {
                 let m = self.modrm()?;
                 // Register forms are the fences; /0-/5 are FXSAVE and
                 // friends. Only the cache-line write-backs are ours.
-                let flush = m.md != 3
-                    && matches!((m.ext, self.p.simd), (7, 0) | (7, 0x66) | (6, 0x66));
+                let flush =
+                    m.md != 3 && matches!((m.ext, self.p.simd), (7, 0) | (7, 0x66) | (6, 0x66));
                 if !flush {
                     return Err(Unsupported);
                 }
@@ -775,7 +782,6 @@ impl Decoder<'_> {
             _ => Err(Unsupported),
         }
     }
-
 }
 
 /// Whether LOCK is allowed: the read-modify-write operations, with a

@@ -10,8 +10,8 @@
 use super::{
     alu::{self, mask, sext},
     insn::{
-        Alu, BitOp, CpuMode, Insn, Mem, Op, Operand, Reg, Rep, Seg, VecMove, RAX, RCX, RDI, RDX, RSI,
-        RSP,
+        Alu, BitOp, CpuMode, Insn, Mem, Op, Operand, Reg, Rep, Seg, VecMove, RAX, RCX, RDI, RDX,
+        RSI, RSP,
     },
     seg::{self, Ctx, Use},
     x86::regs::{
@@ -412,7 +412,8 @@ impl<C: Cpu, M: Memory> Exec<'_, C, M> {
             Operand::Mem(m) if locked => {
                 let la = self.mem_la(&m, m.size, Use::Write)?;
                 let n = usize::from(m.size.min(8));
-                let ok = self.mem.cmpxchg(la, &to_le(old, m.size)[..n], &to_le(new, m.size)[..n])?;
+                let ok =
+                    self.mem.cmpxchg(la, &to_le(old, m.size)[..n], &to_le(new, m.size)[..n])?;
                 if ok {
                     Ok(())
                 } else {

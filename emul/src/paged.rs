@@ -53,7 +53,13 @@ impl<'a, B: Bus> Paged<'a, B> {
     /// RFLAGS.AC, with MAXPHYADDR `phys_bits`, and the protection-key
     /// rights `pkru` and `pkrs`.
     pub fn new(bus: &'a mut B, cpu: &impl Cpu, phys_bits: u8, pkru: u32, pkrs: u32) -> Self {
-        let regs = PagingRegs { cr0: cpu.cr(0), cr3: cpu.cr(3), cr4: cpu.cr(4), efer: cpu.efer(), phys_bits };
+        let regs = PagingRegs {
+            cr0: cpu.cr(0),
+            cr3: cpu.cr(3),
+            cr4: cpu.cr(4),
+            efer: cpu.efer(),
+            phys_bits,
+        };
         let user = cpu.cpl() == 3;
         let ac = !user && cpu.rflags() & AC != 0;
         let long = paging::Mode::of(&regs) != paging::Mode::Off && regs.efer & efer::LMA != 0;
@@ -68,7 +74,9 @@ impl<'a, B: Bus> Paged<'a, B> {
     fn translate(&mut self, la: u64, access: Access) -> Result<u64, Error<B::Stop>> {
         let req = Request { access, ..self.req };
         paging::translate_request(self.bus, &self.regs, la, &req).map_err(|e| match e {
-            WalkError::PageFault { error_code } => Error::Exception(Exception::Pf { addr: la, code: error_code }),
+            WalkError::PageFault { error_code } => {
+                Error::Exception(Exception::Pf { addr: la, code: error_code })
+            }
             WalkError::NonCanonical => Error::Exception(Exception::Gp(0)),
             WalkError::Unbacked { gpa } => Error::Unbacked { gpa },
             WalkError::Contended => Error::Contended,

@@ -96,7 +96,14 @@ pub fn fault(seg: Seg) -> Exception {
 /// The linear address of the `size`-byte access at effective address `ea`
 /// through `seg` (whose state is `s`), after the segment's checks: type
 /// and limit outside 64-bit mode, canonical form of every byte in it.
-pub fn linear(ctx: &Ctx, seg: Seg, s: &Segment, ea: u64, size: u8, usage: Use) -> Result<u64, Exception> {
+pub fn linear(
+    ctx: &Ctx,
+    seg: Seg,
+    s: &Segment,
+    ea: u64,
+    size: u8,
+    usage: Use,
+) -> Result<u64, Exception> {
     let size = u64::from(size.max(1));
     if ctx.long {
         let base = if matches!(seg, Seg::Fs | Seg::Gs) { s.base } else { 0 };

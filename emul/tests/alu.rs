@@ -21,14 +21,39 @@ struct OpRes {
 }
 
 const OPS: [OpRes; 8] = [
-    OpRes { name: "add", byte: (0x05, CF | AF | PF), dword: (0, CF | ZF | PF), sx8: (0, CF | ZF | PF) },
-    OpRes { name: "or", byte: (0xfb, SF), dword: (0xffff_fff0, SF | PF), sx8: (0xffff_fff0, SF | PF) },
+    OpRes {
+        name: "add",
+        byte: (0x05, CF | AF | PF),
+        dword: (0, CF | ZF | PF),
+        sx8: (0, CF | ZF | PF),
+    },
+    OpRes {
+        name: "or",
+        byte: (0xfb, SF),
+        dword: (0xffff_fff0, SF | PF),
+        sx8: (0xffff_fff0, SF | PF),
+    },
     OpRes { name: "adc", byte: (0x06, CF | AF | PF), dword: (1, CF), sx8: (1, CF) },
-    OpRes { name: "sbb", byte: (0xce, CF | AF | OF | SF), dword: (0xffff_ffdf, AF | SF), sx8: (0x1f, CF | AF) },
+    OpRes {
+        name: "sbb",
+        byte: (0xce, CF | AF | OF | SF),
+        dword: (0xffff_ffdf, AF | SF),
+        sx8: (0x1f, CF | AF),
+    },
     OpRes { name: "and", byte: (0x0a, PF), dword: (0x10, 0), sx8: (0x10, 0) },
-    OpRes { name: "sub", byte: (0xcf, CF | AF | OF | SF | PF), dword: (0xffff_ffe0, SF), sx8: (0x20, CF) },
+    OpRes {
+        name: "sub",
+        byte: (0xcf, CF | AF | OF | SF | PF),
+        dword: (0xffff_ffe0, SF),
+        sx8: (0x20, CF),
+    },
     OpRes { name: "xor", byte: (0xf1, SF), dword: (0xffff_ffe0, SF), sx8: (0xffff_ffe0, SF) },
-    OpRes { name: "cmp", byte: (0x6a, CF | AF | OF | SF | PF), dword: (0xffff_fff0, SF), sx8: (0x10, CF) },
+    OpRes {
+        name: "cmp",
+        byte: (0x6a, CF | AF | OF | SF | PF),
+        dword: (0xffff_fff0, SF),
+        sx8: (0x10, CF),
+    },
 ];
 
 const IN_FLAGS: u64 = CF | ZF;
@@ -282,7 +307,8 @@ fn alu_82_outside_64bit_mode() {
         check_group(T::prot32(), *op, 0x80, bytes);
     }
     // add byte ptr [bp+di], 0x9b (16-bit: SS-based)
-    let t = T::real().reg(RBP, 0x2000).flags(IN_FLAGS).mem(0x2000, 0x6a, 1).done(&[0x82, 0x03, 0x9b]);
+    let t =
+        T::real().reg(RBP, 0x2000).flags(IN_FLAGS).mem(0x2000, 0x6a, 1).done(&[0x82, 0x03, 0x9b]);
     t.at(0x2000, 1, 0x05).rflags(CF | AF | PF);
     // add byte ptr [rbx], 0x9b: 82 is invalid in 64-bit mode
     assert_eq!(harness::dec_err(&[0x82, 0x03, 0x9b], CpuMode::Long64), DecodeErrorKind::Invalid);
@@ -297,11 +323,23 @@ fn alu_immediate_sizes_and_sign_extension() {
         // add eax, -1 (83: imm8 sign-extended to 32 bits, result zero-extended)
         (&[0x83, 0xc0, 0xff], 0xffff_ffff_0000_0001, 0, 0, CF | ZF | PF | AF),
         // add ax, -1
-        (&[0x66, 0x83, 0xc0, 0xff], 0xffff_ffff_ffff_0001, 0, 0xffff_ffff_ffff_0000, CF | ZF | PF | AF),
+        (
+            &[0x66, 0x83, 0xc0, 0xff],
+            0xffff_ffff_ffff_0001,
+            0,
+            0xffff_ffff_ffff_0000,
+            CF | ZF | PF | AF,
+        ),
         // add rax, 0xffffffff80000000
         (&[0x48, 0x05, 0x00, 0x00, 0x00, 0x80], 0x8000_0000, 0, 0, CF | ZF | PF),
         // and rax, 0xffffffff80000000
-        (&[0x48, 0x25, 0x00, 0x00, 0x00, 0x80], u64::MAX, CF | OF | AF, 0xffff_ffff_8000_0000, SF | PF),
+        (
+            &[0x48, 0x25, 0x00, 0x00, 0x00, 0x80],
+            u64::MAX,
+            CF | OF | AF,
+            0xffff_ffff_8000_0000,
+            SF | PF,
+        ),
         // and eax, 0x80000000 (no sign extension into bits 63:32)
         (&[0x25, 0x00, 0x00, 0x00, 0x80], u64::MAX, 0, 0x8000_0000, SF | PF),
         // add ax, 0x7fff
@@ -391,10 +429,16 @@ fn alu_parity_is_of_the_low_byte_only() {
 #[test]
 fn alu_16_and_64_bit_memory_and_high_bytes() {
     // add word ptr [rbx], cx
-    let t = T::long().reg(RBX, 0x2000).reg(RCX, 0x0001).mem(0x2000, 0xaaaa_7fff, 4).flags(0).done(&[0x66, 0x01, 0x0b]);
+    let t = T::long()
+        .reg(RBX, 0x2000)
+        .reg(RCX, 0x0001)
+        .mem(0x2000, 0xaaaa_7fff, 4)
+        .flags(0)
+        .done(&[0x66, 0x01, 0x0b]);
     t.at(0x2000, 4, 0xaaaa_8000).rflags(OF | SF | AF | PF);
     // sub qword ptr [rbx], rcx
-    let t = T::long().reg(RBX, 0x2000).reg(RCX, 1).mem(0x2000, 0, 8).flags(0).done(&[0x48, 0x29, 0x0b]);
+    let t =
+        T::long().reg(RBX, 0x2000).reg(RCX, 1).mem(0x2000, 0, 8).flags(0).done(&[0x48, 0x29, 0x0b]);
     t.at(0x2000, 8, u64::MAX).rflags(CF | AF | SF | PF);
     // add ah, bh
     let t = T::long().reg(RAX, 0x7f00).reg(RBX, 0x0100).flags(0).done(&[0x00, 0xfc]);
@@ -484,7 +528,11 @@ fn not_neg_forms() {
         (&[0x48, 0xf7, 0x13], 0x5a5a_5a5a_5a5a_5a5a),
     ];
     for (bytes, v) in not_cases {
-        let t = T::long().reg(RBX, 0x2000).mem(0x2000, 0xa5a5_a5a5_a5a5_a5a5, 8).flags(CF | ZF).done(bytes);
+        let t = T::long()
+            .reg(RBX, 0x2000)
+            .mem(0x2000, 0xa5a5_a5a5_a5a5_a5a5, 8)
+            .flags(CF | ZF)
+            .done(bytes);
         t.regs(&[]).at(0x2000, 8, *v).rflags(CF | ZF);
     }
     // not eax

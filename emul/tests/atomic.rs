@@ -33,14 +33,30 @@ fn xchg_memory_is_always_atomic() {
         // xchg byte ptr [rbx], cl
         (&[0x86, 0x0b], 0xcccc_cccc_cccc_2222, 0x8877_6655_4433_7722, 0xcccc_cccc_cccc_2288, 1),
         // xchg word ptr [rbx], cx
-        (&[0x66, 0x87, 0x0b], 0xcccc_cccc_cccc_2222, 0x8877_6655_4433_2222, 0xcccc_cccc_cccc_7788, 2),
+        (
+            &[0x66, 0x87, 0x0b],
+            0xcccc_cccc_cccc_2222,
+            0x8877_6655_4433_2222,
+            0xcccc_cccc_cccc_7788,
+            2,
+        ),
         // xchg dword ptr [rbx], ecx
         (&[0x87, 0x0b], 0xcccc_cccc_2222_2222, 0x8877_6655_2222_2222, 0x4433_7788, 4),
         // xchg qword ptr [rbx], rcx
-        (&[0x48, 0x87, 0x0b], 0x2222_2222_2222_2222, 0x2222_2222_2222_2222, 0x8877_6655_4433_7788, 8),
+        (
+            &[0x48, 0x87, 0x0b],
+            0x2222_2222_2222_2222,
+            0x2222_2222_2222_2222,
+            0x8877_6655_4433_7788,
+            8,
+        ),
     ];
     for (bytes, c0, m, c, size) in cases {
-        let t = T::long().reg(RBX, 0x2000).reg(RCX, *c0).mem(0x2000, 0x8877_6655_4433_7788, 8).done(bytes);
+        let t = T::long()
+            .reg(RBX, 0x2000)
+            .reg(RCX, *c0)
+            .mem(0x2000, 0x8877_6655_4433_7788, 8)
+            .done(bytes);
         t.regs(&[(RCX, *c)]).at(0x2000, 8, *m);
         let x = cmpxchgs(&t);
         assert_eq!(x.len(), 1, "{bytes:02x?}: {x:?}");
@@ -70,7 +86,11 @@ fn xchg_registers() {
         (&[0x40, 0x86, 0xe1], 0xaaaa_aaaa_1111_2233, 0xbbbb_bbbb_4444_5544),
     ];
     for (bytes, a, c) in cases {
-        let t = T::long().reg(RAX, 0xaaaa_aaaa_1111_2233).reg(RCX, 0xbbbb_bbbb_4444_5566).reg(RSP, 0x9944).done(bytes);
+        let t = T::long()
+            .reg(RAX, 0xaaaa_aaaa_1111_2233)
+            .reg(RCX, 0xbbbb_bbbb_4444_5566)
+            .reg(RSP, 0x9944)
+            .done(bytes);
         if bytes.starts_with(&[0x40]) {
             t.regs(&[(RCX, *c), (RSP, 0x9966)]);
         } else {
@@ -140,9 +160,17 @@ fn cmpxchg_memory() {
         .flags(0)
         // cmpxchg qword ptr [rbx], rcx
         .done(&[0x48, 0x0f, 0xb1, 0x0b]);
-    t.regs(&[(RAX, 0x8000_0000_0000_0000)]).at(0x2000, 8, 0x8000_0000_0000_0000).rflags(CF | OF | SF);
+    t.regs(&[(RAX, 0x8000_0000_0000_0000)])
+        .at(0x2000, 8, 0x8000_0000_0000_0000)
+        .rflags(CF | OF | SF);
     // cmpxchg dword ptr [ebx], ecx (32-bit mode)
-    let t = T::prot32().reg(RAX, 5).reg(RBX, 0x2000).reg(RCX, 6).mem(0x2000, 5, 4).flags(0).done(&[0x0f, 0xb1, 0x0b]);
+    let t = T::prot32()
+        .reg(RAX, 5)
+        .reg(RBX, 0x2000)
+        .reg(RCX, 6)
+        .mem(0x2000, 5, 4)
+        .flags(0)
+        .done(&[0x0f, 0xb1, 0x0b]);
     t.regs(&[]).at(0x2000, 4, 6).rflags(ZF | PF);
 }
 
@@ -193,7 +221,12 @@ fn xadd_forms() {
         .done(&[0x0f, 0xc1, 0x0b]);
     t.regs(&[(RCX, 0xffff_fff0)]).at(0x2000, 4, 0).rflags(CF | ZF | PF);
     // xadd byte ptr [rbx], cl
-    let t = T::long().reg(RBX, 0x2000).reg(RCX, 0x119b).mem(0x2000, 0x6a, 1).flags(0).done(&[0x0f, 0xc0, 0x0b]);
+    let t = T::long()
+        .reg(RBX, 0x2000)
+        .reg(RCX, 0x119b)
+        .mem(0x2000, 0x6a, 1)
+        .flags(0)
+        .done(&[0x0f, 0xc0, 0x0b]);
     t.regs(&[(RCX, 0x116a)]).at(0x2000, 1, 0x05).rflags(CF | AF | PF);
     let t = T::long()
         .reg(RBX, 0x2000)
@@ -202,7 +235,9 @@ fn xadd_forms() {
         .flags(0)
         // xadd qword ptr [rbx], rcx
         .done(&[0x48, 0x0f, 0xc1, 0x0b]);
-    t.regs(&[(RCX, 0x7fff_ffff_ffff_ffff)]).at(0x2000, 8, 0x8000_0000_0000_0000).rflags(OF | SF | AF | PF);
+    t.regs(&[(RCX, 0x7fff_ffff_ffff_ffff)])
+        .at(0x2000, 8, 0x8000_0000_0000_0000)
+        .rflags(OF | SF | AF | PF);
     let t =
         // xadd word ptr [rbx], cx
         T::long().reg(RBX, 0x2000).reg(RCX, 0x1_0001).mem(0x2000, 0xffff, 2).flags(0).done(&[0x66, 0x0f, 0xc1, 0x0b]);
@@ -401,8 +436,15 @@ fn lock_rejected() {
         &[0xf0, 0x0f, 0x01, 0x23],
     ];
     for bytes in cases {
-        assert_eq!(harness::dec_err(bytes, CpuMode::Long64), DecodeErrorKind::Invalid, "{bytes:02x?}");
+        assert_eq!(
+            harness::dec_err(bytes, CpuMode::Long64),
+            DecodeErrorKind::Invalid,
+            "{bytes:02x?}"
+        );
     }
     // lock add dword ptr [ebx], eax is fine in 32-bit mode, lock add eax, ebx is not
-    assert_eq!(harness::dec_err(&[0xf0, 0x01, 0xd8], CpuMode::Protected32), DecodeErrorKind::Invalid);
+    assert_eq!(
+        harness::dec_err(&[0xf0, 0x01, 0xd8], CpuMode::Protected32),
+        DecodeErrorKind::Invalid
+    );
 }

@@ -72,9 +72,15 @@ fn bit_ops_on_registers() {
         }
     }
     // bt eax, <BA /0>
-    assert_eq!(harness::dec_err(&[0x0f, 0xba, 0xc0, 0x05], CpuMode::Long64), DecodeErrorKind::Invalid);
+    assert_eq!(
+        harness::dec_err(&[0x0f, 0xba, 0xc0, 0x05], CpuMode::Long64),
+        DecodeErrorKind::Invalid
+    );
     // <BA /3> dword ptr [rbx], 5
-    assert_eq!(harness::dec_err(&[0x0f, 0xba, 0x1b, 0x05], CpuMode::Long64), DecodeErrorKind::Invalid);
+    assert_eq!(
+        harness::dec_err(&[0x0f, 0xba, 0x1b, 0x05], CpuMode::Long64),
+        DecodeErrorKind::Invalid
+    );
 }
 
 #[test]
@@ -152,14 +158,21 @@ fn bit_ops_on_memory_with_immediate() {
 #[test]
 fn bit_ops_16_and_32bit_modes() {
     // bt word ptr [bx], ax
-    let t = T::real().reg(RBX, 0x2000).reg(RAX, 17).mem(0x2002, 2, 2).flags(0).done(&[0x0f, 0xa3, 0x07]);
+    let t = T::real()
+        .reg(RBX, 0x2000)
+        .reg(RAX, 17)
+        .mem(0x2002, 2, 2)
+        .flags(0)
+        .done(&[0x0f, 0xa3, 0x07]);
     t.rflags(CF);
     assert_eq!(t.read_las(), vec![0x2002]);
     // bts dword ptr [bx], eax
-    let t = T::real().reg(RBX, 0x2000).reg(RAX, 0xffff_ffff).flags(0).done(&[0x66, 0x0f, 0xab, 0x07]);
+    let t =
+        T::real().reg(RBX, 0x2000).reg(RAX, 0xffff_ffff).flags(0).done(&[0x66, 0x0f, 0xab, 0x07]);
     t.at(0x1ffc, 4, 0x8000_0000).rflags(0);
     // btr dword ptr [ebx], 3
-    let t = T::prot32().reg(RBX, 0x2000).mem(0x2000, 0xf, 4).flags(0).done(&[0x0f, 0xba, 0x33, 0x03]);
+    let t =
+        T::prot32().reg(RBX, 0x2000).mem(0x2000, 0xf, 4).flags(0).done(&[0x0f, 0xba, 0x33, 0x03]);
     t.at(0x2000, 4, 0x7).rflags(CF);
     // btc word ptr [ebx], cx
     let t = T::prot32().reg(RBX, 0x2000).reg(RCX, 0x20).flags(0).done(&[0x66, 0x0f, 0xbb, 0x0b]);

@@ -95,7 +95,10 @@ fn mov_from_cr() {
         setup().done(bytes).regs(&[(*r, *v)]);
     }
     // mov eax, cr2 (32-bit mode: the low 32 bits)
-    let t = prot32().reg(RAX, 0xffff_ffff_ffff_ffff).with(|c| c.cr2 = 0x1_2345_6789).done(&[0x0f, 0x20, 0xd0]);
+    let t = prot32()
+        .reg(RAX, 0xffff_ffff_ffff_ffff)
+        .with(|c| c.cr2 = 0x1_2345_6789)
+        .done(&[0x0f, 0x20, 0xd0]);
     t.regs(&[(RAX, 0x2345_6789)]);
     // mov ecx, cr0 (compatibility mode)
     let t = compat32().done(&[0x0f, 0x20, 0xc1]);
@@ -124,7 +127,11 @@ fn cr_numbers_that_do_not_exist() {
         &[0x44, 0x0f, 0x22, 0xf8],
     ];
     for bytes in cases {
-        assert_eq!(harness::dec_err(bytes, CpuMode::Long64), DecodeErrorKind::Invalid, "{bytes:02x?}");
+        assert_eq!(
+            harness::dec_err(bytes, CpuMode::Long64),
+            DecodeErrorKind::Invalid,
+            "{bytes:02x?}"
+        );
     }
     // Outside 64-bit mode there is no REX, so no CR8: 44 is `inc esp`.
     // inc esp
@@ -133,9 +140,15 @@ fn cr_numbers_that_do_not_exist() {
     // inc esp (then 0f 20 c0, a separate instruction)
     assert_eq!(decode_len(&[0x44, 0x0f, 0x20, 0xc0], CpuMode::Protected32), 1);
     // lock mov eax, cr0 (AMD's CR8 alias outside 64-bit mode): #UD here
-    assert_eq!(harness::dec_err(&[0xf0, 0x0f, 0x20, 0xc0], CpuMode::Protected32), DecodeErrorKind::Invalid);
+    assert_eq!(
+        harness::dec_err(&[0xf0, 0x0f, 0x20, 0xc0], CpuMode::Protected32),
+        DecodeErrorKind::Invalid
+    );
     // lock mov cr0, eax
-    assert_eq!(harness::dec_err(&[0xf0, 0x0f, 0x22, 0xc0], CpuMode::Compat32), DecodeErrorKind::Invalid);
+    assert_eq!(
+        harness::dec_err(&[0xf0, 0x0f, 0x22, 0xc0], CpuMode::Compat32),
+        DecodeErrorKind::Invalid
+    );
 }
 
 fn decode_len(bytes: &[u8], mode: CpuMode) -> u8 {
@@ -168,7 +181,11 @@ fn privileged_at_cpl_above_0() {
     ];
     for cpl in 1..=3 {
         for bytes in cases {
-            let t = T::long().reg(RAX, CR0_LONG).reg(RBX, 0x2000).with(|c| c.cpl = cpl).fault(bytes, Exception::Gp(0));
+            let t = T::long()
+                .reg(RAX, CR0_LONG)
+                .reg(RBX, 0x2000)
+                .with(|c| c.cpl = cpl)
+                .fault(bytes, Exception::Gp(0));
             assert!(t.cpu.cr_writes.is_empty());
         }
     }
@@ -208,7 +225,13 @@ fn mov_to_cr_accepted() {
     // mov cr4, rax (set PGE)
     cr_ok(T::long(), TO_CR4, CR4_LONG | CR4_PGE, 4, CR4_LONG | CR4_PGE);
     // mov cr4, rax (set PCIDE in long mode with CR3[11:0] = 0)
-    cr_ok(T::long().with(|c| c.cr3 = 0x5000), TO_CR4, CR4_LONG | CR4_PCIDE, 4, CR4_LONG | CR4_PCIDE);
+    cr_ok(
+        T::long().with(|c| c.cr3 = 0x5000),
+        TO_CR4,
+        CR4_LONG | CR4_PCIDE,
+        4,
+        CR4_LONG | CR4_PCIDE,
+    );
     // mov cr4, rax (PCIDE already set: CR3[11:0] does not matter)
     let t = T::long().with(|c| {
         c.cr3 = 0x5001;
@@ -357,7 +380,12 @@ fn lmsw() {
         (&[0x48, 0x0f, 0x01, 0x33], 0x0008, 0x11, 0x19),
     ];
     for (bytes, v, before, after) in cases {
-        let t = T::long().reg(RAX, *v).reg(RCX, *v).reg(RBX, 0x2000).mem(0x2000, *v, 2).with(|c| c.cr0 = *before);
+        let t = T::long()
+            .reg(RAX, *v)
+            .reg(RCX, *v)
+            .reg(RBX, 0x2000)
+            .mem(0x2000, *v, 2)
+            .with(|c| c.cr0 = *before);
         let t = t.done(bytes);
         assert_eq!(t.cpu.cr_writes, vec![(0, *after)], "{bytes:02x?}");
         t.regs(&[]);
@@ -366,7 +394,8 @@ fn lmsw() {
     let t = T::real().reg(RAX, 1).done(&[0x0f, 0x01, 0xf0]);
     assert_eq!(t.cpu.cr_writes, vec![(0, CR0_ET | CR0_PE)]);
     // lmsw word ptr [bx+2]
-    let t = T::real().reg(RBX, 0x2000).mem(0x2002, CR0_MP | CR0_EM, 2).done(&[0x0f, 0x01, 0x77, 0x02]);
+    let t =
+        T::real().reg(RBX, 0x2000).mem(0x2002, CR0_MP | CR0_EM, 2).done(&[0x0f, 0x01, 0x77, 0x02]);
     assert_eq!(t.cpu.cr_writes, vec![(0, CR0_ET | CR0_MP | CR0_EM)]);
 }
 
@@ -387,7 +416,11 @@ fn smsw() {
     ];
     for (bytes, r, m) in cases {
         for cpl in [0, 3] {
-            let t = T::long().reg(RAX, u64::MAX).reg(RBX, 0x2000).mem(0x2000, 0xaaaa_aaaa, 4).with(|c| c.cpl = cpl);
+            let t = T::long()
+                .reg(RAX, u64::MAX)
+                .reg(RBX, 0x2000)
+                .mem(0x2000, 0xaaaa_aaaa, 4)
+                .with(|c| c.cpl = cpl);
             let t = t.done(bytes);
             match r {
                 Some(v) => t.regs(&[(RAX, *v)]),
@@ -430,11 +463,20 @@ fn smsw() {
     t.regs(&[(RAX, 0x11)]);
     // Other 0F 01 forms are not emulated.
     // swapgs
-    assert_eq!(harness::dec_err(&[0x0f, 0x01, 0xf8], CpuMode::Long64), DecodeErrorKind::Unsupported);
+    assert_eq!(
+        harness::dec_err(&[0x0f, 0x01, 0xf8], CpuMode::Long64),
+        DecodeErrorKind::Unsupported
+    );
     // xgetbv
-    assert_eq!(harness::dec_err(&[0x0f, 0x01, 0xd0], CpuMode::Long64), DecodeErrorKind::Unsupported);
+    assert_eq!(
+        harness::dec_err(&[0x0f, 0x01, 0xd0], CpuMode::Long64),
+        DecodeErrorKind::Unsupported
+    );
     // invlpg byte ptr [rax]
-    assert_eq!(harness::dec_err(&[0x0f, 0x01, 0x38], CpuMode::Long64), DecodeErrorKind::Unsupported);
+    assert_eq!(
+        harness::dec_err(&[0x0f, 0x01, 0x38], CpuMode::Long64),
+        DecodeErrorKind::Unsupported
+    );
 }
 
 #[test]

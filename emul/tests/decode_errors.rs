@@ -10,13 +10,22 @@ pub mod harness;
 use common::{FlatMem, TestCpu};
 use vmm_emul::{decode, emulate, insn::MAX_LEN, Config, CpuMode, DecodeErrorKind, Step};
 
-const MODES: [CpuMode; 6] =
-    [CpuMode::Real, CpuMode::Protected16, CpuMode::Protected32, CpuMode::Compat16, CpuMode::Compat32, CpuMode::Long64];
+const MODES: [CpuMode; 6] = [
+    CpuMode::Real,
+    CpuMode::Protected16,
+    CpuMode::Protected32,
+    CpuMode::Compat16,
+    CpuMode::Compat32,
+    CpuMode::Long64,
+];
 
 /// Long instructions, each complete.
 const LONG: &[(CpuMode, &[u8])] = &[
     // lock add qword ptr fs:[eax+ecx*4+0x12345678], 0xffffffff89abcdef
-    (CpuMode::Long64, &[0xf0, 0x64, 0x67, 0x48, 0x81, 0x84, 0x88, 0x78, 0x56, 0x34, 0x12, 0xef, 0xcd, 0xab, 0x89]),
+    (
+        CpuMode::Long64,
+        &[0xf0, 0x64, 0x67, 0x48, 0x81, 0x84, 0x88, 0x78, 0x56, 0x34, 0x12, 0xef, 0xcd, 0xab, 0x89],
+    ),
     // mov rax, 0x1122334455667788
     (CpuMode::Long64, &[0x48, 0xb8, 0x88, 0x77, 0x66, 0x55, 0x44, 0x33, 0x22, 0x11]),
     // mov rax, qword ptr fs:[0x8]
@@ -44,7 +53,10 @@ const LONG: &[(CpuMode, &[u8])] = &[
     // vmovdqa ymm0, ymmword ptr [eax+ecx*4+0x12345678]
     (CpuMode::Protected32, &[0xc5, 0xfd, 0x6f, 0x84, 0x88, 0x78, 0x56, 0x34, 0x12]),
     // mov dword ptr [eax+ecx*4+0x12345678], 0x12345678
-    (CpuMode::Protected16, &[0x67, 0x66, 0xc7, 0x84, 0x88, 0x78, 0x56, 0x34, 0x12, 0x78, 0x56, 0x34, 0x12]),
+    (
+        CpuMode::Protected16,
+        &[0x67, 0x66, 0xc7, 0x84, 0x88, 0x78, 0x56, 0x34, 0x12, 0x78, 0x56, 0x34, 0x12],
+    ),
     // mov eax, dword ptr [0x12345678]
     (CpuMode::Compat32, &[0xa1, 0x78, 0x56, 0x34, 0x12]),
     // add word ptr [bx+si+0x1234], 0x5678
@@ -151,9 +163,15 @@ fn errors_carry_their_input() {
 #[test]
 fn les_lds_truncated() {
     // lds eax, fword ptr [0x12345678], cut after the ModRM
-    assert_eq!(decode(&[0xc5, 0x05], CpuMode::Protected32).unwrap_err().kind, DecodeErrorKind::Truncated);
+    assert_eq!(
+        decode(&[0xc5, 0x05], CpuMode::Protected32).unwrap_err().kind,
+        DecodeErrorKind::Truncated
+    );
     // les ax, dword ptr [0x1234], cut after the ModRM
-    assert_eq!(decode(&[0xc4, 0x06, 0x34], CpuMode::Real).unwrap_err().kind, DecodeErrorKind::Truncated);
+    assert_eq!(
+        decode(&[0xc4, 0x06, 0x34], CpuMode::Real).unwrap_err().kind,
+        DecodeErrorKind::Truncated
+    );
 }
 
 /// Checks one decode: no panic, errors carry the input, an instruction's
@@ -188,7 +206,10 @@ fn all_one_and_two_byte_inputs() {
 #[test]
 fn all_three_byte_inputs_after_escapes_and_prefixes() {
     for mode in [CpuMode::Real, CpuMode::Protected32, CpuMode::Long64] {
-        for first in [0x0f, 0x66, 0x67, 0xf0, 0xf2, 0xf3, 0xc4, 0xc5, 0x48, 0x40, 0x8f, 0xf6, 0xff, 0xfe, 0x8c] {
+        for first in [
+            0x0f, 0x66, 0x67, 0xf0, 0xf2, 0xf3, 0xc4, 0xc5, 0x48, 0x40, 0x8f, 0xf6, 0xff, 0xfe,
+            0x8c,
+        ] {
             for b in 0..=255u8 {
                 for c in 0..=255u8 {
                     check_decode(&[first, b, c], mode);
@@ -216,8 +237,8 @@ fn random_inputs_decode_and_emulate_without_panic() {
     let mut rng = XorShift(0x9e37_79b9_7f4a_7c15);
     // Bytes that make decodable instructions likely.
     const COMMON: [u8; 24] = [
-        0x0f, 0x66, 0x67, 0xf0, 0xf3, 0xf2, 0x48, 0x41, 0x89, 0x8b, 0x01, 0x81, 0x83, 0xa5, 0xab, 0xc7, 0xff, 0x8f,
-        0xc5, 0xc4, 0x6f, 0x7f, 0xb1, 0x22,
+        0x0f, 0x66, 0x67, 0xf0, 0xf3, 0xf2, 0x48, 0x41, 0x89, 0x8b, 0x01, 0x81, 0x83, 0xa5, 0xab,
+        0xc7, 0xff, 0x8f, 0xc5, 0xc4, 0x6f, 0x7f, 0xb1, 0x22,
     ];
     let mut decoded = 0;
     for i in 0..60_000 {
@@ -225,7 +246,8 @@ fn random_inputs_decode_and_emulate_without_panic() {
         let mut bytes = [0u8; 15];
         for b in bytes.iter_mut() {
             let r = rng.next();
-            *b = if r & 1 == 0 { COMMON[(r >> 8) as usize % COMMON.len()] } else { (r >> 16) as u8 };
+            *b =
+                if r & 1 == 0 { COMMON[(r >> 8) as usize % COMMON.len()] } else { (r >> 16) as u8 };
         }
         let len = 1 + (rng.next() % 15) as usize;
         let Some(insn) = check_decode(&bytes[..len], mode) else { continue };
@@ -260,7 +282,12 @@ fn random_inputs_decode_and_emulate_without_panic() {
                 assert_eq!(cpu.rip, before.rip);
             }
             Err(_) if !insn.is_string() => {
-                assert_eq!(cpu, before, "{:02x?} ({mode:?}) failed but changed the vCPU", insn.bytes());
+                assert_eq!(
+                    cpu,
+                    before,
+                    "{:02x?} ({mode:?}) failed but changed the vCPU",
+                    insn.bytes()
+                );
             }
             Err(_) => assert_eq!(cpu.rip, before.rip),
         }

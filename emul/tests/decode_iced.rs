@@ -35,8 +35,14 @@ use std::time::{Duration, Instant};
 use vmm_emul::insn::{Alu, BitOp, VecMove};
 use vmm_emul::{decode, CpuMode, DecodeErrorKind, Insn, Op};
 
-const MODES: [CpuMode; 6] =
-    [CpuMode::Real, CpuMode::Protected16, CpuMode::Protected32, CpuMode::Compat16, CpuMode::Compat32, CpuMode::Long64];
+const MODES: [CpuMode; 6] = [
+    CpuMode::Real,
+    CpuMode::Protected16,
+    CpuMode::Protected32,
+    CpuMode::Compat16,
+    CpuMode::Compat32,
+    CpuMode::Long64,
+];
 
 const DEFAULT_CASES: u64 = 10_000_000;
 
@@ -130,11 +136,17 @@ fn check(bytes: &[u8], mode: CpuMode, rng: &mut Rng, depth: u32) -> Result<Outco
         // (VEX.L, vvvv, ...); the decoder reads the whole instruction first,
         // as the CPU's length decoder does, so a fetch fault inside it comes
         // before #UD. Once the bytes are there, ours must say Invalid too.
-        (DecodeErrorKind::Truncated, DecoderError::InvalidInstruction) if bytes.len() < gen::MAX && depth == 0 => {
+        (DecodeErrorKind::Truncated, DecoderError::InvalidInstruction)
+            if bytes.len() < gen::MAX && depth == 0 =>
+        {
             for _ in 0..3 {
                 let ext = gen::extend(rng, bytes);
                 match decode(ext.bytes(), mode) {
-                    Err(e) if matches!(e.kind, DecodeErrorKind::Invalid | DecodeErrorKind::TooLong) => {}
+                    Err(e)
+                        if matches!(
+                            e.kind,
+                            DecodeErrorKind::Invalid | DecodeErrorKind::TooLong
+                        ) => {}
                     other => {
                         return Err(report(
                             "truncated-but-iced-invalid",
@@ -147,7 +159,9 @@ fn check(bytes: &[u8], mode: CpuMode, rng: &mut Rng, depth: u32) -> Result<Outco
             Ok(Outcome::Truncated)
         }
         (DecodeErrorKind::Truncated, _) => Err(report("truncated", String::new())),
-        (DecodeErrorKind::TooLong, DecoderError::InvalidInstruction) if bytes.len() == gen::MAX => Ok(Outcome::TooLong),
+        (DecodeErrorKind::TooLong, DecoderError::InvalidInstruction) if bytes.len() == gen::MAX => {
+            Ok(Outcome::TooLong)
+        }
         (DecodeErrorKind::TooLong, _) => Err(report("too-long", String::new())),
         (DecodeErrorKind::Invalid, DecoderError::InvalidInstruction) => Ok(Outcome::Invalid),
         // VEX bytes in real mode: #UD, as the LDS/LES register form they
@@ -157,7 +171,9 @@ fn check(bytes: &[u8], mode: CpuMode, rng: &mut Rng, depth: u32) -> Result<Outco
         {
             Ok(Outcome::Invalid)
         }
-        (DecodeErrorKind::Invalid, DecoderError::None) => Err(report("invalid-but-iced-valid", String::new())),
+        (DecodeErrorKind::Invalid, DecoderError::None) => {
+            Err(report("invalid-but-iced-valid", String::new()))
+        }
         (DecodeErrorKind::Unsupported, DecoderError::InvalidInstruction) => {
             Ok(Outcome::Unsupported { iced_valid: false, code: None })
         }
@@ -167,7 +183,9 @@ fn check(bytes: &[u8], mode: CpuMode, rng: &mut Rng, depth: u32) -> Result<Outco
         },
         // Ours decided early, iced wants more bytes: ours must decide the
         // same whatever follows, and iced must agree once it has them.
-        (DecodeErrorKind::Invalid | DecodeErrorKind::Unsupported, DecoderError::NoMoreBytes) if depth == 0 => {
+        (DecodeErrorKind::Invalid | DecodeErrorKind::Unsupported, DecoderError::NoMoreBytes)
+            if depth == 0 =>
+        {
             for _ in 0..3 {
                 let ext = gen::extend(rng, bytes);
                 match decode(ext.bytes(), mode) {
@@ -197,8 +215,10 @@ fn opcode_key(b: &[u8], mode: CpuMode) -> String {
     let long = mode == CpuMode::Long64;
     let mut i = 0;
     while i < b.len()
-        && (matches!(b[i], 0x26 | 0x2e | 0x36 | 0x3e | 0x64 | 0x65 | 0x66 | 0x67 | 0xf0 | 0xf2 | 0xf3)
-            || (long && b[i] & 0xf0 == 0x40))
+        && (matches!(
+            b[i],
+            0x26 | 0x2e | 0x36 | 0x3e | 0x64 | 0x65 | 0x66 | 0x67 | 0xf0 | 0xf2 | 0xf3
+        ) || (long && b[i] & 0xf0 == 0x40))
     {
         i += 1;
     }
@@ -349,7 +369,10 @@ fn differential_against_iced() {
     }
     if !failures.is_empty() {
         let total: u64 = failures.values().map(|f| f.0).sum();
-        let mut msg = format!("{total} mismatches in {} categories (first example of each):\n", failures.len());
+        let mut msg = format!(
+            "{total} mismatches in {} categories (first example of each):\n",
+            failures.len()
+        );
         for (cat, (count, example)) in &failures {
             msg += &format!("[{cat}] x{count}\n  {example}\n");
         }
@@ -362,5 +385,9 @@ fn differential_against_iced() {
         assert!(*hits >= min_hits, "only {hits} decodes of {op:?} in {n} cases (want {min_hits})");
     }
     let structured = cases_by_kind[1].max(1);
-    assert!(ok_by_kind[1] * 100 >= structured * 30, "only {} of {structured} structured cases decoded", ok_by_kind[1]);
+    assert!(
+        ok_by_kind[1] * 100 >= structured * 30,
+        "only {} of {structured} structured cases decoded",
+        ok_by_kind[1]
+    );
 }

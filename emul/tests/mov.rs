@@ -140,8 +140,12 @@ fn mov_89_store_sizes() {
         (&[0x66, 0x48, 0x89, 0x03], V),
     ];
     for (bytes, v) in cases {
-        let t =
-            T::long().reg(RAX, V).reg(RBX, 0x2000).reg(R9, 0x9999).mem(0x2000, 0xaaaa_aaaa_aaaa_aaaa, 8).done(bytes);
+        let t = T::long()
+            .reg(RAX, V)
+            .reg(RBX, 0x2000)
+            .reg(R9, 0x9999)
+            .mem(0x2000, 0xaaaa_aaaa_aaaa_aaaa, 8)
+            .done(bytes);
         t.regs(&[]).at(0x2000, 8, *v);
     }
 }
@@ -293,10 +297,15 @@ fn mov_moffs_64bit_address() {
         assert_eq!(t.read_las(), vec![0x2000], "{bytes:02x?}");
     }
     // mov rax, qword ptr fs:[0x8]
-    let t = T::long().seg_base(Seg::Fs, 0x3000).mem(0x3008, V, 8).done(&[0x64, 0x48, 0xa1, 8, 0, 0, 0, 0, 0, 0, 0]);
+    let t = T::long()
+        .seg_base(Seg::Fs, 0x3000)
+        .mem(0x3008, V, 8)
+        .done(&[0x64, 0x48, 0xa1, 8, 0, 0, 0, 0, 0, 0, 0]);
     t.regs(&[(RAX, V)]);
     // mov al, byte ptr [0xffff800000002000]
-    let t = T::long().mem(0xffff_8000_0000_2000, 0x5a, 1).done(&[0xa0, 0x00, 0x20, 0, 0, 0, 0x80, 0xff, 0xff]);
+    let t = T::long()
+        .mem(0xffff_8000_0000_2000, 0x5a, 1)
+        .done(&[0xa0, 0x00, 0x20, 0, 0, 0, 0x80, 0xff, 0xff]);
     t.regs(&[(RAX, 0x5a)]);
     let stores: &[(&[u8], u64)] = &[
         // mov byte ptr [0x2000], al
@@ -348,7 +357,11 @@ fn mov_moffs_32_and_16bit_modes() {
         assert_eq!(t.read_las(), vec![0x2000], "{bytes:02x?}");
     }
     // Real mode: DS base 0x1000; ES override on a store.
-    let t = T::real().reg(RAX, 0x5a).seg_base(Seg::Ds, 0x1000).seg_base(Seg::Es, 0x2000).mem(0x2234, 0x77, 1);
+    let t = T::real()
+        .reg(RAX, 0x5a)
+        .seg_base(Seg::Ds, 0x1000)
+        .seg_base(Seg::Es, 0x2000)
+        .mem(0x2234, 0x77, 1);
     // mov al, byte ptr [0x1234]
     let t = t.done(&[0xa0, 0x34, 0x12]);
     t.regs(&[(RAX, 0x77)]);
@@ -469,7 +482,11 @@ fn mov_c6_c7_immediates() {
         // mov qword ptr [rbx], 0x7fffffff
         (&[0x48, 0xc7, 0x03, 0xff, 0xff, 0xff, 0x7f], 0x2000, 0x7fff_ffff),
         // mov dword ptr [rip+0x10], 0x12345678
-        (&[0xc7, 0x05, 0x10, 0x00, 0x00, 0x00, 0x78, 0x56, 0x34, 0x12], 0x101a, 0xaaaa_aaaa_1234_5678),
+        (
+            &[0xc7, 0x05, 0x10, 0x00, 0x00, 0x00, 0x78, 0x56, 0x34, 0x12],
+            0x101a,
+            0xaaaa_aaaa_1234_5678,
+        ),
         // mov byte ptr [rip-1], 0xab
         (&[0xc6, 0x05, 0xff, 0xff, 0xff, 0xff, 0xab], 0x1006, 0xaaaa_aaaa_aaaa_aaab),
     ];
@@ -496,13 +513,25 @@ fn mov_c6_c7_immediates() {
         t.done(bytes).regs(&[(*r, *v)]);
     }
     // mov byte ptr [rax+8], <reg 1> (C6 /1)
-    assert_eq!(harness::dec_err(&[0xc6, 0x48, 0x08, 0x00], CpuMode::Long64), DecodeErrorKind::Invalid);
+    assert_eq!(
+        harness::dec_err(&[0xc6, 0x48, 0x08, 0x00], CpuMode::Long64),
+        DecodeErrorKind::Invalid
+    );
     // mov dword ptr [rax], <reg 3> (C7 /3)
-    assert_eq!(harness::dec_err(&[0xc7, 0x18, 0, 0, 0, 0], CpuMode::Long64), DecodeErrorKind::Invalid);
+    assert_eq!(
+        harness::dec_err(&[0xc7, 0x18, 0, 0, 0, 0], CpuMode::Long64),
+        DecodeErrorKind::Invalid
+    );
     // xabort 0
-    assert_eq!(harness::dec_err(&[0xc6, 0xf8, 0x00], CpuMode::Long64), DecodeErrorKind::Unsupported);
+    assert_eq!(
+        harness::dec_err(&[0xc6, 0xf8, 0x00], CpuMode::Long64),
+        DecodeErrorKind::Unsupported
+    );
     // xbegin +0
-    assert_eq!(harness::dec_err(&[0xc7, 0xf8, 0, 0, 0, 0], CpuMode::Long64), DecodeErrorKind::Unsupported);
+    assert_eq!(
+        harness::dec_err(&[0xc7, 0xf8, 0, 0, 0, 0], CpuMode::Long64),
+        DecodeErrorKind::Unsupported
+    );
 }
 
 #[test]
@@ -584,10 +613,15 @@ fn movzx_movsx_forms() {
 #[test]
 fn movzx_16bit_mode() {
     // movzx ax, byte ptr [bx]
-    let t = T::real().reg(RAX, 0xffff_ffff).reg(RBX, 0x2000).mem(0x2000, 0x80, 1).done(&[0x0f, 0xb6, 0x07]);
+    let t = T::real()
+        .reg(RAX, 0xffff_ffff)
+        .reg(RBX, 0x2000)
+        .mem(0x2000, 0x80, 1)
+        .done(&[0x0f, 0xb6, 0x07]);
     t.regs(&[(RAX, 0xffff_0080)]);
     // movsx eax, byte ptr [bx]
-    let t = T::real().reg(RAX, 0).reg(RBX, 0x2000).mem(0x2000, 0x80, 1).done(&[0x66, 0x0f, 0xbe, 0x07]);
+    let t =
+        T::real().reg(RAX, 0).reg(RBX, 0x2000).mem(0x2000, 0x80, 1).done(&[0x66, 0x0f, 0xbe, 0x07]);
     t.regs(&[(RAX, 0xffff_ff80)]);
 }
 
@@ -616,22 +650,34 @@ fn movbe_forms() {
         (&[0x66, 0x0f, 0x38, 0xf1, 0x03], 0xaaaa_aaaa_aaaa_8877),
     ];
     for (bytes, v) in stores {
-        let t = T::long().reg(RAX, V).reg(RBX, 0x2000).mem(0x2000, 0xaaaa_aaaa_aaaa_aaaa, 8).done(bytes);
+        let t = T::long()
+            .reg(RAX, V)
+            .reg(RBX, 0x2000)
+            .mem(0x2000, 0xaaaa_aaaa_aaaa_aaaa, 8)
+            .done(bytes);
         t.regs(&[]).at(0x2000, 8, *v);
     }
     // movbe eax, eax (register form)
-    assert_eq!(harness::dec_err(&[0x0f, 0x38, 0xf0, 0xc0], CpuMode::Long64), DecodeErrorKind::Invalid);
+    assert_eq!(
+        harness::dec_err(&[0x0f, 0x38, 0xf0, 0xc0], CpuMode::Long64),
+        DecodeErrorKind::Invalid
+    );
     // crc32 eax, al
-    assert_eq!(harness::dec_err(&[0xf2, 0x0f, 0x38, 0xf0, 0xc0], CpuMode::Long64), DecodeErrorKind::Unsupported);
+    assert_eq!(
+        harness::dec_err(&[0xf2, 0x0f, 0x38, 0xf0, 0xc0], CpuMode::Long64),
+        DecodeErrorKind::Unsupported
+    );
     // movbe eax, dword ptr [ebx]
-    let t = T::prot32().reg(RBX, 0x2000).mem(0x2000, 0x1122_3344, 4).done(&[0x0f, 0x38, 0xf0, 0x03]);
+    let t =
+        T::prot32().reg(RBX, 0x2000).mem(0x2000, 0x1122_3344, 4).done(&[0x0f, 0x38, 0xf0, 0x03]);
     t.regs(&[(RAX, 0x4433_2211)]);
 }
 
 #[test]
 fn movnti_forms() {
     // movnti dword ptr [rbx], eax
-    let t = T::long().reg(RAX, V).reg(RBX, 0x2000).mem(0x2000, u64::MAX, 8).done(&[0x0f, 0xc3, 0x03]);
+    let t =
+        T::long().reg(RAX, V).reg(RBX, 0x2000).mem(0x2000, u64::MAX, 8).done(&[0x0f, 0xc3, 0x03]);
     t.regs(&[]).at(0x2000, 8, 0xffff_ffff_5566_7788);
     // movnti qword ptr [rbx], rax
     let t = T::long().reg(RAX, V).reg(RBX, 0x2000).done(&[0x48, 0x0f, 0xc3, 0x03]);
@@ -639,9 +685,15 @@ fn movnti_forms() {
     // movnti eax, eax
     assert_eq!(harness::dec_err(&[0x0f, 0xc3, 0xc0], CpuMode::Long64), DecodeErrorKind::Invalid);
     // movnti with 66
-    assert_eq!(harness::dec_err(&[0x66, 0x0f, 0xc3, 0x03], CpuMode::Long64), DecodeErrorKind::Invalid);
+    assert_eq!(
+        harness::dec_err(&[0x66, 0x0f, 0xc3, 0x03], CpuMode::Long64),
+        DecodeErrorKind::Invalid
+    );
     // movnti with F3
-    assert_eq!(harness::dec_err(&[0xf3, 0x0f, 0xc3, 0x03], CpuMode::Long64), DecodeErrorKind::Invalid);
+    assert_eq!(
+        harness::dec_err(&[0xf3, 0x0f, 0xc3, 0x03], CpuMode::Long64),
+        DecodeErrorKind::Invalid
+    );
 }
 
 // ----- addressing forms -----
@@ -657,7 +709,13 @@ fn load_at(mut t: T, bytes: &[u8], la: u64) {
 #[test]
 fn addressing_64bit_sib_and_rip_relative() {
     let base = || {
-        T::long().reg(RBX, 0x2000).reg(RCX, 0x10).reg(RSP, 0x3000).reg(RBP, 0x4000).reg(R12, 0x5000).reg(R13, 0x6000)
+        T::long()
+            .reg(RBX, 0x2000)
+            .reg(RCX, 0x10)
+            .reg(RSP, 0x3000)
+            .reg(RBP, 0x4000)
+            .reg(R12, 0x5000)
+            .reg(R13, 0x6000)
     };
     let cases: &[(&[u8], u64)] = &[
         // mov eax, dword ptr [rbx]
@@ -786,7 +844,8 @@ fn addressing_32bit_default_segments() {
 
 #[test]
 fn addressing_64bit_ignores_legacy_overrides() {
-    let base = || T::long().reg(RBX, 0x2000).seg_base(Seg::Ds, 0x10_0000).seg_base(Seg::Es, 0x20_0000);
+    let base =
+        || T::long().reg(RBX, 0x2000).seg_base(Seg::Ds, 0x10_0000).seg_base(Seg::Es, 0x20_0000);
     // mov eax, dword ptr es:[rbx] (ignored: the base of ES does not apply)
     load_at(base(), &[0x26, 0x8b, 0x03], 0x2000);
     // mov eax, dword ptr cs:[rbx]
@@ -794,7 +853,11 @@ fn addressing_64bit_ignores_legacy_overrides() {
     // mov eax, dword ptr gs:[rbx]
     load_at(base().seg_base(Seg::Gs, 0x50_0000), &[0x65, 0x8b, 0x03], 0x50_2000);
     // mov eax, dword ptr fs:[rbx]
-    load_at(base().seg_base(Seg::Fs, 0xffff_8000_0000_0000), &[0x64, 0x8b, 0x03], 0xffff_8000_0000_2000);
+    load_at(
+        base().seg_base(Seg::Fs, 0xffff_8000_0000_0000),
+        &[0x64, 0x8b, 0x03],
+        0xffff_8000_0000_2000,
+    );
     // A REX before a prefix is dropped: 48 2e 8b 03 is `cs mov eax, [rbx]`, 32-bit.
     let insn = decode(&[0x48, 0x2e, 0x8b, 0x03], CpuMode::Long64).unwrap();
     assert_eq!(insn.op_size, 4);
@@ -877,5 +940,9 @@ fn addressing_16bit_modrm_forms() {
     load_at(T::real().reg(RBX, 0xfff0).reg(RSI, 0x20), &[0x8b, 0x00], 0x10);
     // The same forms in 16-bit protected mode.
     // mov ax, word ptr [bp+si]
-    load_at(T::prot16().reg(RBP, 0x400).reg(RSI, 0x20).seg_base(Seg::Ss, 0x2_0000), &[0x8b, 0x02], 0x2_0420);
+    load_at(
+        T::prot16().reg(RBP, 0x400).reg(RSI, 0x20).seg_base(Seg::Ss, 0x2_0000),
+        &[0x8b, 0x02],
+        0x2_0420,
+    );
 }

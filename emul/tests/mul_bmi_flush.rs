@@ -11,7 +11,9 @@ pub mod harness;
 
 use common::TestCpu;
 use harness::*;
-use vmm_emul::{emulate, Bus, Config, CpuMode, DecodeErrorKind, Error, Exception, Paged, Seg, Step};
+use vmm_emul::{
+    emulate, Bus, Config, CpuMode, DecodeErrorKind, Error, Exception, Paged, Seg, Step,
+};
 use vmm_x86::paging::{GuestPhys, PF_P, PF_U, PF_W, PTE_P, PTE_RW, PTE_US};
 
 /// Flags in: the complement of the status flags `want`, so that every
@@ -49,13 +51,37 @@ fn imul_two_operand_registers() {
         // imul rax, rbx (3037000499^2 is just below 2^63)
         (&[0x48, 0x0f, 0xaf, 0xc3], 3_037_000_499, 3_037_000_499, 0x7fff_fffe_9ea1_dc29, 0),
         // imul rax, rbx (3037000500^2 is just above)
-        (&[0x48, 0x0f, 0xaf, 0xc3], 3_037_000_500, 3_037_000_500, 0x8000_0000_08ab_c290, CF | OF | SF | PF),
+        (
+            &[0x48, 0x0f, 0xaf, 0xc3],
+            3_037_000_500,
+            3_037_000_500,
+            0x8000_0000_08ab_c290,
+            CF | OF | SF | PF,
+        ),
         // imul rax, rbx (-2^63 * -1)
-        (&[0x48, 0x0f, 0xaf, 0xc3], 0x8000_0000_0000_0000, u64::MAX, 0x8000_0000_0000_0000, CF | OF | SF | PF),
+        (
+            &[0x48, 0x0f, 0xaf, 0xc3],
+            0x8000_0000_0000_0000,
+            u64::MAX,
+            0x8000_0000_0000_0000,
+            CF | OF | SF | PF,
+        ),
         // imul rax, rbx (2^62 * -2 = -2^63 fits exactly)
-        (&[0x48, 0x0f, 0xaf, 0xc3], 0x4000_0000_0000_0000, (-2i64) as u64, 0x8000_0000_0000_0000, SF | PF),
+        (
+            &[0x48, 0x0f, 0xaf, 0xc3],
+            0x4000_0000_0000_0000,
+            (-2i64) as u64,
+            0x8000_0000_0000_0000,
+            SF | PF,
+        ),
         // imul rax, rbx (-3037000499 * 3037000500 fits)
-        (&[0x48, 0x0f, 0xaf, 0xc3], (-3_037_000_499i64) as u64, 3_037_000_500, 0x8000_0000_ac59_30a4, SF),
+        (
+            &[0x48, 0x0f, 0xaf, 0xc3],
+            (-3_037_000_499i64) as u64,
+            3_037_000_500,
+            0x8000_0000_ac59_30a4,
+            SF,
+        ),
         // imul eax, ebx (F3 is ignored)
         (&[0xf3, 0x0f, 0xaf, 0xc3], 7, 6, 0x2a, 0),
         // imul eax, ebx (F2 is ignored)
@@ -67,7 +93,11 @@ fn imul_two_operand_registers() {
         assert!(t.accesses().is_empty(), "{bytes:02x?}");
     }
     // imul r9, r10 (-5 * 7)
-    let t = T::long().reg(R9, (-5i64) as u64).reg(R10, 7).flags(flags_against(SF | PF)).done(&[0x4d, 0x0f, 0xaf, 0xca]);
+    let t = T::long()
+        .reg(R9, (-5i64) as u64)
+        .reg(R10, 7)
+        .flags(flags_against(SF | PF))
+        .done(&[0x4d, 0x0f, 0xaf, 0xca]);
     t.regs(&[(R9, (-35i64) as u64)]).rflags(SF | PF);
     // imul ebx, ebx (a square)
     let t = T::long().reg(RBX, 0x1_0000_0009).flags(0).done(&[0x0f, 0xaf, 0xdb]);
@@ -77,7 +107,12 @@ fn imul_two_operand_registers() {
 #[test]
 fn imul_two_operand_memory() {
     // imul eax, dword ptr [rbx] (16 * 0x10000001 overflows to 0x10)
-    let t = T::long().reg(RAX, 16).reg(RBX, 0x2000).mem(0x2000, 0x1000_0001, 4).flags(0).done(&[0x0f, 0xaf, 0x03]);
+    let t = T::long()
+        .reg(RAX, 16)
+        .reg(RBX, 0x2000)
+        .mem(0x2000, 0x1000_0001, 4)
+        .flags(0)
+        .done(&[0x0f, 0xaf, 0x03]);
     t.regs(&[(RAX, 0x10)]).rflags(CF | OF);
     assert_eq!(t.read_las(), vec![0x2000]);
     assert!(t.writes().is_empty());
@@ -105,7 +140,11 @@ fn imul_two_operand_memory() {
 /// rax is only the destination and starts as 0xdead_beef_dead_beef.
 fn three_operand(cases: &[(&[u8], u64, u64, u64)]) {
     for (bytes, b, r, f) in cases {
-        let t = T::long().reg(RAX, 0xdead_beef_dead_beef).reg(RBX, *b).flags(flags_against(*f)).done(bytes);
+        let t = T::long()
+            .reg(RAX, 0xdead_beef_dead_beef)
+            .reg(RBX, *b)
+            .flags(flags_against(*f))
+            .done(bytes);
         t.regs(&[(RAX, *r)]).rflags(*f);
         assert!(t.accesses().is_empty(), "{bytes:02x?}");
     }
@@ -119,7 +158,12 @@ fn imul_69_imm16_imm32() {
         // imul ax, bx, 0x7fff (2 * 32767 does not fit; bits 63:16 are kept)
         (&[0x66, 0x69, 0xc3, 0xff, 0x7f], 2, 0xdead_beef_dead_fffe, CF | OF | SF),
         // imul rax, rbx, 0xffffffff80000000 (2^32 * -2^31 = -2^63)
-        (&[0x48, 0x69, 0xc3, 0x00, 0x00, 0x00, 0x80], 0x1_0000_0000, 0x8000_0000_0000_0000, SF | PF),
+        (
+            &[0x48, 0x69, 0xc3, 0x00, 0x00, 0x00, 0x80],
+            0x1_0000_0000,
+            0x8000_0000_0000_0000,
+            SF | PF,
+        ),
         // imul rax, rbx, 0xffffffff80000000 (2^33 * -2^31 does not fit)
         (&[0x48, 0x69, 0xc3, 0x00, 0x00, 0x00, 0x80], 0x2_0000_0000, 0, CF | OF | PF),
     ]);
@@ -152,7 +196,11 @@ fn imul_6b_imm8() {
         (&[0x66, 0x6b, 0xc3, 0xff], 0x8000, 0xdead_beef_dead_8000, CF | OF | SF | PF),
     ]);
     // imul eax, dword ptr [rbx+4], 3 (3 * 0x55555556 = 0x100000002)
-    let t = T::long().reg(RBX, 0x2000).mem(0x2004, 0x5555_5556, 4).flags(0).done(&[0x6b, 0x43, 0x04, 0x03]);
+    let t = T::long()
+        .reg(RBX, 0x2000)
+        .mem(0x2004, 0x5555_5556, 4)
+        .flags(0)
+        .done(&[0x6b, 0x43, 0x04, 0x03]);
     t.regs(&[(RAX, 2)]).rflags(CF | OF);
     assert_eq!(t.read_las(), vec![0x2004]);
     assert!(t.writes().is_empty());
@@ -161,14 +209,23 @@ fn imul_6b_imm8() {
 #[test]
 fn imul_16_and_32bit_modes() {
     // imul ax, word ptr [bx] (-1 * 3)
-    let t = T::real().reg(RAX, 0xffff).reg(RBX, 0x2000).mem(0x2000, 3, 2).flags(STATUS).done(&[0x0f, 0xaf, 0x07]);
+    let t = T::real()
+        .reg(RAX, 0xffff)
+        .reg(RBX, 0x2000)
+        .mem(0x2000, 3, 2)
+        .flags(STATUS)
+        .done(&[0x0f, 0xaf, 0x07]);
     t.regs(&[(RAX, 0xfffd)]).rflags(SF);
     assert_eq!(t.read_las(), vec![0x2000]);
     // imul eax, ecx, 5 (5 * 0x33333334 = 0x100000004)
     let t = T::prot32().reg(RCX, 0x3333_3334).flags(0).done(&[0x6b, 0xc1, 0x05]);
     t.regs(&[(RAX, 4)]).rflags(CF | OF);
     // imul eax, ebx (66 in 16-bit code: 32 bits)
-    let t = T::prot16().reg(RAX, 0x1_2345).reg(RBX, 0x1000).flags(STATUS).done(&[0x66, 0x0f, 0xaf, 0xc3]);
+    let t = T::prot16()
+        .reg(RAX, 0x1_2345)
+        .reg(RBX, 0x1000)
+        .flags(STATUS)
+        .done(&[0x66, 0x0f, 0xaf, 0xc3]);
     t.regs(&[(RAX, 0x1234_5000)]).rflags(PF);
 }
 
@@ -213,8 +270,12 @@ fn bextr_32() {
         let f = if *zf { ZF } else { 0 };
         // bextr eax, ebx, ecx
         let bytes = [0xc4, 0xe2, 0x70, 0xf7, 0xc3];
-        let t =
-            T::long().reg(RAX, 0xffff_ffff_0000_0000).reg(RBX, *b).reg(RCX, *c).flags(flags_against(f)).done(&bytes);
+        let t = T::long()
+            .reg(RAX, 0xffff_ffff_0000_0000)
+            .reg(RBX, *b)
+            .reg(RCX, *c)
+            .flags(flags_against(f))
+            .done(&bytes);
         t.regs(&[(RAX, *r)]).rflags(f);
     }
 }
@@ -255,7 +316,11 @@ fn bextr_64() {
         t.regs(&[(RAX, *r)]).rflags(f);
     }
     // bextr r8, r9, r10
-    let t = T::long().reg(R9, 0xff00).reg(R10, 0x0408).flags(STATUS).done(&[0xc4, 0x42, 0xa8, 0xf7, 0xc1]);
+    let t = T::long()
+        .reg(R9, 0xff00)
+        .reg(R10, 0x0408)
+        .flags(STATUS)
+        .done(&[0xc4, 0x42, 0xa8, 0xf7, 0xc1]);
     t.regs(&[(R8, 0xf)]).rflags(0);
 }
 
@@ -285,14 +350,26 @@ fn bextr_memory() {
 #[test]
 fn bextr_outside_64bit_mode() {
     // bextr eax, ebx, ecx (VEX.W1 is ignored outside 64-bit mode)
-    let t = T::prot32().reg(RBX, 0x1234_5678).reg(RCX, 0x0804).flags(0).done(&[0xc4, 0xe2, 0xf0, 0xf7, 0xc3]);
+    let t = T::prot32()
+        .reg(RBX, 0x1234_5678)
+        .reg(RCX, 0x0804)
+        .flags(0)
+        .done(&[0xc4, 0xe2, 0xf0, 0xf7, 0xc3]);
     t.regs(&[(RAX, 0x67)]).rflags(0);
     // bextr eax, ebx, ecx (vvvv = 1001b: bit 3 does not count outside 64-bit mode)
-    let t = T::prot32().reg(RBX, 0x1234_5678).reg(RCX, 0x0820).flags(0).done(&[0xc4, 0xe2, 0x30, 0xf7, 0xc3]);
+    let t = T::prot32()
+        .reg(RBX, 0x1234_5678)
+        .reg(RCX, 0x0820)
+        .flags(0)
+        .done(&[0xc4, 0xe2, 0x30, 0xf7, 0xc3]);
     t.regs(&[(RAX, 0)]).rflags(ZF);
     // bextr eax, ebx, r9d: the same bytes in 64-bit mode name r9
-    let t =
-        T::long().reg(RBX, 0x1234_5678).reg(R9, 0x0804).reg(RCX, 0x0820).flags(0).done(&[0xc4, 0xe2, 0x30, 0xf7, 0xc3]);
+    let t = T::long()
+        .reg(RBX, 0x1234_5678)
+        .reg(R9, 0x0804)
+        .reg(RCX, 0x0820)
+        .flags(0)
+        .done(&[0xc4, 0xe2, 0x30, 0xf7, 0xc3]);
     t.regs(&[(RAX, 0x67)]).rflags(0);
 }
 
@@ -323,7 +400,12 @@ const FLUSHES: [&[u8]; 4] = [
 #[test]
 fn flushes_change_nothing() {
     for bytes in FLUSHES {
-        let t = T::long().reg(RBX, 0x2000).reg(RAX, 0x1234).mem(0x2000, 0x5a, 1).flags(STATUS | DF).done(bytes);
+        let t = T::long()
+            .reg(RBX, 0x2000)
+            .reg(RAX, 0x1234)
+            .mem(0x2000, 0x5a, 1)
+            .flags(STATUS | DF)
+            .done(bytes);
         t.regs(&[]).rflags(STATUS | DF).at(0x2000, 1, 0x5a);
         assert!(t.accesses().is_empty(), "{bytes:02x?}: {:?}", t.accesses());
         // On MMIO: no read, so no stop.
@@ -334,7 +416,11 @@ fn flushes_change_nothing() {
         assert!(t.accesses().is_empty(), "{bytes:02x?}: {:?}", t.accesses());
     }
     // clflush byte ptr fs:[rax+rcx*8+0x10]
-    let t = T::long().reg(RAX, 0x100).reg(RCX, 2).seg_base(Seg::Fs, 0x7000).done(&[0x64, 0x0f, 0xae, 0x7c, 0xc8, 0x10]);
+    let t = T::long()
+        .reg(RAX, 0x100)
+        .reg(RCX, 2)
+        .seg_base(Seg::Fs, 0x7000)
+        .done(&[0x64, 0x0f, 0xae, 0x7c, 0xc8, 0x10]);
     t.regs(&[]);
 }
 
@@ -385,7 +471,9 @@ fn flush_segment_checks() {
     let t = T::prot32().with(|c| c.seg_mut(Seg::Ss).limit = 0xfff).reg(RBP, 0x1000);
     t.fault(&[0x66, 0x0f, 0xae, 0x7d, 0x00], Exception::Ss(0));
     // clflush byte ptr es:[ebx] (ES unusable)
-    let t = T::prot32().with(|c| c.seg_mut(Seg::Es).attr |= vmm_emul::seg::ATTR_UNUSABLE).reg(RBX, 0x10);
+    let t = T::prot32()
+        .with(|c| c.seg_mut(Seg::Es).attr |= vmm_emul::seg::ATTR_UNUSABLE)
+        .reg(RBX, 0x10);
     t.fault(&[0x26, 0x0f, 0xae, 0x3b], Exception::Gp(0));
 }
 
@@ -583,7 +671,11 @@ fn flush_through_page_tables() {
                 assert_eq!(cpu.rflags, before.rflags);
             }
             Some(code) => {
-                assert_eq!(got, Err(Error::Exception(Exception::Pf { addr: la, code })), "{bytes:02x?} at CPL {cpl}");
+                assert_eq!(
+                    got,
+                    Err(Error::Exception(Exception::Pf { addr: la, code })),
+                    "{bytes:02x?} at CPL {cpl}"
+                );
                 assert_eq!(cpu, before, "{bytes:02x?}: the vCPU changed");
             }
         }
@@ -604,5 +696,8 @@ fn flush_through_page_tables() {
     let mut cpu = paged_setup(&mut ram, 3);
     cpu.gpr[RBX] = USER_RO + 0x123;
     let got = run_paged(&mut ram, &mut cpu, &[0x88, 0x03]);
-    assert_eq!(got, Err(Error::Exception(Exception::Pf { addr: USER_RO + 0x123, code: PF_P | PF_W | PF_U })));
+    assert_eq!(
+        got,
+        Err(Error::Exception(Exception::Pf { addr: USER_RO + 0x123, code: PF_P | PF_W | PF_U }))
+    );
 }

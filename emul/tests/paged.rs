@@ -283,7 +283,13 @@ fn cpu_with(ram: &mut Ram, kind: Kind) -> TestCpu {
 
 /// Decodes `bytes` in the vCPU's mode and emulates them through [`Paged`]
 /// with MAXPHYADDR 46 and the given PKRU and IA32_PKRS.
-fn exec_pk(ram: &mut Ram, cpu: &mut TestCpu, bytes: &[u8], pkru: u32, pkrs: u32) -> Result<Step, Error<Stop>> {
+fn exec_pk(
+    ram: &mut Ram,
+    cpu: &mut TestCpu,
+    bytes: &[u8],
+    pkru: u32,
+    pkrs: u32,
+) -> Result<Step, Error<Stop>> {
     let mode = if cpu.efer & EFER_LMA != 0 { CpuMode::Long64 } else { CpuMode::Protected32 };
     let insn = decode(bytes, mode).expect("decode");
     assert_eq!(usize::from(insn.len), bytes.len());
@@ -357,7 +363,10 @@ fn crossing_accesses_land_in_two_frames() {
         assert_eq!(ram.peek(FRAME_B, 2), [0x33, 0x44], "{kind:?}");
         // Not the frame that follows FRAME_A.
         assert_eq!(ram.peek(FRAME_A + 0x1000, 2), [0, 0], "{kind:?}");
-        assert_eq!(ram.log, [Op::Write(FRAME_A + 0xffe, vec![0x11, 0x22]), Op::Write(FRAME_B, vec![0x33, 0x44])]);
+        assert_eq!(
+            ram.log,
+            [Op::Write(FRAME_A + 0xffe, vec![0x11, 0x22]), Op::Write(FRAME_B, vec![0x33, 0x44])]
+        );
 
         // A read split 1 + 3.
         ram.log.clear();
@@ -443,7 +452,8 @@ fn crossing_write_into_a_bad_page_faults_before_writing() {
 #[test]
 fn read_modify_write_of_a_read_only_page_faults_at_the_read() {
     for kind in KINDS {
-        for (cpl, flags, code) in [(0, PTE_P, PF_P | PF_W), (3, PTE_P | PTE_US, PF_P | PF_W | PF_U)] {
+        for (cpl, flags, code) in [(0, PTE_P, PF_P | PF_W), (3, PTE_P | PTE_US, PF_P | PF_W | PF_U)]
+        {
             let mut ram = Ram::new();
             let mut cpu = two_pages(&mut ram, kind, Some(flags), Some(PRWU));
             cpu.cpl = cpl;
@@ -548,7 +558,10 @@ fn locked_operations_crossing_a_page() {
         assert_eq!(exec(&mut ram, &mut cpu, LOCK_ADD), Ok(Step::Done), "{kind:?}");
         assert_eq!(
             ram.log,
-            [Op::Read(FRAME_A + 0x10, 4), Op::Cmpxchg(FRAME_A + 0x10, vec![5, 0, 0, 0], vec![6, 0, 0, 0])]
+            [
+                Op::Read(FRAME_A + 0x10, 4),
+                Op::Cmpxchg(FRAME_A + 0x10, vec![5, 0, 0, 0], vec![6, 0, 0, 0])
+            ]
         );
     }
 }
@@ -569,14 +582,21 @@ fn one_half_ram_one_half_mmio() {
         cpu.gpr[RAX] = 0x4433_2211;
         assert_eq!(exec(&mut ram, &mut cpu, MOV_STORE), Ok(Step::Done), "{kind:?}");
         assert_eq!(ram.peek(FRAME_A + 0xffe, 2), [0x11, 0x22]);
-        assert_eq!(ram.log, [Op::Write(FRAME_A + 0xffe, vec![0x11, 0x22]), Op::Write(MMIO, vec![0x33, 0x44])]);
+        assert_eq!(
+            ram.log,
+            [Op::Write(FRAME_A + 0xffe, vec![0x11, 0x22]), Op::Write(MMIO, vec![0x33, 0x44])]
+        );
 
         // A read that needs userspace for its MMIO half stops and changes
         // no register; with the answer at hand it completes.
         ram.log.clear();
         cpu.gpr[RAX] = 0;
         let before = cpu.clone();
-        assert_eq!(exec(&mut ram, &mut cpu, MOV_LOAD), Err(Error::Stop(Stop::MmioRead(MMIO))), "{kind:?}");
+        assert_eq!(
+            exec(&mut ram, &mut cpu, MOV_LOAD),
+            Err(Error::Stop(Stop::MmioRead(MMIO))),
+            "{kind:?}"
+        );
         assert_eq!(cpu, before);
         ram.mmio_answers = vec![0x55, 0x66];
         assert_eq!(exec(&mut ram, &mut cpu, MOV_LOAD), Ok(Step::Done), "{kind:?}");
@@ -591,7 +611,10 @@ fn one_half_ram_one_half_mmio() {
         cpu.gpr[RAX] = 0x4433_2211;
         assert_eq!(exec(&mut ram, &mut cpu, MOV_STORE), Ok(Step::Done), "{kind:?}");
         assert_eq!(ram.peek(frame_d, 3), [0x22, 0x33, 0x44]);
-        assert_eq!(ram.log, [Op::Write(MMIO + 0xfff, vec![0x11]), Op::Write(frame_d, vec![0x22, 0x33, 0x44])]);
+        assert_eq!(
+            ram.log,
+            [Op::Write(MMIO + 0xfff, vec![0x11]), Op::Write(frame_d, vec![0x22, 0x33, 0x44])]
+        );
 
         // A locked operation across RAM and MMIO (MMIO reads as 0 here).
         ram.mmio_stops = false;
@@ -686,7 +709,11 @@ fn user_mode_access_to_a_supervisor_page() {
         cpu.cpl = 3;
         cpu.gpr[RBX] = PAGE_A + 0x40;
         assert_eq!(exec(&mut ram, &mut cpu, MOV_LOAD), pf(PAGE_A + 0x40, PF_P | PF_U), "{kind:?}");
-        assert_eq!(exec(&mut ram, &mut cpu, MOV_STORE), pf(PAGE_A + 0x40, PF_P | PF_W | PF_U), "{kind:?}");
+        assert_eq!(
+            exec(&mut ram, &mut cpu, MOV_STORE),
+            pf(PAGE_A + 0x40, PF_P | PF_W | PF_U),
+            "{kind:?}"
+        );
         // The user page next to it is fine; a crossing faults on PAGE_A.
         cpu.gpr[RBX] = PAGE_B + 0x40;
         assert_eq!(exec(&mut ram, &mut cpu, MOV_LOAD), Ok(Step::Done), "{kind:?}");

@@ -48,7 +48,9 @@ fn mmio_writes(t: &T) -> Vec<(u64, Vec<u8>)> {
     t.accesses()
         .iter()
         .filter_map(|a| match a {
-            Access::Write { la, data } if (0xf000..0xf100).contains(la) => Some((*la, data.clone())),
+            Access::Write { la, data } if (0xf000..0xf100).contains(la) => {
+                Some((*la, data.clone()))
+            }
             _ => None,
         })
         .collect()
@@ -129,16 +131,29 @@ fn read_modify_write_on_mmio() {
     let mut t = setup();
     t.mem.poke(0xf000, &[1, 0, 0, 0]);
     let t = stop_then_answer(t, &[0xf0, 0x09, 0x0b], 0xf000, &[1, 0, 0, 0]);
-    assert_eq!(t.writes(), vec![Access::Cmpxchg { la: 0xf000, old: vec![1, 0, 0, 0], new: vec![3, 0, 0, 0] }]);
+    assert_eq!(
+        t.writes(),
+        vec![Access::Cmpxchg { la: 0xf000, old: vec![1, 0, 0, 0], new: vec![3, 0, 0, 0] }]
+    );
 }
 
 #[test]
 fn other_stopping_reads() {
     // push qword ptr [rbx]
-    let t = stop_then_answer(setup().reg(RSP, 0x8000), &[0xff, 0x33], 0xf000, &[1, 2, 3, 4, 5, 6, 7, 8]);
+    let t = stop_then_answer(
+        setup().reg(RSP, 0x8000),
+        &[0xff, 0x33],
+        0xf000,
+        &[1, 2, 3, 4, 5, 6, 7, 8],
+    );
     t.regs(&[(RSP, 0x7ff8)]).at(0x7ff8, 8, 0x0807_0605_0403_0201);
     // pop rax (the stack is MMIO)
-    let t = stop_then_answer(setup().reg(RSP, 0xf0f8), &[0x8f, 0xc0], 0xf0f8, &[1, 0, 0, 0, 0, 0, 0, 0]);
+    let t = stop_then_answer(
+        setup().reg(RSP, 0xf0f8),
+        &[0x8f, 0xc0],
+        0xf0f8,
+        &[1, 0, 0, 0, 0, 0, 0, 0],
+    );
     t.regs(&[(RAX, 1), (RSP, 0xf100)]);
     // movdqa xmm0, xmmword ptr [rbx]
     let t = stop_then_answer(setup(), &[0x66, 0x0f, 0x6f, 0x03], 0xf000, &[0x5a; 16]);

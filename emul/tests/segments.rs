@@ -115,7 +115,8 @@ fn expand_down() {
     // push dword ptr [ebx] onto an expand-down stack: the new top 0x7ffe is in the hole
     prot32_with(Seg::Ss, 0x7fff, 0x7).reg(RSP, 0x8002).fault(&[0xff, 0x33], Exception::Ss(0));
     // push dword ptr [ebx] onto an expand-down stack, above the limit
-    let t = prot32_with(Seg::Ss, 0x7fff, 0x7).reg(RSP, 0x8008).mem(0, 0x1234, 4).done(&[0xff, 0x33]);
+    let t =
+        prot32_with(Seg::Ss, 0x7fff, 0x7).reg(RSP, 0x8008).mem(0, 0x1234, 4).done(&[0xff, 0x33]);
     t.at(0x8004, 4, 0x1234);
 }
 
@@ -142,9 +143,15 @@ fn read_only_data() {
     // movsb from a read-only DS is fine
     prot32_with(Seg::Ds, u32::MAX, 0x1).reg(RSI, 0x2000).reg(RDI, 0x3000).done(&[0xa4]);
     // movsb byte ptr es:[edi], byte ptr ds:[esi] to a read-only ES
-    prot32_with(Seg::Es, u32::MAX, 0x1).reg(RSI, 0x2000).reg(RDI, 0x3000).fault(&[0xa4], Exception::Gp(0));
+    prot32_with(Seg::Es, u32::MAX, 0x1)
+        .reg(RSI, 0x2000)
+        .reg(RDI, 0x3000)
+        .fault(&[0xa4], Exception::Gp(0));
     // pop dword ptr [ebx] to a read-only DS: #GP, esp kept
-    prot32_with(Seg::Ds, u32::MAX, 0x1).reg(RBX, 0x2000).reg(RSP, 0x7000).fault(&[0x8f, 0x03], Exception::Gp(0));
+    prot32_with(Seg::Ds, u32::MAX, 0x1)
+        .reg(RBX, 0x2000)
+        .reg(RSP, 0x7000)
+        .fault(&[0x8f, 0x03], Exception::Gp(0));
 }
 
 #[test]
@@ -183,7 +190,11 @@ fn code_segment_access() {
 #[test]
 fn unusable_segments() {
     let unusable = |s: Seg| {
-        T::prot32().reg(RBX, 0x2000).reg(RBP, 0x2000).reg(RDI, 0x2000).with(move |c| c.seg_mut(s).attr |= ATTR_UNUSABLE)
+        T::prot32()
+            .reg(RBX, 0x2000)
+            .reg(RBP, 0x2000)
+            .reg(RDI, 0x2000)
+            .with(move |c| c.seg_mut(s).attr |= ATTR_UNUSABLE)
     };
     // mov eax, dword ptr [ebx]
     unusable(Seg::Ds).fault(&[0x8b, 0x03], Exception::Gp(0));
@@ -234,7 +245,10 @@ fn real_mode_limits_and_wrap() {
     // mov ax, word ptr [ebx] with ebx = 0x10000 and a 64 KiB limit
     T::real().reg(RBX, 0x1_0000).fault(&[0x67, 0x8b, 0x03], Exception::Gp(0));
     // mov ax, word ptr [ebx] with a 4 GiB limit ("unreal" mode)
-    let t = T::real().reg(RBX, 0x10_0000).with(|c| c.seg_mut(Seg::Ds).limit = u32::MAX).done(&[0x67, 0x8b, 0x03]);
+    let t = T::real()
+        .reg(RBX, 0x10_0000)
+        .with(|c| c.seg_mut(Seg::Ds).limit = u32::MAX)
+        .done(&[0x67, 0x8b, 0x03]);
     assert_eq!(t.read_las(), vec![0x10_0000]);
     T::real()
         .reg(RBX, 0xffff)
@@ -293,11 +307,17 @@ fn canonical_64bit() {
     // mov eax, dword ptr [rbx] (the bottom of the upper half)
     T::long().reg(RBX, 0xffff_8000_0000_0000).done(&[0x8b, 0x03]);
     // mov eax, dword ptr [rip+0x1000] (RIP-relative into the hole)
-    T::long().with(|c| c.rip = 0x0000_7fff_ffff_f000).fault(&[0x8b, 0x05, 0x00, 0x10, 0x00, 0x00], Exception::Gp(0));
+    T::long()
+        .with(|c| c.rip = 0x0000_7fff_ffff_f000)
+        .fault(&[0x8b, 0x05, 0x00, 0x10, 0x00, 0x00], Exception::Gp(0));
     // mov eax, dword ptr fs:[rbx] (the FS base carries it into the hole)
-    T::long().reg(RBX, 0x1000).seg_base(Seg::Fs, 0x0000_7fff_ffff_f000).fault(&[0x64, 0x8b, 0x03], Exception::Gp(0));
+    T::long()
+        .reg(RBX, 0x1000)
+        .seg_base(Seg::Fs, 0x0000_7fff_ffff_f000)
+        .fault(&[0x64, 0x8b, 0x03], Exception::Gp(0));
     // mov eax, dword ptr gs:[rbx] (a GS base in the upper half)
-    let t = T::long().reg(RBX, 0x10).seg_base(Seg::Gs, 0xffff_ffff_ffff_fff0).done(&[0x65, 0x8b, 0x03]);
+    let t =
+        T::long().reg(RBX, 0x10).seg_base(Seg::Gs, 0xffff_ffff_ffff_fff0).done(&[0x65, 0x8b, 0x03]);
     assert_eq!(t.read_las(), vec![0]);
     // With LA57 the canonical boundary moves to bit 56.
     let la57 = || T::long().with(|c| c.cr4 |= CR4_LA57);
@@ -319,7 +339,10 @@ fn bases_64bit_and_compat() {
     let t = T::long().reg(RBP, 0x2000).seg_base(Seg::Ss, 0x10_0000).done(&[0x8b, 0x45, 0x00]);
     assert_eq!(t.read_las(), vec![0x2000]);
     // mov eax, dword ptr fs:[ebx] (64-bit with addr32: the FS base is 64 bits)
-    let t = T::long().reg(RBX, 0xffff_ffff).seg_base(Seg::Fs, 0x1_0000_0000).done(&[0x64, 0x67, 0x8b, 0x03]);
+    let t = T::long()
+        .reg(RBX, 0xffff_ffff)
+        .seg_base(Seg::Fs, 0x1_0000_0000)
+        .done(&[0x64, 0x67, 0x8b, 0x03]);
     assert_eq!(t.read_las(), vec![0x1_ffff_ffff]);
     // Compatibility mode segments like 32-bit protected mode.
     let compat = || {
@@ -332,7 +355,10 @@ fn bases_64bit_and_compat() {
     let t = compat().reg(RBX, 0x2000).seg_base(Seg::Ds, 0x10_0000).done(&[0x8b, 0x03]);
     assert_eq!(t.read_las(), vec![0x10_2000]);
     // mov eax, dword ptr [ebx] (DS limit applies)
-    compat().reg(RBX, 0x2000).with(|c| c.seg_mut(Seg::Ds).limit = 0xfff).fault(&[0x8b, 0x03], Exception::Gp(0));
+    compat()
+        .reg(RBX, 0x2000)
+        .with(|c| c.seg_mut(Seg::Ds).limit = 0xfff)
+        .fault(&[0x8b, 0x03], Exception::Gp(0));
     // mov eax, dword ptr fs:[ebx] (the linear address wraps at 4 GiB)
     let t = compat().reg(RBX, 0x2000).seg_base(Seg::Fs, 0xffff_f000).done(&[0x64, 0x8b, 0x03]);
     assert_eq!(t.read_las(), vec![0x1000]);

@@ -58,7 +58,8 @@ fn push_32_and_16bit() {
     let t = T::prot32().reg(RBX, 0x2000).reg(RSP, 0x8000).mem(0x2000, V, 8).done(&[0xff, 0x33]);
     t.regs(&[(RSP, 0x7ffc)]).at(0x7ffc, 4, 0x5566_7788);
     // push word ptr [ebx]
-    let t = T::prot32().reg(RBX, 0x2000).reg(RSP, 0x8000).mem(0x2000, V, 8).done(&[0x66, 0xff, 0x33]);
+    let t =
+        T::prot32().reg(RBX, 0x2000).reg(RSP, 0x8000).mem(0x2000, V, 8).done(&[0x66, 0xff, 0x33]);
     t.regs(&[(RSP, 0x7ffe)]).at(0x7ffe, 2, 0x7788);
     let t = T::prot32()
         .reg(RBX, 0x2000)
@@ -72,13 +73,19 @@ fn push_32_and_16bit() {
         .done(&[0xff, 0x33]);
     t.regs(&[(RSP, 0x1234_7ffc)]).at(0x7ffc, 4, 0x5566_7788);
     // push word ptr [bx] (real mode; SS base 0x10000, sp wraps from 0 to 0xfffe)
-    let t = T::real().reg(RBX, 0x2000).reg(RSP, 0).mem(0x2000, V, 8).seg_base(Seg::Ss, 0x1_0000).done(&[0xff, 0x37]);
+    let t = T::real()
+        .reg(RBX, 0x2000)
+        .reg(RSP, 0)
+        .mem(0x2000, V, 8)
+        .seg_base(Seg::Ss, 0x1_0000)
+        .done(&[0xff, 0x37]);
     t.regs(&[(RSP, 0xfffe)]).at(0x1_fffe, 2, 0x7788);
     // push dword ptr [bx] (real mode)
     let t = T::real().reg(RBX, 0x2000).reg(RSP, 0x100).mem(0x2000, V, 8).done(&[0x66, 0xff, 0x37]);
     t.regs(&[(RSP, 0xfc)]).at(0xfc, 4, 0x5566_7788);
     // push word ptr [bp] (16-bit protected mode: SS-based source)
-    let t = T::prot16().reg(RBP, 0x10).reg(RSP, 0x100).mem(0x10, 0x4242, 2).done(&[0xff, 0x76, 0x00]);
+    let t =
+        T::prot16().reg(RBP, 0x10).reg(RSP, 0x100).mem(0x10, 0x4242, 2).done(&[0xff, 0x76, 0x00]);
     t.regs(&[(RSP, 0xfe)]).at(0xfe, 2, 0x4242);
 }
 
@@ -91,11 +98,20 @@ fn push_faults() {
         // push dword ptr [ebx] with SS limit 0x7fff: the new top 0x8000-0x8003 is outside
         .fault(&[0xff, 0x33], Exception::Ss(0));
     // push qword ptr [rbx] with a non-canonical new rsp
-    T::long().reg(RBX, 0x2000).reg(RSP, 0x8000_0000_0000_0008).fault(&[0xff, 0x33], Exception::Ss(0));
+    T::long()
+        .reg(RBX, 0x2000)
+        .reg(RSP, 0x8000_0000_0000_0008)
+        .fault(&[0xff, 0x33], Exception::Ss(0));
     // push qword ptr [rbx] with a non-canonical source: #GP(0), not #SS
-    T::long().reg(RBX, 0x8000_0000_0000_0000).reg(RSP, 0x8000).fault(&[0xff, 0x33], Exception::Gp(0));
+    T::long()
+        .reg(RBX, 0x8000_0000_0000_0000)
+        .reg(RSP, 0x8000)
+        .fault(&[0xff, 0x33], Exception::Gp(0));
     // push qword ptr [rbp] with a non-canonical rbp: #SS(0)
-    T::long().reg(RBP, 0x8000_0000_0000_0000).reg(RSP, 0x8000).fault(&[0xff, 0x75, 0x00], Exception::Ss(0));
+    T::long()
+        .reg(RBP, 0x8000_0000_0000_0000)
+        .reg(RSP, 0x8000)
+        .fault(&[0xff, 0x75, 0x00], Exception::Ss(0));
 }
 
 #[test]
@@ -150,7 +166,8 @@ fn pop_32_and_16bit() {
     let t = T::prot32().reg(RBX, 0x2000).reg(RSP, 0x7ffc).mem(0x7ffc, V, 4).done(&[0x8f, 0x03]);
     t.regs(&[(RSP, 0x8000)]).at(0x2000, 4, 0x5566_7788);
     // pop word ptr [ebx]
-    let t = T::prot32().reg(RBX, 0x2000).reg(RSP, 0x7ffc).mem(0x7ffc, V, 4).done(&[0x66, 0x8f, 0x03]);
+    let t =
+        T::prot32().reg(RBX, 0x2000).reg(RSP, 0x7ffc).mem(0x7ffc, V, 4).done(&[0x66, 0x8f, 0x03]);
     t.regs(&[(RSP, 0x7ffe)]).at(0x2000, 2, 0x7788);
     let t = T::prot32()
         .reg(RBX, 0x2000)
@@ -172,7 +189,8 @@ fn pop_32_and_16bit() {
         .done(&[0x8f, 0x07]);
     t.regs(&[(RSP, 0)]).at(0x2000, 2, 0x4242);
     // pop word ptr [bp+2] (16-bit: an SS-based destination)
-    let t = T::prot16().reg(RBP, 0x10).reg(RSP, 0x100).mem(0x100, 0x4242, 2).done(&[0x8f, 0x46, 0x02]);
+    let t =
+        T::prot16().reg(RBP, 0x10).reg(RSP, 0x100).mem(0x100, 0x4242, 2).done(&[0x8f, 0x46, 0x02]);
     t.regs(&[(RSP, 0x102)]).at(0x12, 2, 0x4242);
 }
 
@@ -193,7 +211,13 @@ fn pop_faults_leave_rsp() {
         // pop dword ptr [ebx] with SS limit 0x7ffd: the read faults
         .fault(&[0x8f, 0x03], Exception::Ss(0));
     // pop qword ptr [rbx] with a non-canonical rsp
-    T::long().reg(RBX, 0x2000).reg(RSP, 0x0000_8000_0000_0000).fault(&[0x8f, 0x03], Exception::Ss(0));
+    T::long()
+        .reg(RBX, 0x2000)
+        .reg(RSP, 0x0000_8000_0000_0000)
+        .fault(&[0x8f, 0x03], Exception::Ss(0));
     // pop qword ptr [rbx] with a non-canonical destination
-    T::long().reg(RBX, 0x0000_8000_0000_0000).reg(RSP, 0x7ff8).fault(&[0x8f, 0x03], Exception::Gp(0));
+    T::long()
+        .reg(RBX, 0x0000_8000_0000_0000)
+        .reg(RSP, 0x7ff8)
+        .fault(&[0x8f, 0x03], Exception::Gp(0));
 }

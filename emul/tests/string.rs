@@ -31,7 +31,13 @@ fn single_iteration_forms() {
         // movsd
         (&[0xa5], 0x2004, 0x3004, 0xaaaa_aaaa_aaaa_aaaa, &[0x10, 0x11, 0x12, 0x13, 0, 0, 0, 0]),
         // movsq
-        (&[0x48, 0xa5], 0x2008, 0x3008, 0xaaaa_aaaa_aaaa_aaaa, &[0x10, 0x11, 0x12, 0x13, 0x14, 0x15, 0x16, 0x17]),
+        (
+            &[0x48, 0xa5],
+            0x2008,
+            0x3008,
+            0xaaaa_aaaa_aaaa_aaaa,
+            &[0x10, 0x11, 0x12, 0x13, 0x14, 0x15, 0x16, 0x17],
+        ),
         // stosb
         (&[0xaa], 0x2000, 0x3001, 0xaaaa_aaaa_aaaa_aaaa, &[0xaa, 0, 0, 0, 0, 0, 0, 0]),
         // stosw
@@ -132,7 +138,11 @@ fn ins_outs_forms() {
 #[test]
 fn segment_overrides() {
     // movsb fs:[rsi] -> es:[rdi] (64-bit: FS base applies, ES base does not)
-    let t = setup().seg_base(Seg::Fs, 0x1000).seg_base(Seg::Es, 0x10_0000).mem(0x3000, 0x77, 1).done(&[0x64, 0xa4]);
+    let t = setup()
+        .seg_base(Seg::Fs, 0x1000)
+        .seg_base(Seg::Es, 0x10_0000)
+        .mem(0x3000, 0x77, 1)
+        .done(&[0x64, 0xa4]);
     assert_eq!(t.read_las(), vec![0x3000]);
     assert_eq!(t.write_las(), vec![0x3000]);
     // 32-bit: movsb es:[esi] -> es:[edi]; stos ignores an override for its destination
@@ -196,12 +206,22 @@ fn rep_forms_complete() {
     // rep outsb
     let t = setup().reg(RCX, 2).done(&[0xf3, 0x6e]);
     t.regs(&[(RCX, 0), (RSI, 0x2002)]);
-    let outs: Vec<_> = t.accesses().iter().filter(|a| matches!(a, Access::Out { .. })).cloned().collect();
-    assert_eq!(outs, vec![Access::Out { port: 0x60, data: vec![0x10] }, Access::Out { port: 0x60, data: vec![0x11] }]);
+    let outs: Vec<_> =
+        t.accesses().iter().filter(|a| matches!(a, Access::Out { .. })).cloned().collect();
+    assert_eq!(
+        outs,
+        vec![
+            Access::Out { port: 0x60, data: vec![0x10] },
+            Access::Out { port: 0x60, data: vec![0x11] }
+        ]
+    );
     // rep outsd
     let t = setup().reg(RCX, 2).done(&[0xf3, 0x6f]);
     t.regs(&[(RCX, 0), (RSI, 0x2008)]);
-    assert_eq!(t.accesses().last(), Some(&Access::Out { port: 0x60, data: vec![0x14, 0x15, 0x16, 0x17] }));
+    assert_eq!(
+        t.accesses().last(),
+        Some(&Access::Out { port: 0x60, data: vec![0x14, 0x15, 0x16, 0x17] })
+    );
 }
 
 #[test]
@@ -384,7 +404,11 @@ fn address_sizes() {
     let t = t.done(&[0x67, 0xf3, 0xa4]);
     t.regs(&[(RCX, 0), (RSI, 1), (RDI, 0x3002)]);
     assert_eq!(t.read_las(), vec![0xffff_ffff, 0]);
-    let mut t = T::real().reg(RCX, 0x1234_0002).reg(RSI, 0x1234_ffff).reg(RDI, 0x5678_0100).seg_base(Seg::Ds, 0x1_0000);
+    let mut t = T::real()
+        .reg(RCX, 0x1234_0002)
+        .reg(RSI, 0x1234_ffff)
+        .reg(RDI, 0x5678_0100)
+        .seg_base(Seg::Ds, 0x1_0000);
     t.mem.poke(0x1_ffff, &[0xab]);
     t.mem.poke(0x1_0000, &[0xcd]);
     // rep movsb in real mode: si/di/cx, wrapping at 64 KiB, bits 31:16 kept
@@ -393,7 +417,11 @@ fn address_sizes() {
     assert_eq!(t.read_las(), vec![0x1_ffff, 0x1_0000]);
     assert_eq!(t.mem.peek(0x100, 2), vec![0xab, 0xcd]);
     // rep stosb (addr16 in 32-bit mode): cx/di
-    let t = T::prot32().reg(RCX, 0xffff_0002).reg(RDI, 0xffff_0100).reg(RAX, 0x77).done(&[0x67, 0xf3, 0xaa]);
+    let t = T::prot32()
+        .reg(RCX, 0xffff_0002)
+        .reg(RDI, 0xffff_0100)
+        .reg(RAX, 0x77)
+        .done(&[0x67, 0xf3, 0xaa]);
     t.regs(&[(RCX, 0xffff_0000), (RDI, 0xffff_0102)]);
     assert_eq!(t.write_las(), vec![0x100, 0x101]);
     // rep stosb (addr32 in real mode): ecx/edi
@@ -416,7 +444,11 @@ fn address_sizes() {
 #[test]
 fn fault_part_way_keeps_completed_iterations() {
     // rep stosb with ES limit 0x3001: iteration 3 (edi = 0x3002) faults
-    let mut t = T::prot32().reg(RCX, 4).reg(RDI, 0x3000).reg(RAX, 0x42).with(|c| c.seg_mut(Seg::Es).limit = 0x3001);
+    let mut t = T::prot32()
+        .reg(RCX, 4)
+        .reg(RDI, 0x3000)
+        .reg(RAX, 0x42)
+        .with(|c| c.seg_mut(Seg::Es).limit = 0x3001);
     // rep stosb
     let r = t.run(&[0xf3, 0xaa]);
     assert_eq!(r, exc(Exception::Gp(0)));
@@ -424,7 +456,11 @@ fn fault_part_way_keeps_completed_iterations() {
     assert_eq!(t.cpu.rip, 0x1000);
     assert_eq!(t.mem.peek(0x3000, 3), vec![0x42, 0x42, 0]);
     // rep movsd with DS limit 0x2007: iteration 3 (esi = 0x2008) faults
-    let mut t = T::prot32().reg(RCX, 5).reg(RSI, 0x2000).reg(RDI, 0x3000).with(|c| c.seg_mut(Seg::Ds).limit = 0x2007);
+    let mut t = T::prot32()
+        .reg(RCX, 5)
+        .reg(RSI, 0x2000)
+        .reg(RDI, 0x3000)
+        .with(|c| c.seg_mut(Seg::Ds).limit = 0x2007);
     // rep movsd
     assert_eq!(t.run(&[0xf3, 0xa5]), exc(Exception::Gp(0)));
     t.regs(&[(RCX, 3), (RSI, 0x2008), (RDI, 0x3008)]);
@@ -439,12 +475,16 @@ fn fault_part_way_keeps_completed_iterations() {
     assert_eq!(t.run(&[0x36, 0xf3, 0xac]), exc(Exception::Ss(0)));
     t.regs(&[(RCX, 4), (RSI, 0x2001), (RAX, 0x99)]);
     // A fault in the first iteration changes nothing.
-    let mut t = T::prot32().reg(RCX, 5).reg(RDI, 0x3002).with(|c| c.seg_mut(Seg::Es).limit = 0x3001);
+    let mut t =
+        T::prot32().reg(RCX, 5).reg(RDI, 0x3002).with(|c| c.seg_mut(Seg::Es).limit = 0x3001);
     // rep stosb
     assert_eq!(t.run(&[0xf3, 0xaa]), exc(Exception::Gp(0)));
     assert_eq!(t.cpu, t.before);
     // stosd (no REP) across the limit changes nothing
-    T::prot32().reg(RDI, 0x2ffe).with(|c| c.seg_mut(Seg::Es).limit = 0x2fff).fault(&[0xab], Exception::Gp(0));
+    T::prot32()
+        .reg(RDI, 0x2ffe)
+        .with(|c| c.seg_mut(Seg::Es).limit = 0x2fff)
+        .fault(&[0xab], Exception::Gp(0));
     // rep movsq with a non-canonical destination part-way (64-bit)
     let mut t = T::long().reg(RCX, 3).reg(RSI, 0x2000).reg(RDI, 0x0000_7fff_ffff_fff0);
     // rep movsq

@@ -214,7 +214,11 @@ fn vex_moves_zero_bits_255_128() {
         // vmovd xmm0, eax
         (&[0xc5, 0xf9, 0x6e, 0xc0], 0, ymm(&[0x88, 0x77, 0x66, 0x55], &[0; 28], &[])),
         // vmovq xmm0, rax
-        (&[0xc4, 0xe1, 0xf9, 0x6e, 0xc0], 0, ymm(&[0x88, 0x77, 0x66, 0x55, 0x44, 0x33, 0x22, 0x11], &[0; 24], &[])),
+        (
+            &[0xc4, 0xe1, 0xf9, 0x6e, 0xc0],
+            0,
+            ymm(&[0x88, 0x77, 0x66, 0x55, 0x44, 0x33, 0x22, 0x11], &[0; 24], &[]),
+        ),
         // vmovdqa xmm8, xmmword ptr [rbx]
         (&[0xc5, 0x79, 0x6f, 0x03], 8, x),
         // vmovdqa xmm0, xmmword ptr [r8]
@@ -318,7 +322,11 @@ fn encodings_rejected() {
         &[0x48, 0xc5, 0xf9, 0x6f, 0x03],
     ];
     for bytes in invalid {
-        assert_eq!(harness::dec_err(bytes, CpuMode::Long64), DecodeErrorKind::Invalid, "{bytes:02x?}");
+        assert_eq!(
+            harness::dec_err(bytes, CpuMode::Long64),
+            DecodeErrorKind::Invalid,
+            "{bytes:02x?}"
+        );
     }
     let unsupported: &[&[u8]] = &[
         // movss xmm0, dword ptr [rbx]
@@ -335,7 +343,11 @@ fn encodings_rejected() {
         &[0xc5, 0xf9, 0x58, 0xc1],
     ];
     for bytes in unsupported {
-        assert_eq!(harness::dec_err(bytes, CpuMode::Long64), DecodeErrorKind::Unsupported, "{bytes:02x?}");
+        assert_eq!(
+            harness::dec_err(bytes, CpuMode::Long64),
+            DecodeErrorKind::Unsupported,
+            "{bytes:02x?}"
+        );
     }
     // lds eax, fword ptr [ebx] (C5 with mod != 11 outside 64-bit mode)
     assert_eq!(harness::dec_err(&[0xc5, 0x03], CpuMode::Protected32), DecodeErrorKind::Unsupported);

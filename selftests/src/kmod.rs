@@ -20,7 +20,11 @@ pub fn load(path: &str, params: &str) -> io::Result<()> {
     // SAFETY: `f` is an open file and `params` a NUL-terminated string,
     // both alive across the call.
     let r = unsafe { libc::syscall(libc::SYS_finit_module, f.as_raw_fd(), params.as_ptr(), 0) };
-    if r < 0 { Err(io::Error::last_os_error()) } else { Ok(()) }
+    if r < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(())
+    }
 }
 
 /// `delete_module(name, O_NONBLOCK)`: fails with `EWOULDBLOCK` while the
@@ -29,7 +33,11 @@ pub fn unload(name: &str) -> io::Result<()> {
     let name = CString::new(name).map_err(|_| io::ErrorKind::InvalidInput)?;
     // SAFETY: `name` is a NUL-terminated string alive across the call.
     let r = unsafe { libc::syscall(libc::SYS_delete_module, name.as_ptr(), libc::O_NONBLOCK) };
-    if r < 0 { Err(io::Error::last_os_error()) } else { Ok(()) }
+    if r < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(())
+    }
 }
 
 /// Whether module `name` is loaded.
@@ -41,7 +49,11 @@ pub fn loaded(name: &str) -> bool {
 
 /// Makes sure vmm is loaded.
 pub fn ensure_vmm() -> io::Result<()> {
-    if loaded("vmm") { Ok(()) } else { load(VMM_KO, "") }
+    if loaded("vmm") {
+        Ok(())
+    } else {
+        load(VMM_KO, "")
+    }
 }
 
 /// A reader of kernel log records written after it was created.

@@ -130,5 +130,9 @@ fn main() -> ExitCode {
         TESTS.iter().filter(|t| only.is_empty() || only.iter().any(|o| o == t.name)).collect();
     let owned: Vec<Test> = selected.iter().map(|t| Test { name: t.name, run: t.run }).collect();
     let failed = tap::run(&owned, &mut std::io::stdout());
-    if failed == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE }
+    if failed == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
 }

@@ -18,8 +18,14 @@ pub fn guard_page() -> io::Result<usize> {
     // SAFETY: an anonymous private mapping at an address of the kernel's
     // choosing touches no existing memory.
     let p = unsafe {
-        libc::mmap(std::ptr::null_mut(), 8192, libc::PROT_READ | libc::PROT_WRITE,
-                   libc::MAP_PRIVATE | libc::MAP_ANONYMOUS, -1, 0)
+        libc::mmap(
+            std::ptr::null_mut(),
+            8192,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+            -1,
+            0,
+        )
     };
     if p == libc::MAP_FAILED {
         return Err(io::Error::last_os_error());
@@ -38,8 +44,14 @@ pub fn try_mmap(fd: BorrowedFd<'_>, offset: u64, len: usize, flags: i32) -> io::
     // SAFETY: a new mapping at an address of the kernel's choosing touches
     // no existing memory.
     let p = unsafe {
-        libc::mmap(std::ptr::null_mut(), len, libc::PROT_READ | libc::PROT_WRITE, flags,
-                   fd.as_raw_fd(), offset as libc::off_t)
+        libc::mmap(
+            std::ptr::null_mut(),
+            len,
+            libc::PROT_READ | libc::PROT_WRITE,
+            flags,
+            fd.as_raw_fd(),
+            offset as libc::off_t,
+        )
     };
     if p == libc::MAP_FAILED {
         return Err(io::Error::last_os_error());

@@ -51,25 +51,46 @@ macro_rules! ensure {
 macro_rules! expect_errno {
     ($res:expr, $errno:expr) => {
         match $res {
-            Ok(_) => return Err(format!("{}:{}: {} succeeded, expected {}", file!(), line!(),
-                                        stringify!($res), stringify!($errno))),
+            Ok(_) => {
+                return Err(format!(
+                    "{}:{}: {} succeeded, expected {}",
+                    file!(),
+                    line!(),
+                    stringify!($res),
+                    stringify!($errno)
+                ))
+            }
             Err(e) if e.raw_os_error() == Some($errno) => {}
-            Err(e) => return Err(format!("{}:{}: {} failed with {e}, expected {}", file!(),
-                                         line!(), stringify!($res), stringify!($errno))),
+            Err(e) => {
+                return Err(format!(
+                    "{}:{}: {} failed with {e}, expected {}",
+                    file!(),
+                    line!(),
+                    stringify!($res),
+                    stringify!($errno)
+                ))
+            }
         }
     };
 }
 
 /// Fails unless `res` is an `io::Error` with errno `want`; `what` names the
 /// case (the function form of [`expect_errno!`], for tables of cases).
-pub fn expect_errno_of<T: std::fmt::Debug>(res: std::io::Result<T>, want: i32, what: &str)
-                                            -> Result<(), String> {
+pub fn expect_errno_of<T: std::fmt::Debug>(
+    res: std::io::Result<T>,
+    want: i32,
+    what: &str,
+) -> Result<(), String> {
     match res {
         Err(e) if e.raw_os_error() == Some(want) => Ok(()),
-        Err(e) => Err(format!("{what}: failed with {e}, expected {}",
-                              std::io::Error::from_raw_os_error(want))),
-        Ok(v) => Err(format!("{what}: succeeded ({v:?}), expected {}",
-                             std::io::Error::from_raw_os_error(want))),
+        Err(e) => Err(format!(
+            "{what}: failed with {e}, expected {}",
+            std::io::Error::from_raw_os_error(want)
+        )),
+        Ok(v) => Err(format!(
+            "{what}: succeeded ({v:?}), expected {}",
+            std::io::Error::from_raw_os_error(want)
+        )),
     }
 }
 
@@ -122,7 +143,8 @@ mod tests {
             Err("bad".into())
         }
         let mut out = Vec::new();
-        let failed = run(&[Test { name: "a", run: skipper }, Test { name: "b", run: failer }], &mut out);
+        let failed =
+            run(&[Test { name: "a", run: skipper }, Test { name: "b", run: failer }], &mut out);
         let text = String::from_utf8(out).unwrap();
         assert_eq!(failed, 1);
         assert!(text.contains("ok 1 - a # SKIP not here\n"), "{text}");

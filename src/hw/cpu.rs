@@ -10,8 +10,8 @@
 
 use crate::x86::{msr, regs::cr4, CpuInfo};
 use core::arch::asm;
-use kernel::ffi::c_int;
 use core::marker::PhantomData;
+use kernel::ffi::c_int;
 use kernel::interrupt::LocalInterruptDisabled;
 
 use super::ffi;
@@ -288,7 +288,9 @@ impl LocalCpu<'_> {
 pub(crate) fn rdtsc() -> u64 {
     let (lo, hi): (u32, u32);
     // SAFETY: RDTSC only writes EDX:EAX.
-    unsafe { asm!("rdtsc", out("eax") lo, out("edx") hi, options(nomem, nostack, preserves_flags)) };
+    unsafe {
+        asm!("rdtsc", out("eax") lo, out("edx") hi, options(nomem, nostack, preserves_flags))
+    };
     (u64::from(hi) << 32) | u64::from(lo)
 }
 

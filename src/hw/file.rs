@@ -96,7 +96,10 @@ impl<T: AnonFile> Ops<T> {
     /// `file` must be a file made by [`install::<T>`], and `vma` a new
     /// mapping of it that the caller (the mmap path, holding the mm's lock)
     /// is setting up.
-    unsafe extern "C" fn mmap(file: *mut bindings::file, vma: *mut bindings::vm_area_struct) -> c_int {
+    unsafe extern "C" fn mmap(
+        file: *mut bindings::file,
+        vma: *mut bindings::vm_area_struct,
+    ) -> c_int {
         // SAFETY: as in `ioctl`; mmap cannot race with release.
         let this = unsafe { Arc::<T>::borrow((*file).private_data) };
         // SAFETY: the mmap path calls this during the VMA's initial setup.

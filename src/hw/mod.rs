@@ -41,7 +41,12 @@ pub(crate) fn on_cpu<F: FnMut(&LocalInterruptDisabled) + Send>(cpu: u32, f: &mut
     // SAFETY: `trampoline::<F>` matches the callback type; `wait = 1` keeps
     // `f` borrowed until the callback has returned on `cpu`.
     to_result(unsafe {
-        bindings::smp_call_function_single(cpu, Some(trampoline::<F>), core::ptr::from_mut(f).cast(), true)
+        bindings::smp_call_function_single(
+            cpu,
+            Some(trampoline::<F>),
+            core::ptr::from_mut(f).cast(),
+            true,
+        )
     })
 }
 

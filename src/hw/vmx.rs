@@ -28,9 +28,9 @@ use kernel::{
 };
 
 use super::{cpu::LocalCpu, ffi, mem::HwPages, WindowError, OPEN_WINDOWS, SHUTTING_DOWN};
-pub(crate) use ffi::VmxHost;
 use crate::vmx::{caps::VmxCaps, vmcs};
 use crate::x86::{msr, regs::cr4::VMXE, CpuInfo};
+pub(crate) use ffi::VmxHost;
 
 /// The 4 KiB VMXON region of one CPU.
 pub(crate) struct VmxonRegion {
@@ -96,7 +96,11 @@ impl<'a> VmxWindow<'a> {
                 // SAFETY: restores the value the kernel's shadow holds.
                 unsafe { ffi::vmm_write_cr4_raw(cr4) };
                 OPEN_WINDOWS.fetch_sub(1, Relaxed);
-                Err(WindowError::Failed(if r == EFAULT.to_errno() { "VMXON faulted" } else { "VMXON failed" }))
+                Err(WindowError::Failed(if r == EFAULT.to_errno() {
+                    "VMXON faulted"
+                } else {
+                    "VMXON failed"
+                }))
             }
         }
     }
@@ -172,7 +176,10 @@ impl<'a> VmxWindow<'a> {
 
     /// Makes `region` this CPU's current VMCS with a clear launch state
     /// (VMCLEAR, then VMPTRLD). Dropping the result executes VMCLEAR.
-    pub(crate) fn load<'w>(&'w self, region: &'w mut VmcsRegion) -> Result<CurrentVmcs<'w>, VmFail> {
+    pub(crate) fn load<'w>(
+        &'w self,
+        region: &'w mut VmcsRegion,
+    ) -> Result<CurrentVmcs<'w>, VmFail> {
         let pa = region.page.phys();
         // SAFETY: in VMX operation (type invariant); `pa` is a VMCS region
         // the caller borrows exclusively, stamped with the revision.
@@ -211,7 +218,8 @@ pub(crate) struct CurrentVmcs<'w> {
 impl CurrentVmcs<'_> {
     fn note(&self, encoding: u32, code: i32) {
         if code != 0 && self.failed.get().is_none() {
-            let why = VmFail::from_code(code, || self.instruction_error()).err().unwrap_or(VmFail::Fault);
+            let why =
+                VmFail::from_code(code, || self.instruction_error()).err().unwrap_or(VmFail::Fault);
             self.failed.set(Some((encoding, why)));
         }
     }
@@ -220,7 +228,8 @@ impl CurrentVmcs<'_> {
     pub(crate) fn instruction_error(&self) -> u32 {
         let mut v = 0;
         // SAFETY: a VMCS is current (type invariant); `v` is writable.
-        let _ = unsafe { ffi::vmm_vmread(u64::from(vmcs::VM_INSTRUCTION_ERROR.encoding()), &mut v) };
+        let _ =
+            unsafe { ffi::vmm_vmread(u64::from(vmcs::VM_INSTRUCTION_ERROR.encoding()), &mut v) };
         v as u32
     }
 
@@ -235,7 +244,12 @@ impl CurrentVmcs<'_> {
     ///
     /// Every physical address in the VMCS must name memory that outlives
     /// the call: the caller's (the backend's) invariant.
-    pub(crate) fn run(&mut self, gprs: &mut [u64; 16], cr2: &mut u64, launched: bool) -> Result<(), VmFail> {
+    pub(crate) fn run(
+        &mut self,
+        gprs: &mut [u64; 16],
+        cr2: &mut u64,
+        launched: bool,
+    ) -> Result<(), VmFail> {
         // SAFETY: VMX operation with interrupts off and this VMCS current
         // (type invariants); its host-state fields were written from this
         // CPU's live state and HOST_RSP/HOST_RIP are written by the routine

@@ -189,7 +189,8 @@ impl Vcpu {
         let rip = st.rip();
         if msr::classify(index) == MsrClass::User {
             let value = if write { st.edx_eax() } else { 0 };
-            st.pending = if write { Pending::Wrmsr { next_rip } } else { Pending::Rdmsr { next_rip } };
+            st.pending =
+                if write { Pending::Wrmsr { next_rip } } else { Pending::Rdmsr { next_rip } };
             let m = uapi::VmmExitMsr { msr: index, value, ..uapi::VmmExitMsr::ZERO };
             let reason = if write { exit::WRMSR } else { exit::RDMSR };
             let data = m.to_data();

@@ -79,7 +79,11 @@ impl VcpuState {
     /// not, and the sequencer gets an `INST_EMUL` exit with the bytes.
     pub(super) fn fetch(&mut self, vm: &Vm) -> Result<insn::Insn, VmmExit> {
         let mode = self.mode();
-        let base = if mode == CpuMode::Long64 { 0 } else { self.hw.get_desc(reg::CS).map_or(0, |d| d.base) };
+        let base = if mode == CpuMode::Long64 {
+            0
+        } else {
+            self.hw.get_desc(reg::CS).map_or(0, |d| d.base)
+        };
         let la = base.wrapping_add(self.rip());
         let mut bytes = [0u8; 16];
         let mut len = 0usize;

@@ -132,20 +132,30 @@ impl VcpuState {
         }
         match (entry.cmd, pending) {
             (uapi::VMM_ENTRY_RUN, _) => {}
-            (uapi::VMM_ENTRY_COMPLETE, Pending::Io { io, elem }) => self.complete_io(vm, io, elem, entry.value)?,
+            (uapi::VMM_ENTRY_COMPLETE, Pending::Io { io, elem }) => {
+                self.complete_io(vm, io, elem, entry.value)?
+            }
             (uapi::VMM_ENTRY_COMPLETE, Pending::Rdmsr { next_rip, .. }) => {
                 self.set_edx_eax(entry.value);
                 self.hw.set_rip(next_rip);
             }
             (uapi::VMM_ENTRY_COMPLETE, Pending::Wrmsr { next_rip }) => self.hw.set_rip(next_rip),
-            (uapi::VMM_ENTRY_INJECT_GP, Pending::Rdmsr { .. } | Pending::Wrmsr { .. }) => self.hw.inject(Event::GP0),
+            (uapi::VMM_ENTRY_INJECT_GP, Pending::Rdmsr { .. } | Pending::Wrmsr { .. }) => {
+                self.hw.inject(Event::GP0)
+            }
             _ => return Err(EINVAL),
         }
         self.pending = Pending::None;
         Ok(())
     }
 
-    pub(super) fn complete_io(&mut self, vm: &Vm, io: IoExit, elem: Option<u64>, value: u64) -> Result {
+    pub(super) fn complete_io(
+        &mut self,
+        vm: &Vm,
+        io: IoExit,
+        elem: Option<u64>,
+        value: u64,
+    ) -> Result {
         let mask = size_mask(io.size);
         let Some(gpa) = elem else {
             if io.input {
@@ -171,7 +181,9 @@ impl VcpuState {
                 }
             });
             if split < n {
-                let la = self.seg_base(Seg::Es).wrapping_add(self.gpr(reg::RDI) & size_mask(io.addr_size));
+                let la = self
+                    .seg_base(Seg::Es)
+                    .wrapping_add(self.gpr(reg::RDI) & size_mask(io.addr_size));
                 let rest = la.wrapping_add(split as u64);
                 if let Walked::Gpa(g2) = self.translate(vm, rest, Access::Write) {
                     vm.with_mem(|m| m.write(g2, &bytes[split..n]));
@@ -181,7 +193,8 @@ impl VcpuState {
         let df = self.gpr(reg::RFLAGS) & rflags::DF != 0;
         let step = u64::from(io.size);
         let idx = if io.input { reg::RDI } else { reg::RSI };
-        let moved = if df { self.gpr(idx).wrapping_sub(step) } else { self.gpr(idx).wrapping_add(step) };
+        let moved =
+            if df { self.gpr(idx).wrapping_sub(step) } else { self.gpr(idx).wrapping_add(step) };
         self.hw.set(idx, with_addr_size(self.gpr(idx), moved, io.addr_size))?;
         let mut done = true;
         if io.rep {
@@ -216,4 +229,3 @@ fn with_addr_size(old: u64, new: u64, size: u8) -> u64 {
         _ => new,
     }
 }
-

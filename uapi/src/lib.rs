@@ -340,7 +340,12 @@ pub const CAPS_RAW_SVM: [&str; 10] = [
     "CPUID 0x8000000A EBX",
     "CPUID 0x8000000A EDX",
     "VM_CR",
-    "", "", "", "", "", "",
+    "",
+    "",
+    "",
+    "",
+    "",
+    "",
 ];
 
 abi_struct! {
@@ -712,7 +717,13 @@ mod tests {
             for f in s.fields {
                 assert_eq!(f.offset, end, "{}.{} leaves a hole", s.c_name, f.name);
                 // Natural alignment of every u32/u64 field.
-                let align = if f.size % 8 == 0 { 8 } else if f.size % 4 == 0 { 4 } else { 1 };
+                let align = if f.size % 8 == 0 {
+                    8
+                } else if f.size % 4 == 0 {
+                    4
+                } else {
+                    1
+                };
                 assert_eq!(f.offset % align.min(8), 0, "{}.{}", s.c_name, f.name);
                 end = f.offset + f.size;
             }
@@ -750,8 +761,15 @@ mod tests {
 
     #[test]
     fn exit_data_round_trips() {
-        let io = VmmExitInout { flags: 5, port: 0x3f8, size: 1, value: 0x41, gpa: 7, count: 9,
-                                ..VmmExitInout::ZERO };
+        let io = VmmExitInout {
+            flags: 5,
+            port: 0x3f8,
+            size: 1,
+            value: 0x41,
+            gpa: 7,
+            count: 9,
+            ..VmmExitInout::ZERO
+        };
         assert_eq!(VmmExitInout::from_data(&io.to_data()), io);
         let mut bytes = [0u8; 16];
         for (i, b) in bytes.iter_mut().enumerate() {
@@ -765,13 +783,28 @@ mod tests {
         assert_eq!(VmmExitPaging::from_data(&p.to_data()), p);
         let su = VmmExitSuspended { how: 1, vcpu: 3, ..VmmExitSuspended::ZERO };
         assert_eq!(VmmExitSuspended::from_data(&su.to_data()), su);
-        let sv = VmmExitSvm { exit_code: u64::MAX, exit_info1: 1, exit_info2: 2, exit_int_info: 3,
-                              ..VmmExitSvm::ZERO };
+        let sv = VmmExitSvm {
+            exit_code: u64::MAX,
+            exit_info1: 1,
+            exit_info2: 2,
+            exit_int_info: 3,
+            ..VmmExitSvm::ZERO
+        };
         assert_eq!(VmmExitSvm::from_data(&sv.to_data()), sv);
-        let vx = VmmExitVmx { exit_reason: 0x8000_0021, instruction_error: 7, qualification: 3,
-                              guest_physical: 1 << 40, guest_linear: 5, intr_info: 0x8000_0b0e,
-                              intr_error: 2, idt_info: 9, idt_error: 10, instruction_len: 3,
-                              instruction_info: 12, reserved: 0 };
+        let vx = VmmExitVmx {
+            exit_reason: 0x8000_0021,
+            instruction_error: 7,
+            qualification: 3,
+            guest_physical: 1 << 40,
+            guest_linear: 5,
+            intr_info: 0x8000_0b0e,
+            intr_error: 2,
+            idt_info: 9,
+            idt_error: 10,
+            instruction_len: 3,
+            instruction_info: 12,
+            reserved: 0,
+        };
         assert_eq!(VmmExitVmx::from_data(&vx.to_data()), vx);
         // The in-memory layout agrees with the packing (little-endian).
         assert_eq!(io.to_data()[0], 5 | (0x3f8 << 32));

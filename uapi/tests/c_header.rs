@@ -46,10 +46,7 @@ fn assertion_source(size_of: impl Fn(&StructLayout) -> usize) -> String {
         for f in s.fields {
             let n = f.name;
             assert_line(&mut out, &format!("offsetof(struct {c}, {n}) == {}", f.offset));
-            assert_line(
-                &mut out,
-                &format!("sizeof(((struct {c} *)0)->{n}) == {}", f.size),
-            );
+            assert_line(&mut out, &format!("sizeof(((struct {c} *)0)->{n}) == {}", f.size));
         }
     }
     for (name, value) in IOCTLS {
@@ -172,8 +169,8 @@ fn defined_macros(text: &str) -> Vec<&str> {
 #[test]
 fn header_defines_nothing_extra() {
     let path = header_path();
-    let text = fs::read_to_string(&path)
-        .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
+    let text =
+        fs::read_to_string(&path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
 
     assert!(
         text.starts_with("/* SPDX-License-Identifier: MIT OR Apache-2.0 */\n"),

@@ -36,9 +36,7 @@ impl<A: Accel> Vlapic<A> {
             Reg::Id | Reg::Ldr | Reg::IcrHigh => 0xff00_0000,
             Reg::Tpr | Reg::SelfIpi => 0xff,
             Reg::Dfr => DFR_MODEL,
-            Reg::Svr => {
-                0x3ff | if self.cfg.eoi_suppression { SVR_SUPPRESS_EOI } else { 0 }
-            }
+            Reg::Svr => 0x3ff | if self.cfg.eoi_suppression { SVR_SUPPRESS_EOI } else { 0 },
             // Any value in xAPIC mode; zero only in x2APIC mode.
             Reg::Eoi | Reg::Esr => {
                 if x2apic {
@@ -54,7 +52,7 @@ impl<A: Accel> Vlapic<A> {
             Reg::DivideConfig => DCR_MASK,
             _ => 0,
         };
-        m as u64
+        u64::from(m)
     }
 
     /// The value a read of `reg` returns (64 bits only for the x2APIC ICR).
@@ -63,11 +61,11 @@ impl<A: Accel> Vlapic<A> {
         let x2apic = self.mode() == Mode::X2Apic;
         let v: u32 = match reg {
             Reg::Id if x2apic => self.initial_id,
-            Reg::Id => (self.xapic_id as u32) << 24,
+            Reg::Id => u32::from(self.xapic_id) << 24,
             Reg::Version => self.version(),
-            Reg::Tpr => self.tpr as u32,
-            Reg::Apr => self.apr() as u32,
-            Reg::Ppr => self.ppr() as u32,
+            Reg::Tpr => u32::from(self.tpr),
+            Reg::Apr => u32::from(self.apr()),
+            Reg::Ppr => u32::from(self.ppr()),
             Reg::Eoi | Reg::Rrd | Reg::SelfIpi => 0,
             Reg::Ldr => self.ldr(),
             Reg::Dfr => self.dfr,
@@ -84,7 +82,7 @@ impl<A: Accel> Vlapic<A> {
             Reg::CurrentCount => self.current_count(now),
             Reg::DivideConfig => self.timer.dcr,
         };
-        v as u64
+        u64::from(v)
     }
 
     /// Writes `value`, already checked against [`Self::write_mask`] (x2APIC)
@@ -113,11 +111,11 @@ impl<A: Accel> Vlapic<A> {
                 self.icr = if x2apic {
                     value
                 } else {
-                    (self.icr & !(u32::MAX as u64)) | (v & ICR_LOW_MASK) as u64
+                    (self.icr & !u64::from(u32::MAX)) | u64::from(v & ICR_LOW_MASK)
                 };
                 return self.send_icr();
             }
-            Reg::IcrHigh => self.icr = (self.icr & u32::MAX as u64) | (v as u64) << 32,
+            Reg::IcrHigh => self.icr = (self.icr & u64::from(u32::MAX)) | u64::from(v) << 32,
             Reg::InitialCount => {
                 let mut fx = self.service_timer(now);
                 let (mode, clock) = (self.timer_mode(), self.clock());
@@ -137,7 +135,14 @@ impl<A: Accel> Vlapic<A> {
                 }
                 return self.deliver(Interrupt::Fixed { vector, level: false });
             }
-            Reg::Version | Reg::Apr | Reg::Ppr | Reg::Rrd | Reg::Isr(_) | Reg::Tmr(_) | Reg::Irr(_) | Reg::CurrentCount => {}
+            Reg::Version
+            | Reg::Apr
+            | Reg::Ppr
+            | Reg::Rrd
+            | Reg::Isr(_)
+            | Reg::Tmr(_)
+            | Reg::Irr(_)
+            | Reg::CurrentCount => {}
         }
         Effects::NONE
     }
@@ -244,9 +249,8 @@ impl<A: Accel> Vlapic<A> {
     pub fn mmio_read(&mut self, gpa: u64, size: usize, now: Tsc) -> Option<u64> {
         let mut buf = [0u8; 8];
         let buf = buf.get_mut(..size).filter(|b| !b.is_empty())?;
-        self.mmio_read_bytes(gpa, buf, now).then(|| {
-            buf.iter().rev().fold(0u64, |acc, b| acc << 8 | *b as u64)
-        })
+        self.mmio_read_bytes(gpa, buf, now)
+            .then(|| buf.iter().rev().fold(0u64, |acc, b| acc << 8 | u64::from(*b)))
     }
 
     /// An MMIO write of `data` (any length) at guest-physical `gpa`.
@@ -261,7 +265,7 @@ impl<A: Accel> Vlapic<A> {
         }
         Some(match self.xapic_reg(off) {
             Some((reg, Rw::ReadWrite | Rw::WriteOnly)) => {
-                self.write_reg(reg, u32::from_le_bytes(word) as u64, now)
+                self.write_reg(reg, u64::from(u32::from_le_bytes(word)), now)
             }
             Some((_, Rw::ReadOnly)) => Effects::NONE,
             None => self.error(ESR_ILLEGAL_REGISTER),
@@ -293,7 +297,9 @@ impl<A: Accel> Vlapic<A> {
     pub fn rdmsr(&mut self, msr: u32, now: Tsc) -> Result<u64, Gp> {
         match msr {
             MSR_APIC_BASE => Ok(self.base),
-            MSR_TSC_DEADLINE if self.cfg.tsc_deadline => Ok(self.timer.read_deadline(self.timer_mode())),
+            MSR_TSC_DEADLINE if self.cfg.tsc_deadline => {
+                Ok(self.timer.read_deadline(self.timer_mode()))
+            }
             MSR_X2APIC_FIRST..=MSR_X2APIC_LAST => match self.x2apic_reg(msr)? {
                 (_, Rw::WriteOnly) => Err(Gp),
                 (reg, _) => Ok(self.read_reg(reg, now)),

@@ -209,7 +209,7 @@ impl<A: Accel> Vlapic<A> {
     pub fn id(&self) -> u32 {
         match self.mode() {
             Mode::X2Apic => self.initial_id,
-            _ => self.xapic_id as u32,
+            _ => u32::from(self.xapic_id),
         }
     }
 

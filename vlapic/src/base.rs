@@ -84,14 +84,15 @@ impl<A: Accel> Vlapic<A> {
                 // The ICR's destination moves to bits 63:32, and the LDR
                 // now follows from the ID.
                 Mode::X2Apic => {
-                    self.icr &= u32::MAX as u64;
+                    self.icr &= u64::from(u32::MAX);
                     self.ldr = 0;
                 }
                 Mode::XApic => self.xapic_id = self.initial_id as u8,
             }
         }
         if from != to || moved {
-            fx.mode = Some(ModeChange { from, to, base: value & !0xfff & !self.apic_base_reserved() });
+            fx.mode =
+                Some(ModeChange { from, to, base: value & !0xfff & !self.apic_base_reserved() });
         }
         Ok(fx)
     }

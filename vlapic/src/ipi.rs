@@ -165,7 +165,12 @@ impl Message {
     /// (extended destination ID is the integration layer's business: pass
     /// the full ID in `dest_id`). Returns `None` for reserved delivery
     /// modes.
-    pub fn from_msi(dest_id: u32, logical: bool, data: u32, x2apic_format: bool) -> Option<Message> {
+    pub fn from_msi(
+        dest_id: u32,
+        logical: bool,
+        data: u32,
+        x2apic_format: bool,
+    ) -> Option<Message> {
         let vector = (data & 0xff) as u8;
         let level = data & (1 << 15) != 0;
         let kind = match (data >> 8) & 7 {

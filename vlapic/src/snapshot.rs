@@ -121,7 +121,9 @@ impl fmt::Display for ImportError {
             ImportError::UnmaskedWhileDisabled(l) => {
                 write!(f, "LVT {l:?} unmasked while the APIC is software-disabled")
             }
-            ImportError::RemoteIrr(l) => write!(f, "LVT {l:?} has remote IRR but is not level-triggered"),
+            ImportError::RemoteIrr(l) => {
+                write!(f, "LVT {l:?} has remote IRR but is not level-triggered")
+            }
             ImportError::TimerState => f.write_str("timer fields are inconsistent"),
             ImportError::TimerInPast => f.write_str("timer expiry is before the snapshot time"),
             ImportError::TimerTooFar => f.write_str("timer expiry is beyond its count"),
@@ -164,12 +166,15 @@ impl<A: Accel> Vlapic<A> {
             timer_count: t.count_at_start,
             tsc_deadline: t.deadline,
             timer_next: t.next.unwrap_or(0),
-            lint: self.lint[0] as u8 | (self.lint[1] as u8) << 1,
+            lint: u8::from(self.lint[0]) | u8::from(self.lint[1]) << 1,
             activity: match self.activity {
                 Activity::Running => 0,
                 Activity::WaitForSipi => 1,
             },
-            latched: l.init as u8 | (l.nmi as u8) << 1 | (l.smi as u8) << 2 | (l.extint as u8) << 3,
+            latched: u8::from(l.init)
+                | u8::from(l.nmi) << 1
+                | u8::from(l.smi) << 2
+                | u8::from(l.extint) << 3,
             sipi: l.sipi.map_or(0x100, u16::from),
         };
         (snap, fx)
@@ -178,7 +183,11 @@ impl<A: Accel> Vlapic<A> {
     /// Rebuilds an APIC from `snap` with hooks `accel`. The effects say
     /// how to arm the host timer and (as a change from the power-up xAPIC
     /// mode) how to configure the vCPU's interception of its APIC.
-    pub fn restore_with(cfg: Config, snap: &Snapshot, accel: A) -> Result<(Self, Effects), ImportError> {
+    pub fn restore_with(
+        cfg: Config,
+        snap: &Snapshot,
+        accel: A,
+    ) -> Result<(Self, Effects), ImportError> {
         let mut apic = Vlapic::with_accel(cfg, snap.index, snap.initial_id, false, accel)
             .ok_or(ImportError::Config)?;
         check(&apic, snap)?;
@@ -214,7 +223,11 @@ impl<A: Accel> Vlapic<A> {
         };
         let fx = Effects {
             timer: Some(apic.timer.action()),
-            mode: Some(ModeChange { from: Mode::XApic, to: apic.mode(), base: apic.base & !0xfff & !apic.apic_base_reserved() }),
+            mode: Some(ModeChange {
+                from: Mode::XApic,
+                to: apic.mode(),
+                base: apic.base & !0xfff & !apic.apic_base_reserved(),
+            }),
             wake: !apic.irr.is_empty() || apic.latched != Latched::default(),
             ..Effects::NONE
         };
@@ -275,7 +288,9 @@ fn check<A: Accel>(fresh: &Vlapic<A>, snap: &Snapshot) -> Result<(), ImportError
         }
         // The delivery status bit always reads idle here.
         reserved(Reg::Lvt(which), v & !which.writable(cfg.tsc_deadline) & !LVT_REMOTE_IRR != 0)?;
-        if v & LVT_REMOTE_IRR != 0 && !(which.read_only() & LVT_REMOTE_IRR != 0 && v & LVT_LEVEL != 0 && (v >> 8) & 7 == 0) {
+        if v & LVT_REMOTE_IRR != 0
+            && !(which.read_only() & LVT_REMOTE_IRR != 0 && v & LVT_LEVEL != 0 && (v >> 8) & 7 == 0)
+        {
             return Err(E::RemoteIrr(which));
         }
         if !sw_enabled && v & LVT_MASKED == 0 {
@@ -295,7 +310,11 @@ fn check<A: Accel>(fresh: &Vlapic<A>, snap: &Snapshot) -> Result<(), ImportError
         return Err(E::RunState);
     }
     if mode == Mode::Disabled
-        && (snap.latched != 0 || snap.sipi != 0x100 || snap.irr != [0; 8] || snap.isr != [0; 8] || snap.timer_next != 0)
+        && (snap.latched != 0
+            || snap.sipi != 0x100
+            || snap.irr != [0; 8]
+            || snap.isr != [0; 8]
+            || snap.timer_next != 0)
     {
         return Err(E::DisabledState);
     }
@@ -318,7 +337,10 @@ fn check_timer<A: Accel>(fresh: &Vlapic<A>, snap: &Snapshot) -> Result<(), Impor
             && next == (snap.tsc_deadline != 0).then_some(snap.tsc_deadline);
         return if consistent { Ok(()) } else { Err(E::TimerState) };
     }
-    if snap.tsc_deadline != 0 || snap.timer_count > snap.timer_initial || snap.timer_start > snap.taken_at {
+    if snap.tsc_deadline != 0
+        || snap.timer_count > snap.timer_initial
+        || snap.timer_start > snap.taken_at
+    {
         return Err(E::TimerState);
     }
     // Counting exactly when an expiry is armed.
@@ -329,7 +351,7 @@ fn check_timer<A: Accel>(fresh: &Vlapic<A>, snap: &Snapshot) -> Result<(), Impor
         return Err(E::TimerState);
     }
     let div = divisor(snap.timer_dcr);
-    let longest = clock.ticks(snap.timer_initial as u64, div).max(1).max(clock.min_period);
+    let longest = clock.ticks(u64::from(snap.timer_initial), div).max(1).max(clock.min_period);
     if t > snap.taken_at.saturating_add(longest) {
         return Err(E::TimerTooFar);
     }

@@ -91,7 +91,7 @@ impl Clock {
 /// so a product that does not fit 64 bits is divided bit by bit.
 pub fn mul_div(a: u64, b: u64, c: u64, round_up: bool) -> u64 {
     let c = c.max(1);
-    let n = a as u128 * b as u128;
+    let n = u128::from(a) * u128::from(b);
     let (q, rem) = if n >> 64 == 0 {
         let n = n as u64;
         (n / c, n % c != 0)
@@ -148,13 +148,13 @@ impl Timer {
         }
         let div = divisor(self.dcr);
         let elapsed = clock.counts(now.saturating_sub(self.start), div);
-        let first = self.count_at_start as u64;
+        let first = u64::from(self.count_at_start);
         if elapsed < first {
             return (first - elapsed) as u32;
         }
         match mode {
             TimerMode::Periodic if self.initial != 0 => {
-                let initial = self.initial as u64;
+                let initial = u64::from(self.initial);
                 (initial - (elapsed - first) % initial) as u32
             }
             _ => 0,
@@ -166,7 +166,7 @@ impl Timer {
         self.start = now;
         self.count_at_start = count;
         self.next = (count != 0)
-            .then(|| now.saturating_add(clock.ticks(count as u64, divisor(self.dcr))));
+            .then(|| now.saturating_add(clock.ticks(u64::from(count), divisor(self.dcr))));
         self.action()
     }
 
@@ -179,7 +179,13 @@ impl Timer {
     }
 
     /// A write of the initial-count register. Ignored in TSC-deadline mode.
-    pub fn write_initial(&mut self, mode: TimerMode, value: u32, clock: &Clock, now: Tsc) -> Option<TimerAction> {
+    pub fn write_initial(
+        &mut self,
+        mode: TimerMode,
+        value: u32,
+        clock: &Clock,
+        now: Tsc,
+    ) -> Option<TimerAction> {
         if mode == TimerMode::TscDeadline {
             return None;
         }
@@ -189,7 +195,13 @@ impl Timer {
 
     /// A write of the divide configuration: the count goes on from its
     /// current value at the new rate.
-    pub fn write_dcr(&mut self, mode: TimerMode, value: u32, clock: &Clock, now: Tsc) -> Option<TimerAction> {
+    pub fn write_dcr(
+        &mut self,
+        mode: TimerMode,
+        value: u32,
+        clock: &Clock,
+        now: Tsc,
+    ) -> Option<TimerAction> {
         let before = self.current(mode, clock, now);
         let counting = mode != TimerMode::TscDeadline && self.next.is_some();
         self.dcr = value;
@@ -254,8 +266,9 @@ impl Timer {
             }
             TimerMode::Periodic => {
                 let div = divisor(self.dcr);
-                let first = self.start.saturating_add(clock.ticks(self.count_at_start as u64, div));
-                let period = clock.ticks(self.initial as u64, div).max(1);
+                let first =
+                    self.start.saturating_add(clock.ticks(u64::from(self.count_at_start), div));
+                let period = clock.ticks(u64::from(self.initial), div).max(1);
                 // The first natural expiry strictly after `now`.
                 let missed = now.saturating_sub(first) / period + 1;
                 let natural = first.saturating_add(missed.saturating_mul(period));

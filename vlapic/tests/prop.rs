@@ -71,8 +71,16 @@ fn random_runs_reach_deep_states() {
         total.x2apic += s.x2apic;
     }
     eprintln!("{total:?}");
-    let ops::Stats { accepted, eois, eoi_broadcasts, delivered, timer_fires, mode_changes, resets, x2apic } =
-        total;
+    let ops::Stats {
+        accepted,
+        eois,
+        eoi_broadcasts,
+        delivered,
+        timer_fires,
+        mode_changes,
+        resets,
+        x2apic,
+    } = total;
     for (what, n) in [
         ("accepted", accepted),
         ("eois", eois),

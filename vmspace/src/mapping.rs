@@ -124,10 +124,8 @@ impl MappingSet {
 
     /// Removes the mapping at exactly `gpa` with exactly `len` bytes.
     pub fn remove(&mut self, gpa: u64, len: u64) -> Result<Mapping, MapError> {
-        let at = self
-            .iter()
-            .position(|m| m.gpa == gpa && m.len == len)
-            .ok_or(MapError::NotFound)?;
+        let at =
+            self.iter().position(|m| m.gpa == gpa && m.len == len).ok_or(MapError::NotFound)?;
         let m = self.maps[at].take().ok_or(MapError::NotFound)?;
         self.maps.copy_within(at + 1..self.len, at);
         self.len -= 1;

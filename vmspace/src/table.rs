@@ -322,12 +322,7 @@ impl<F: PteFormat> PageTable<F> {
 
     /// The physical address of the entry for `gpa` at `level`, creating
     /// tables on the way. Only for ranges known to be unmapped.
-    fn slot(
-        &self,
-        mem: &mut (impl PhysMem + FrameAlloc),
-        gpa: u64,
-        level: u8,
-    ) -> Option<u64> {
+    fn slot(&self, mem: &mut (impl PhysMem + FrameAlloc), gpa: u64, level: u8) -> Option<u64> {
         let mut table = self.root;
         for l in ((level + 1)..=self.top()).rev() {
             let at = table + index(gpa, l) * 8;
@@ -467,7 +462,9 @@ impl<F: PteFormat> PageTable<F> {
         (0..ENTRIES)
             .all(|i| {
                 let e = mem.read(table + i * 8);
-                leaf_here(e) && F::addr(e) == F::addr(first) + i * step && F::prot(e) == F::prot(first)
+                leaf_here(e)
+                    && F::addr(e) == F::addr(first) + i * step
+                    && F::prot(e) == F::prot(first)
             })
             .then_some(first)
     }

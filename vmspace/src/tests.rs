@@ -179,8 +179,10 @@ for_all!(guest_physical_width, |F, levels| {
     assert_eq!(n.map(&mut a, 1 << 40, 0, K4, RW), Err(Error::OutOfRange));
     n.map(&mut a, (1 << 40) - M2, 0, M2, RW).unwrap();
     n.destroy(&mut a);
-    assert_eq!(PageTable::<F>::new(&mut a, levels, levels.gpa_bits() + 1, &ALL).err(),
-               Some(Error::OutOfRange));
+    assert_eq!(
+        PageTable::<F>::new(&mut a, levels, levels.gpa_bits() + 1, &ALL).err(),
+        Some(Error::OutOfRange)
+    );
     assert_eq!(a.live, 0);
 });
 
@@ -407,7 +409,13 @@ fn mapping_set_refuses_a_range_around_another() {
     let mut set = MappingSet::new(40);
     let m = |gpa, len| Mapping { gpa, len, segment: 0, offset: 0, prot: Prot::READ };
     set.insert(m(0x10_0000, 0x4000), 0x1_0000).unwrap();
-    for (gpa, len) in [(0x10_0000, 0x4000), (0x10_2000, 0x4000), (0xf_f000, 0x2000), (0x10_1000, 0x1000), (0xf_e000, 0x8000)] {
+    for (gpa, len) in [
+        (0x10_0000, 0x4000),
+        (0x10_2000, 0x4000),
+        (0xf_f000, 0x2000),
+        (0x10_1000, 0x1000),
+        (0xf_e000, 0x8000),
+    ] {
         assert_eq!(set.insert(m(gpa, len), 0x1_0000), Err(MapError::Overlap), "{gpa:#x}+{len:#x}");
     }
     set.insert(m(0x10_4000, 0x4000), 0x1_0000).unwrap();

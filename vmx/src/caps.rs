@@ -348,7 +348,10 @@ impl VmxCaps {
         set(Features::VMX_EPT_AD, ept && self.ept_vpid.contains(EptVpidCap::AD));
         set(Features::VMX_EPT_5LEVEL, ept && self.ept_vpid.contains(EptVpidCap::WALK_5));
         let invept = self.ept_vpid.contains(EptVpidCap::INVEPT);
-        set(Features::VMX_INVEPT_SINGLE, invept && self.ept_vpid.contains(EptVpidCap::INVEPT_SINGLE));
+        set(
+            Features::VMX_INVEPT_SINGLE,
+            invept && self.ept_vpid.contains(EptVpidCap::INVEPT_SINGLE),
+        );
         set(Features::VMX_INVEPT_ALL, invept && self.ept_vpid.contains(EptVpidCap::INVEPT_ALL));
         set(Features::VMX_INVVPID, self.ept_vpid.contains(EptVpidCap::INVVPID));
         f
@@ -416,7 +419,15 @@ pub fn probe(cpu: &impl CpuInfo) -> Result<VmxCaps, Unavailable> {
         cr4_fixed,
         flush_l1d: leaf7_edx & CPUID_7_EDX_FLUSH_L1D != 0,
         raw: [
-            basic, pin_raw, proc_raw, proc2_raw, exit_raw, entry_raw, misc, ept_raw, cr0_fixed[0],
+            basic,
+            pin_raw,
+            proc_raw,
+            proc2_raw,
+            exit_raw,
+            entry_raw,
+            misc,
+            ept_raw,
+            cr0_fixed[0],
             cr4_fixed[0],
         ],
     };

@@ -10,7 +10,9 @@
 //! reads the TRUE MSRs when IA32_VMX_BASIC[55] says they exist, which lets
 //! vmm clear default-one bits such as CR3-load exiting).
 
-use super::caps::{Allowed, EntryCtls, ExitCtls, PinBased, ProcBased, ProcBased2, Unavailable, VmxCaps};
+use super::caps::{
+    Allowed, EntryCtls, ExitCtls, PinBased, ProcBased, ProcBased2, Unavailable, VmxCaps,
+};
 
 /// The control words of every vCPU's VMCS.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -63,7 +65,13 @@ impl Controls {
 /// One control word: `required` bits the CPU must allow, `optional` bits
 /// used when allowed, `forbidden` bits that must stay clear; every other
 /// bit is left at the CPU's default (its must-be-one value).
-fn word(a: &Allowed, required: u32, optional: u32, forbidden: u32, what: &'static str) -> Result<u32, Unavailable> {
+fn word(
+    a: &Allowed,
+    required: u32,
+    optional: u32,
+    forbidden: u32,
+    what: &'static str,
+) -> Result<u32, Unavailable> {
     a.resolve(required, optional, forbidden).map_err(|_| Unavailable::Missing(what))
 }
 
@@ -122,7 +130,11 @@ pub fn negotiate(caps: &VmxCaps) -> Result<Controls, Unavailable> {
     let proc2 = word(
         &caps.proc2,
         ProcBased2::EPT.bits(),
-        (ProcBased2::VPID | ProcBased2::UNRESTRICTED_GUEST | ProcBased2::RDTSCP | ProcBased2::INVPCID).bits(),
+        (ProcBased2::VPID
+            | ProcBased2::UNRESTRICTED_GUEST
+            | ProcBased2::RDTSCP
+            | ProcBased2::INVPCID)
+            .bits(),
         (ProcBased2::APIC_ACCESS
             | ProcBased2::DESC_TABLE
             | ProcBased2::X2APIC_MODE
@@ -139,7 +151,12 @@ pub fn negotiate(caps: &VmxCaps) -> Result<Controls, Unavailable> {
     )?;
     let exit = word(
         &caps.exit,
-        (ExitCtls::HOST_64 | ExitCtls::SAVE_EFER | ExitCtls::LOAD_EFER | ExitCtls::SAVE_PAT | ExitCtls::LOAD_PAT).bits(),
+        (ExitCtls::HOST_64
+            | ExitCtls::SAVE_EFER
+            | ExitCtls::LOAD_EFER
+            | ExitCtls::SAVE_PAT
+            | ExitCtls::LOAD_PAT)
+            .bits(),
         0,
         (ExitCtls::ACK_INTR | ExitCtls::LOAD_PERF_GLOBAL).bits(),
         "VT-x lacks a required exit control (64-bit host, EFER and PAT save/load)",

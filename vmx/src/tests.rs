@@ -6,8 +6,8 @@ extern crate std;
 use std::vec::Vec;
 
 use crate::caps::{probe, Allowed, CpuInfo, Unavailable};
-use vmm_x86::{msr, regs::cr4};
 use vmm_uapi::Features;
+use vmm_x86::{msr, regs::cr4};
 
 /// A CPU described by tables of CPUID leaves and MSR values.
 struct FakeCpu {
@@ -303,13 +303,22 @@ mod negotiation {
         ));
         assert_eq!(
             c.proc2,
-            ProcBased2::EPT | ProcBased2::VPID | ProcBased2::UNRESTRICTED_GUEST | ProcBased2::RDTSCP | ProcBased2::INVPCID
+            ProcBased2::EPT
+                | ProcBased2::VPID
+                | ProcBased2::UNRESTRICTED_GUEST
+                | ProcBased2::RDTSCP
+                | ProcBased2::INVPCID
         );
         assert!(c.unrestricted_guest() && c.vpid());
         assert_eq!(c.exit.bits() & 0x36dfb, 0x36dfb);
-        assert!(c.exit.contains(ExitCtls::HOST_64 | ExitCtls::LOAD_EFER | ExitCtls::SAVE_EFER | ExitCtls::LOAD_PAT));
+        assert!(c.exit.contains(
+            ExitCtls::HOST_64 | ExitCtls::LOAD_EFER | ExitCtls::SAVE_EFER | ExitCtls::LOAD_PAT
+        ));
         assert!(!c.exit.contains(ExitCtls::ACK_INTR));
-        assert_eq!(c.entry.bits(), 0x11fb | EntryCtls::LOAD_EFER.bits() | EntryCtls::LOAD_PAT.bits());
+        assert_eq!(
+            c.entry.bits(),
+            0x11fb | EntryCtls::LOAD_EFER.bits() | EntryCtls::LOAD_PAT.bits()
+        );
         assert!(!c.entry.contains(EntryCtls::IA32E_GUEST));
         // Every word lies within what the CPU allows.
         assert!(caps.pin.allows(c.pin.bits()) && caps.proc.allows(c.proc.bits()));

@@ -36,7 +36,7 @@ macro_rules! width {
             type Value = $ty;
             const BITS: u32 = $bits;
             fn widen(v: $ty) -> u64 {
-                v as u64
+                v.into()
             }
             fn narrow(v: u64) -> $ty {
                 v as $ty

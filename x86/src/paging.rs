@@ -304,7 +304,15 @@ struct Walk {
 
 impl Walk {
     fn new() -> Self {
-        Self { steps: [Step::default(); 5], len: 0, gpa: 0, user: true, writable: true, nx: false, key: 0 }
+        Self {
+            steps: [Step::default(); 5],
+            len: 0,
+            gpa: 0,
+            user: true,
+            writable: true,
+            nx: false,
+            key: 0,
+        }
     }
 
     fn push(&mut self, step: Step) {

@@ -151,9 +151,7 @@ pub mod rflags {
 /// above 31, PG only with PE, NW only with CD; otherwise #GP (SDM Vol. 2
 /// "MOV—Move to/from Control Registers").
 pub const fn cr0_valid(v: u64) -> bool {
-    v >> 32 == 0
-        && (v & cr0::PG == 0 || v & cr0::PE != 0)
-        && (v & cr0::NW == 0 || v & cr0::CD != 0)
+    v >> 32 == 0 && (v & cr0::PG == 0 || v & cr0::PE != 0) && (v & cr0::NW == 0 || v & cr0::CD != 0)
 }
 
 /// The CR4 bits a guest may have: VME through LA57, FSGSBASE, PCIDE,

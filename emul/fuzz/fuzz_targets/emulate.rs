@@ -91,7 +91,9 @@ impl Val {
             Self::Zero => 0,
             Self::Small(v) => u64::from(v),
             Self::Page(p, o) => (u64::from(p % 32) << 12) | u64::from(o & 0xfff),
-            Self::PageEnd(p, d) => ((u64::from(p % 32) + 1) << 12).wrapping_sub(u64::from(d % 32) + 1),
+            Self::PageEnd(p, d) => {
+                ((u64::from(p % 32) + 1) << 12).wrapping_sub(u64::from(d % 32) + 1)
+            }
             Self::Neg(v) => u64::from(v).wrapping_neg(),
             Self::Edge(which, d) => {
                 let top: u64 = match which % 4 {
@@ -121,11 +123,19 @@ enum Limit {
 enum SegIn {
     Mode,
     Real(u16),
-    Flat { code: bool, long: bool },
+    Flat {
+        code: bool,
+        long: bool,
+    },
     Unusable,
     /// Any attributes of the VMCS layout's shape (type, S, DPL, P, AVL,
     /// L, D/B, G, unusable).
-    Raw { selector: u16, base: Val, limit: Limit, attr: u32 },
+    Raw {
+        selector: u16,
+        base: Val,
+        limit: Limit,
+        attr: u32,
+    },
 }
 
 /// A control register (or EFER): the mode's usual value, that with one bit
@@ -475,7 +485,9 @@ fn build_tables(ram: &mut [u8], mode: paging::Mode, maps: &[MapIn]) {
         paging::Mode::Bits32 => (&[(22, 0x3ff), (12, 0x3ff)], false),
         paging::Mode::Pae => (&[(30, 3), (21, 0x1ff), (12, 0x1ff)], true),
         paging::Mode::Level4 => (&[(39, 0x1ff), (30, 0x1ff), (21, 0x1ff), (12, 0x1ff)], true),
-        paging::Mode::Level5 => (&[(48, 0x1ff), (39, 0x1ff), (30, 0x1ff), (21, 0x1ff), (12, 0x1ff)], true),
+        paging::Mode::Level5 => {
+            (&[(48, 0x1ff), (39, 0x1ff), (30, 0x1ff), (21, 0x1ff), (12, 0x1ff)], true)
+        }
     };
     let pages = ram.len() >> 12;
     let esize = if wide { 8 } else { 4 };
@@ -485,7 +497,9 @@ fn build_tables(ram: &mut [u8], mode: paging::Mode, maps: &[MapIn]) {
         b[..esize].copy_from_slice(&ram[gpa..gpa + esize]);
         u64::from_le_bytes(b)
     };
-    let set = |ram: &mut [u8], gpa: usize, v: u64| ram[gpa..gpa + esize].copy_from_slice(&v.to_le_bytes()[..esize]);
+    let set = |ram: &mut [u8], gpa: usize, v: u64| {
+        ram[gpa..gpa + esize].copy_from_slice(&v.to_le_bytes()[..esize])
+    };
     ram[..0x1000].fill(0);
     let mut next = 1;
     for m in maps.iter().take(8) {
@@ -546,7 +560,13 @@ fn make_ram(m: &MemIn, p: &PagingIn, cpu: &TestCpu) -> Ram {
             ram[(gpa.get() as usize).wrapping_add(i) % len] = *b;
         }
     }
-    let regs = PagingRegs { cr0: cpu.cr0, cr3: cpu.cr3, cr4: cpu.cr4, efer: cpu.efer, phys_bits: p.phys_bits };
+    let regs = PagingRegs {
+        cr0: cpu.cr0,
+        cr3: cpu.cr3,
+        cr4: cpu.cr4,
+        efer: cpu.efer,
+        phys_bits: p.phys_bits,
+    };
     build_tables(&mut ram, paging::Mode::of(&regs), &p.maps);
     for &(off, b) in p.corrupt.iter().take(4) {
         ram[usize::from(off) % len] = b;
@@ -600,7 +620,12 @@ where
     }
 
     fn before(&self, kind: Kind, len: usize) {
-        assert!(self.failed.is_none(), "{kind:?} after a failed access ({:?}): {:?}", self.failed, self.calls);
+        assert!(
+            self.failed.is_none(),
+            "{kind:?} after a failed access ({:?}): {:?}",
+            self.failed,
+            self.calls
+        );
         let ok = match kind {
             Kind::Read | Kind::Rmw | Kind::Write => (1..=32).contains(&len),
             Kind::Cmpxchg => (1..=8).contains(&len),
@@ -609,7 +634,14 @@ where
         assert!(ok, "{kind:?} of {len} bytes");
     }
 
-    fn after<T>(&mut self, kind: Kind, la: u64, len: usize, r: &Result<T, Error<M::Stop>>, wrote: bool) {
+    fn after<T>(
+        &mut self,
+        kind: Kind,
+        la: u64,
+        len: usize,
+        r: &Result<T, Error<M::Stop>>,
+        wrote: bool,
+    ) {
         if let Err(e) = r {
             self.failed = Some(e.clone());
         }
@@ -686,7 +718,11 @@ fn check_decode(bytes: &[u8], mode: CpuMode) -> Option<Insn> {
             assert_eq!(insn.mode, mode);
             assert!(matches!(insn.addr_size, 2 | 4 | 8), "{insn:?}");
             assert!(matches!(insn.op_size, 0 | 1 | 2 | 4 | 8 | 16 | 32), "{insn:?}");
-            assert_eq!(decode(insn.bytes(), mode), Ok(insn), "the instruction's own bytes decode differently");
+            assert_eq!(
+                decode(insn.bytes(), mode),
+                Ok(insn),
+                "the instruction's own bytes decode differently"
+            );
             for k in 0..len {
                 let r = decode(&bytes[..k], mode).map_err(|e| e.kind);
                 assert_eq!(r, Err(DecodeErrorKind::Truncated), "a {k}-byte prefix of {insn:?}");
@@ -739,7 +775,10 @@ fn check_emulate<S: Debug + PartialEq>(
 
     // A failed access is the last, and its error is the result.
     if let Some(e) = failed {
-        assert!(!calls.last().is_some_and(|c| c.ok), "the failed access is not the last: {calls:?}");
+        assert!(
+            !calls.last().is_some_and(|c| c.ok),
+            "the failed access is not the last: {calls:?}"
+        );
         assert_eq!(r.as_ref().err(), Some(e), "emulate did not return the memory's error");
     }
     if let Err(Error::Stop(_)) = r {
@@ -756,7 +795,10 @@ fn check_emulate<S: Debug + PartialEq>(
         // writes with a compare-and-exchange, never a plain write.
         let locked = insn.lock || (insn.op == Op::Xchg && insn.mem().is_some());
         if locked {
-            assert!(!calls.iter().any(|c| c.kind == Kind::Write), "a locked {insn:?} wrote plainly: {calls:?}");
+            assert!(
+                !calls.iter().any(|c| c.kind == Kind::Write),
+                "a locked {insn:?} wrote plainly: {calls:?}"
+            );
         }
     }
 
@@ -802,7 +844,10 @@ fn check_emulate<S: Debug + PartialEq>(
             assert!(rep, "Step::Partial from {insn:?}");
             assert_eq!(after.rip, before.rip, "Step::Partial moved RIP");
             assert_ne!(after.gpr[1] & mask(insn.addr_size), 0, "Step::Partial with rCX = 0");
-            assert!(calls.len() >= cfg.rep_budget.max(1) as usize, "Step::Partial before the budget: {calls:?}");
+            assert!(
+                calls.len() >= cfg.rep_budget.max(1) as usize,
+                "Step::Partial before the budget: {calls:?}"
+            );
         }
     }
 }

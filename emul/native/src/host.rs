@@ -171,7 +171,8 @@ fn stub(insn: &[u8]) -> (Vec<u8>, usize) {
 }
 
 /// The signals a faulting instruction raises.
-const FAULTS: [libc::c_int; 5] = [libc::SIGSEGV, libc::SIGBUS, libc::SIGILL, libc::SIGFPE, libc::SIGTRAP];
+const FAULTS: [libc::c_int; 5] =
+    [libc::SIGSEGV, libc::SIGBUS, libc::SIGILL, libc::SIGFPE, libc::SIGTRAP];
 
 thread_local! {
     /// The instruction this thread runs natively now: its length (0 for

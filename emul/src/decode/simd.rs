@@ -52,7 +52,8 @@ impl Decoder<'_> {
         let long = self.long();
         let mut rex = 0;
         if long {
-            rex |= if r { REX_R } else { 0 } | if x { REX_X } else { 0 } | if b { REX_B } else { 0 };
+            rex |=
+                if r { REX_R } else { 0 } | if x { REX_X } else { 0 } | if b { REX_B } else { 0 };
             rex |= if w { REX_W } else { 0 };
         }
         self.p.rex = rex;

@@ -19,7 +19,8 @@ impl<C: Cpu, M: Memory> Exec<'_, C, M> {
             if cr4 & cr4::OSXSAVE == 0 || self.cpu.xcr0() & 0b110 != 0b110 {
                 return Err(Exception::Ud.into());
             }
-            let ymm = insn.operands.iter().any(|o| matches!(o, Operand::Reg(Reg::Vec { size: 32, .. })));
+            let ymm =
+                insn.operands.iter().any(|o| matches!(o, Operand::Reg(Reg::Vec { size: 32, .. })));
             if ymm && self.cpu.xcr0() & 0b100 == 0 {
                 return Err(Exception::Ud.into());
             }

@@ -220,7 +220,9 @@ impl FlatMem {
     }
 
     pub fn peek(&self, la: u64, len: usize) -> Vec<u8> {
-        (0..len).map(|i| *self.bytes.get(&la.wrapping_add(i as u64)).unwrap_or(&self.fill)).collect()
+        (0..len)
+            .map(|i| *self.bytes.get(&la.wrapping_add(i as u64)).unwrap_or(&self.fill))
+            .collect()
     }
 
     pub fn poke_u64(&mut self, la: u64, v: u64, size: usize) {

@@ -13,7 +13,9 @@
 #![doc(hidden)]
 
 use super::common::{Access, FlatMem, Stop, TestCpu};
-use vmm_emul::{decode, emulate, Config, CpuMode, DecodeErrorKind, Error, Exception, Insn, Seg, Step};
+use vmm_emul::{
+    decode, emulate, Config, CpuMode, DecodeErrorKind, Error, Exception, Insn, Seg, Step,
+};
 
 /// RFLAGS.CF.
 pub const CF: u64 = 1 << 0;
@@ -66,7 +68,8 @@ pub fn exc(e: Exception) -> Outcome {
 /// Decodes `bytes` for `mode` and checks that all of them are the one
 /// instruction.
 pub fn dec(bytes: &[u8], mode: CpuMode) -> Insn {
-    let insn = decode(bytes, mode).unwrap_or_else(|e| panic!("decode {bytes:02x?} ({mode:?}): {e:?}"));
+    let insn =
+        decode(bytes, mode).unwrap_or_else(|e| panic!("decode {bytes:02x?} ({mode:?}): {e:?}"));
     assert_eq!(usize::from(insn.len), bytes.len(), "length of {bytes:02x?}");
     insn
 }
@@ -97,7 +100,14 @@ pub struct T {
 
 impl T {
     pub fn new(mode: CpuMode, cpu: TestCpu) -> Self {
-        Self { mode, before: cpu.clone(), cpu, mem: FlatMem::new(), cfg: Config::default(), log_start: 0 }
+        Self {
+            mode,
+            before: cpu.clone(),
+            cpu,
+            mem: FlatMem::new(),
+            cfg: Config::default(),
+            log_start: 0,
+        }
     }
 
     /// 64-bit mode, CPL 0.
@@ -187,15 +197,26 @@ impl T {
     /// others are as before the last run.
     pub fn regs(&self, want: &[(usize, u64)]) -> &Self {
         for n in 0..16 {
-            let expect = want.iter().rev().find(|(r, _)| *r == n).map_or(self.before.gpr[n], |(_, v)| *v);
-            assert_eq!(self.cpu.gpr[n], expect, "gpr {n}: got {:#x}, want {expect:#x}", self.cpu.gpr[n]);
+            let expect =
+                want.iter().rev().find(|(r, _)| *r == n).map_or(self.before.gpr[n], |(_, v)| *v);
+            assert_eq!(
+                self.cpu.gpr[n], expect,
+                "gpr {n}: got {:#x}, want {expect:#x}",
+                self.cpu.gpr[n]
+            );
         }
         self
     }
 
     /// Checks RFLAGS (bit 1 is added to `f`).
     pub fn rflags(&self, f: u64) -> &Self {
-        assert_eq!(self.cpu.rflags, f | FIXED, "rflags: got {:#x}, want {:#x}", self.cpu.rflags, f | FIXED);
+        assert_eq!(
+            self.cpu.rflags,
+            f | FIXED,
+            "rflags: got {:#x}, want {:#x}",
+            self.cpu.rflags,
+            f | FIXED
+        );
         self
     }
 
@@ -218,7 +239,11 @@ impl T {
 
     /// The writes and compare-exchanges of the last run.
     pub fn writes(&self) -> Vec<Access> {
-        self.accesses().iter().filter(|a| matches!(a, Access::Write { .. } | Access::Cmpxchg { .. })).cloned().collect()
+        self.accesses()
+            .iter()
+            .filter(|a| matches!(a, Access::Write { .. } | Access::Cmpxchg { .. }))
+            .cloned()
+            .collect()
     }
 
     /// The linear addresses the last run read.

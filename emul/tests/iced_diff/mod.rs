@@ -6,6 +6,6 @@
 #![doc(hidden)]
 
 pub mod gen;
+pub mod model;
 #[path = "../common/rng.rs"]
 pub mod rng;
-pub mod model;

@@ -187,7 +187,10 @@ pub fn claim(ins: &Instruction, mode: CpuMode) -> Option<Op> {
         | C::VEX_Vmovq_xmm_rm64
         | C::VEX_Vmovd_rm32_xmm
         | C::VEX_Vmovq_rm64_xmm => v(Movd),
-        C::Movq_xmm_xmmm64 | C::Movq_xmmm64_xmm | C::VEX_Vmovq_xmm_xmmm64 | C::VEX_Vmovq_xmmm64_xmm => v(Movq),
+        C::Movq_xmm_xmmm64
+        | C::Movq_xmmm64_xmm
+        | C::VEX_Vmovq_xmm_xmmm64
+        | C::VEX_Vmovq_xmmm64_xmm => v(Movq),
         _ => None,
     }
 }
@@ -323,9 +326,15 @@ fn string_addr(k: OpKind) -> Option<(u8, bool)> {
 
 /// Brings iced's instruction to the normalised form; `op` is what
 /// [`claim`] said, `op_size` ours (for masking immediates).
-pub fn iced_form(ins: &Instruction, op: Op, mode: CpuMode, our_op_size: u8) -> Result<Iced, String> {
+pub fn iced_form(
+    ins: &Instruction,
+    op: Op,
+    mode: CpuMode,
+    our_op_size: u8,
+) -> Result<Iced, String> {
     let mut out = Iced { ops: Vec::new(), op_size: 0, addr_size: None, str_seg: None };
-    let string = matches!(op, Op::Movs | Op::Stos | Op::Lods | Op::Cmps | Op::Scas | Op::Ins | Op::Outs);
+    let string =
+        matches!(op, Op::Movs | Op::Stos | Op::Lods | Op::Cmps | Op::Scas | Op::Ins | Op::Outs);
     for i in 0..ins.op_count() {
         let k = ins.op_kind(i);
         if string {
@@ -418,7 +427,11 @@ fn our_operand(o: &Operand, insn: &Insn, imm_kind: Option<OpKind>) -> Option<N> 
         Operand::Reg(Reg::Vec { num, size }) => N::Vec { num, size },
         Operand::Mem(Mem { seg, base, index, scale, disp, rip_relative, size }) => {
             let a = insn.addr_size;
-            let disp = if rip_relative { (disp as u64).wrapping_add(u64::from(insn.len)) } else { disp as u64 };
+            let disp = if rip_relative {
+                (disp as u64).wrapping_add(u64::from(insn.len))
+            } else {
+                disp as u64
+            };
             N::Mem {
                 seg,
                 base,
@@ -457,7 +470,12 @@ fn prefix_scan(bytes: &[u8], mode: CpuMode) -> (bool, u8) {
 
 /// Compares a successful decode of `bytes` with iced's (valid)
 /// instruction.
-pub fn compare(insn: &Insn, ins: &Instruction, mode: CpuMode, bytes: &[u8]) -> Result<(), (String, String)> {
+pub fn compare(
+    insn: &Insn,
+    ins: &Instruction,
+    mode: CpuMode,
+    bytes: &[u8],
+) -> Result<(), (String, String)> {
     let fail = |cat: &str, why: String| Err((cat.to_string(), why));
     if usize::from(insn.len) != ins.len() {
         return fail("length", format!("len {} vs iced {}", insn.len, ins.len()));
@@ -476,10 +494,16 @@ pub fn compare(insn: &Insn, ins: &Instruction, mode: CpuMode, bytes: &[u8]) -> R
         _ => 8,
     };
     if insn.addr_size != addr_size {
-        return fail("addr-size", format!("addr_size {}, prefixes say {addr_size}", insn.addr_size));
+        return fail(
+            "addr-size",
+            format!("addr_size {}, prefixes say {addr_size}", insn.addr_size),
+        );
     }
     let Some(op) = claim(ins, mode) else {
-        return fail("op-not-claimed", format!("ours {:?}, iced {:?} is not claimed", insn.op, ins.code()));
+        return fail(
+            "op-not-claimed",
+            format!("ours {:?}, iced {:?} is not claimed", insn.op, ins.code()),
+        );
     };
     if op != insn.op {
         return fail("op", format!("ours {:?}, iced {:?} ({:?})", insn.op, op, ins.code()));
@@ -506,7 +530,10 @@ pub fn compare(insn: &Insn, ins: &Instruction, mode: CpuMode, bytes: &[u8]) -> R
         return fail("rep", format!("rep {:?} vs iced-derived {:?}", insn.rep, want_rep));
     }
     if insn.seg != iced_seg_prefix(ins, mode) {
-        return fail("seg-prefix", format!("seg {:?} vs iced {:?}", insn.seg, iced_seg_prefix(ins, mode)));
+        return fail(
+            "seg-prefix",
+            format!("seg {:?} vs iced {:?}", insn.seg, iced_seg_prefix(ins, mode)),
+        );
     }
     if let Some(s) = ice.str_seg {
         if insn.seg.unwrap_or(Seg::Ds) != s {
@@ -536,7 +563,10 @@ pub fn compare(insn: &Insn, ins: &Instruction, mode: CpuMode, bytes: &[u8]) -> R
     ) {
         if let Some(m) = insn.mem() {
             if m.disp as u64 != ins.memory_displacement64() {
-                return fail("moffs", format!("moffs {:#x} vs iced {:#x}", m.disp, ins.memory_displacement64()));
+                return fail(
+                    "moffs",
+                    format!("moffs {:#x} vs iced {:#x}", m.disp, ins.memory_displacement64()),
+                );
             }
         }
     }

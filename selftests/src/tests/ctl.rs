@@ -16,8 +16,12 @@ pub fn version_and_abi() -> TestResult {
     ensure!(v.flags == 0, "flags {:#x}", v.flags);
     // The kernel computed this from its own compilation of uapi/src/lib.rs:
     // equal fingerprints mean equal sizes, offsets and ioctl numbers.
-    ensure!(v.abi_fingerprint == ABI_FINGERPRINT, "kernel ABI {:#x}, ours {:#x}",
-            v.abi_fingerprint, ABI_FINGERPRINT);
+    ensure!(
+        v.abi_fingerprint == ABI_FINGERPRINT,
+        "kernel ABI {:#x}, ours {:#x}",
+        v.abi_fingerprint,
+        ABI_FINGERPRINT
+    );
     Ok(Pass)
 }
 
@@ -44,8 +48,11 @@ pub fn caps_match_the_cpu() -> TestResult {
     let la57 = c.host_paging_levels == 5;
     ensure!(la57 == f.contains(Features::HOST_LA57), "LA57 flag disagrees with levels");
     if let Ok(want) = std::env::var("vmmtest_levels") {
-        ensure!(c.host_paging_levels.to_string() == want,
-                "host paging {}-level, machine booted for {want}", c.host_paging_levels);
+        ensure!(
+            c.host_paging_levels.to_string() == want,
+            "host paging {}-level, machine booted for {want}",
+            c.host_paging_levels
+        );
     }
     ensure!(c.reserved == [0; 6], "reserved {:?}", c.reserved);
     match backend {
@@ -53,9 +60,15 @@ pub fn caps_match_the_cpu() -> TestResult {
             ensure!(c.raw[0] & 0x7fff_ffff == c.revision as u64, "VMX_BASIC vs revision");
             ensure!(!f.intersects(Features::SVM_NRIPS | Features::SVM_VGIF), "SVM bits on VMX");
             // Bochs models with APICv, as TESTBED.md measured.
-            ensure!(f.contains(Features::VMX_APIC_ACCESS | Features::VMX_VINTR_DELIVERY
-                               | Features::UNRESTRICTED_GUEST | Features::TAGGED_TLB),
-                    "expected APICv, UG and VPID in {f:?}");
+            ensure!(
+                f.contains(
+                    Features::VMX_APIC_ACCESS
+                        | Features::VMX_VINTR_DELIVERY
+                        | Features::UNRESTRICTED_GUEST
+                        | Features::TAGGED_TLB
+                ),
+                "expected APICv, UG and VPID in {f:?}"
+            );
         }
         Backend::Svm => {
             ensure!(c.raw[1] == c.nr_asids as u64 && c.nr_asids >= 2, "ASIDs {}", c.nr_asids);
@@ -99,8 +112,15 @@ fn bad_addresses() -> [usize; 3] {
 pub fn bad_pointers_are_efault() -> TestResult {
     let v = vmm()?;
     for addr in bad_addresses() {
-        for cmd in [VMM_GET_VERSION, VMM_GET_CAPS, VMM_CREATE_VM, VMM_OPEN_VM,
-                    VMM_DESTROY_VM, VMM_LIST_VMS, VMM_GET_STATS] {
+        for cmd in [
+            VMM_GET_VERSION,
+            VMM_GET_CAPS,
+            VMM_CREATE_VM,
+            VMM_OPEN_VM,
+            VMM_DESTROY_VM,
+            VMM_LIST_VMS,
+            VMM_GET_STATS,
+        ] {
             expect_errno!(ioctl_raw(v.as_fd(), cmd, addr), libc::EFAULT);
         }
     }

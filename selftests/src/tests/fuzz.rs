@@ -166,8 +166,13 @@ fn code_byte(rng: &mut Rng) -> u8 {
     guest_random(rng) as u8
 }
 
-fn trial(t: &TestVm, mode: Mode, rng: &mut Rng, w: &Watch, tally: &mut BTreeMap<&str, u32>)
-         -> Result<End, String> {
+fn trial(
+    t: &TestVm,
+    mode: Mode,
+    rng: &mut Rng,
+    w: &Watch,
+    tally: &mut BTreeMap<&str, u32>,
+) -> Result<End, String> {
     t.setup(mode, LOAD)?;
     let mut code = [0xf4u8; 2 * CODE_LEN];
     for b in &mut code[..CODE_LEN] {
@@ -211,8 +216,10 @@ fn trial(t: &TestVm, mode: Mode, rng: &mut Rng, w: &Watch, tally: &mut BTreeMap<
                 return Ok(End::Next);
             }
             Exit::Svm(v) => {
-                println!("# {mode:?}: SVM exit code {:#x} info1 {:#x} info2 {:#x} at {:#x}",
-                         v.exit_code, v.exit_info1, v.exit_info2, e.rip);
+                println!(
+                    "# {mode:?}: SVM exit code {:#x} info1 {:#x} info2 {:#x} at {:#x}",
+                    v.exit_code, v.exit_info1, v.exit_info2, e.rip
+                );
                 return Ok(End::Next);
             }
             _ => return Ok(End::Next),

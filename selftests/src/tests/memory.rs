@@ -10,9 +10,7 @@ use libvmm::sys::ioctl_ptr;
 use libvmm::uapi::*;
 use libvmm::{Exit, Segment, VmFd};
 
-use crate::guest::{
-    describe, expect_paging, s, Next, TestVm, DATA, FREE, RAM_LEN, RUN, SCRATCH,
-};
+use crate::guest::{describe, expect_paging, s, Next, TestVm, DATA, FREE, RAM_LEN, RUN, SCRATCH};
 use crate::mem::{expect_efault, try_mmap};
 use crate::tap::{expect_errno_of, Outcome::Pass, TestResult};
 use crate::{asm_debug, asm_pass, ensure, expect_errno, payload, sym, vmm};
@@ -76,8 +74,11 @@ core::arch::global_asm!(
 
 /// A handler that accepts one PAGING exit for a write to `gpa` in a
 /// read-only mapping, and resumes the guest at the address in R15.
-fn rom_write_fault<'a>(t: &'a TestVm, gpa: u64, seen: &'a mut u32)
-                       -> impl FnMut(&Exit, &VmmExit) -> Result<Next, String> + 'a {
+fn rom_write_fault<'a>(
+    t: &'a TestVm,
+    gpa: u64,
+    seen: &'a mut u32,
+) -> impl FnMut(&Exit, &VmmExit) -> Result<Next, String> + 'a {
     move |_, e| {
         *seen += 1;
         ensure!(*seen == 1, "a second exit {}", describe(e));
@@ -94,8 +95,11 @@ fn rom_write_fault<'a>(t: &'a TestVm, gpa: u64, seen: &'a mut u32)
 fn add_rom(vm: &VmFd, fill: &[(u64, &[u8])]) -> Result<Segment, String> {
     let rom = s(vm.alloc_segment(SegKind::Rom, ROM_LEN))?;
     for prot in [Prot::READ | Prot::WRITE, Prot::all()] {
-        expect_errno_of(vm.map(ROM, &rom, 0, ROM_LEN, prot), libc::EINVAL,
-                        &format!("ROM {prot:?}"))?;
+        expect_errno_of(
+            vm.map(ROM, &rom, 0, ROM_LEN, prot),
+            libc::EINVAL,
+            &format!("ROM {prot:?}"),
+        )?;
     }
     s(vm.map(ROM, &rom, 0, ROM_LEN, Prot::READ | Prot::EXEC))?;
     let m = s(vm.mmap_segment(&rom))?;
@@ -242,8 +246,11 @@ pub fn top_of_guest_physical_space() -> TestResult {
     let top = 1u64 << bits;
     let high = s(t.vm.alloc_segment(SegKind::SysMem, MIB2))?;
     for (gpa, len) in [(top, PAGE), (top - PAGE, 2 * PAGE), (top + MIB2, PAGE)] {
-        expect_errno_of(t.vm.map(gpa, &high, 0, len, Prot::all()), libc::EINVAL,
-                        &format!("map {gpa:#x}+{len:#x} with {bits} bits"))?;
+        expect_errno_of(
+            t.vm.map(gpa, &high, 0, len, Prot::all()),
+            libc::EINVAL,
+            &format!("map {gpa:#x}+{len:#x} with {bits} bits"),
+        )?;
     }
     let gpa = top - MIB2;
     s(t.vm.map(gpa, &high, 0, MIB2, Prot::all()))?;
@@ -321,8 +328,14 @@ pub fn map_bad_input() -> TestResult {
     let bits = s(vm.info())?.guest_phys_bits;
     let top = 1u64 << bits;
     let rw = (Prot::READ | Prot::WRITE).bits();
-    let ok = VmmMap { gpa: 0x10_0000, len: 0x4000, seg_offset: 0, seg_id: seg.id, prot: rw,
-                      ..VmmMap::ZERO };
+    let ok = VmmMap {
+        gpa: 0x10_0000,
+        len: 0x4000,
+        seg_offset: 0,
+        seg_id: seg.id,
+        prot: rw,
+        ..VmmMap::ZERO
+    };
     let einval = [
         ("unaligned gpa", VmmMap { gpa: 0x10_0800, ..ok }),
         ("unaligned len", VmmMap { len: 0x1800, ..ok }),
@@ -345,8 +358,11 @@ pub fn map_bad_input() -> TestResult {
     for (what, m) in einval {
         expect_errno_of(map_raw(&vm, VMM_VM_MAP, m), libc::EINVAL, what)?;
     }
-    expect_errno_of(map_raw(&vm, VMM_VM_MAP, VmmMap { seg_id: seg.id + 7, ..ok }), libc::ENOENT,
-                    "unknown segment")?;
+    expect_errno_of(
+        map_raw(&vm, VMM_VM_MAP, VmmMap { seg_id: seg.id + 7, ..ok }),
+        libc::ENOENT,
+        "unknown segment",
+    )?;
     expect_efault(vm.as_fd(), VMM_VM_MAP, "MAP")?;
     ensure!(s(vm.info())?.nr_mappings == 0, "a refused request made a mapping");
     // Overlaps: [1 MiB, +16 KiB) is mapped.
@@ -447,7 +463,10 @@ pub fn mmap_outlives_the_vm() -> TestResult {
     s(v.destroy_vm("mmap-outlives"))?;
     drop(vm);
     let after = s(v.stats())?;
-    ensure!(after.seg_pages == before.seg_pages, "memory kept after destroy: {after:?} vs {before:?}");
+    ensure!(
+        after.seg_pages == before.seg_pages,
+        "memory kept after destroy: {after:?} vs {before:?}"
+    );
     ensure!(after.nr_vms == before.nr_vms, "still named: {after:?}");
     let mut back = vec![0u8; pattern.len()];
     ram.read(0, &mut back);

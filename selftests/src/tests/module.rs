@@ -71,9 +71,12 @@ pub fn unload_turns_everything_off() -> TestResult {
 
 /// The vendor's KVM modules, in load order, as the initramfs carries them.
 fn kvm_modules() -> Result<Vec<(&'static str, &'static str)>, String> {
-    let vendor = if std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default()
-        .contains("GenuineIntel") { ("kvm_intel", "/modules/kvm-intel.ko") }
-        else { ("kvm_amd", "/modules/kvm-amd.ko") };
+    let vendor =
+        if std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default().contains("GenuineIntel") {
+            ("kvm_intel", "/modules/kvm-intel.ko")
+        } else {
+            ("kvm_amd", "/modules/kvm-amd.ko")
+        };
     let mut mods = Vec::new();
     for m in [("irqbypass", "/modules/irqbypass.ko"), ("kvm", "/modules/kvm.ko"), vendor] {
         if std::path::Path::new(m.1).exists() {

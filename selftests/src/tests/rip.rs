@@ -275,8 +275,11 @@ fn run_case(case: &Case, p: &Payload) -> Result<(), String> {
             (Exit::Inout(io), Want::Done { out: Some((port, value)), .. }) if outs == 0 => {
                 outs += 1;
                 let want = VmmExitInout { port, size: 1, value, ..VmmExitInout::ZERO };
-                ensure!(*io == want && e.rip == at,
-                        "INOUT {io:x?} at rip {:#x}, want {want:x?} at {at:#x}", e.rip);
+                ensure!(
+                    *io == want && e.rip == at,
+                    "INOUT {io:x?} at rip {:#x}, want {want:x?} at {at:#x}",
+                    e.rip
+                );
                 Ok(Next::Enter(complete(0)))
             }
             (Exit::Inout(io), Want::Gp) if io.port == PORT => Err(format!(
@@ -292,21 +295,32 @@ fn run_case(case: &Case, p: &Payload) -> Result<(), String> {
         Want::Done { .. } => p.addr(sym!(vmm_guest_ncrip_back), LOAD),
     };
     let what = if matches!(case.want, Want::Gp) { "the #GP handler" } else { "the jump-back" };
-    ensure!(r.exit.reason == exit::HLT && r.exit.rip == hlt + 1,
-            "ended with {}, want the HLT of {what} at {hlt:#x}; debug {:#x?}",
-            describe(&r.exit), r.debug);
+    ensure!(
+        r.exit.reason == exit::HLT && r.exit.rip == hlt + 1,
+        "ended with {}, want the HLT of {what} at {hlt:#x}; debug {:#x?}",
+        describe(&r.exit),
+        r.debug
+    );
     let regs = s(t.vcpu.get_regs(&[reg::RAX, reg::RBX, reg::RCX, reg::RDX]))?;
     match case.want {
         Want::Gp => {
             let saved = r.debug.get(1..3).map(|h| u64::from(h[0]) | u64::from(h[1]) << 32);
-            ensure!(saved != Some(HOLE),
-                    "#GP with saved RIP {HOLE:#x}: the instruction at {at:#x} completed and \
-                     the guest faulted fetching past it (the old behaviour on a 5-level host)");
-            ensure!(r.debug.len() == 3 && r.debug[0] == 0 && saved == Some(at),
-                    "#GP handler saw error code, RIP {:#x?}; want 0 and {at:#x}", r.debug);
-            ensure!(regs == case.regs,
-                    "RAX, RBX, RCX, RDX {regs:#x?} after the #GP, want them unchanged: \
-                     {:#x?}", case.regs);
+            ensure!(
+                saved != Some(HOLE),
+                "#GP with saved RIP {HOLE:#x}: the instruction at {at:#x} completed and \
+                     the guest faulted fetching past it (the old behaviour on a 5-level host)"
+            );
+            ensure!(
+                r.debug.len() == 3 && r.debug[0] == 0 && saved == Some(at),
+                "#GP handler saw error code, RIP {:#x?}; want 0 and {at:#x}",
+                r.debug
+            );
+            ensure!(
+                regs == case.regs,
+                "RAX, RBX, RCX, RDX {regs:#x?} after the #GP, want them unchanged: \
+                     {:#x?}",
+                case.regs
+            );
         }
         Want::Done { out, regs: want } => {
             ensure!(r.debug.is_empty(), "debug {:#x?}: the #GP handler ran", r.debug);
@@ -333,8 +347,13 @@ pub fn run_noncanonical_next_rip() -> TestResult {
             Err(e) => failures.push(format!("{} at {:#x}: {e}", c.name, c.at())),
         }
     }
-    ensure!(failures.is_empty(), "{} of {} cases failed:\n{}", failures.len(), CASES.len(),
-            failures.join("\n"));
+    ensure!(
+        failures.is_empty(),
+        "{} of {} cases failed:\n{}",
+        failures.len(),
+        CASES.len(),
+        failures.join("\n")
+    );
     Ok(Pass)
 }
 
@@ -352,8 +371,14 @@ mod tests {
     fn cases_sit_where_they_should() {
         assert!(canonical(HOLE - 1) && !canonical(HOLE));
         let ats: Vec<u64> = CASES.iter().map(Case::at).collect();
-        let want = [0x7fff_ffff_fffa, 0x7fff_ffff_fffa, 0x7fff_ffff_fffb, 0x7fff_ffff_fffe,
-                    0x7fff_ffff_fffe, 0x7fff_ffff_ffff];
+        let want = [
+            0x7fff_ffff_fffa,
+            0x7fff_ffff_fffa,
+            0x7fff_ffff_fffb,
+            0x7fff_ffff_fffe,
+            0x7fff_ffff_fffe,
+            0x7fff_ffff_ffff,
+        ];
         assert_eq!(ats, want);
         for c in &CASES {
             let page = c.page();

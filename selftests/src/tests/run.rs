@@ -131,8 +131,12 @@ fn sums(name: &str, mode: Mode, p: Payload, more: &[u32]) -> Result<TestVm, Stri
 
 pub fn real_mode_guest_sums() -> TestResult {
     // CR0 is ET|NE (0x30) as setup left it: PE clear.
-    let t = sums("real-sum", Mode::Real, payload!(vmm_guest_real_sum_start, vmm_guest_real_sum_end),
-                 &[5051, 0x30])?;
+    let t = sums(
+        "real-sum",
+        Mode::Real,
+        payload!(vmm_guest_real_sum_start, vmm_guest_real_sum_end),
+        &[5051, 0x30],
+    )?;
     let at = REAL_ES_SEG * 16 + 0x10;
     let v = t.read(at, 4)?;
     ensure!(v == 0x5ea1u32.to_le_bytes(), "ES:0x10 write landed elsewhere: {v:x?} at {at:#x}");
@@ -141,8 +145,12 @@ pub fn real_mode_guest_sums() -> TestResult {
 
 pub fn protected_mode_guest_sums() -> TestResult {
     // CR0: PE|ET|NE, paging off.
-    sums("prot-sum", Mode::Protected32, payload!(vmm_guest_prot_sum_start, vmm_guest_prot_sum_end),
-         &[5051, 0x31])?;
+    sums(
+        "prot-sum",
+        Mode::Protected32,
+        payload!(vmm_guest_prot_sum_start, vmm_guest_prot_sum_end),
+        &[5051, 0x31],
+    )?;
     Ok(Pass)
 }
 
@@ -226,8 +234,10 @@ pub fn port_io_all_widths() -> TestResult {
         let &(port, size, is_in, value, len) =
             next.next().ok_or_else(|| format!("extra port access {io:?}"))?;
         let flags = if is_in { VMM_INOUT_IN } else { 0 };
-        ensure!(io.port == port && io.size == size && io.flags == flags,
-                "got {io:?}, want port {port:#x} size {size} flags {flags:#x}");
+        ensure!(
+            io.port == port && io.size == size && io.flags == flags,
+            "got {io:?}, want port {port:#x} size {size} flags {flags:#x}"
+        );
         ensure!(io.value == if is_in { 0 } else { value }, "port {port:#x}: value {:#x}", io.value);
         ensure!(io.reserved == 0 && io.reserved2 == [0; 3], "reserved fields in {io:?}");
         ensure!(e.inst_len == 0 || e.inst_len == len, "port {port:#x}: inst_len {}", e.inst_len);
@@ -309,13 +319,22 @@ core::arch::global_asm!(
     options(att_syntax)
 );
 
-
 /// What the string I/O guest does, in order: one element per exit, or a
 /// HLT at which RCX is 0 and RSI (and RDI, if given) hold these values.
 enum Step {
     /// `value`: for OUT what the guest writes, for IN what the test returns.
-    Elem { port: u32, size: u32, flags: u32, gpa: u64, count: u64, value: u64 },
-    Halt { rsi: u64, rdi: Option<u64> },
+    Elem {
+        port: u32,
+        size: u32,
+        flags: u32,
+        gpa: u64,
+        count: u64,
+        value: u64,
+    },
+    Halt {
+        rsi: u64,
+        rdi: Option<u64>,
+    },
 }
 
 /// One REP string instruction's element exits: the first at `gpa`, each
@@ -356,7 +375,12 @@ fn string_io_exit(t: &TestVm, step: &Step, x: &Exit, e: &VmmExit) -> Result<Next
         (&Step::Elem { port, size, flags, gpa, count, value }, Exit::Inout(io)) => {
             let is_in = flags & VMM_INOUT_IN != 0;
             let want = VmmExitInout {
-                flags, port, size, value: if is_in { 0 } else { value }, gpa, count,
+                flags,
+                port,
+                size,
+                value: if is_in { 0 } else { value },
+                gpa,
+                count,
                 ..VmmExitInout::ZERO
             };
             ensure!(*io == want, "got {io:x?}\nwant {want:x?}");
@@ -364,10 +388,19 @@ fn string_io_exit(t: &TestVm, step: &Step, x: &Exit, e: &VmmExit) -> Result<Next
         }
         (&Step::Halt { rsi, rdi }, Exit::Hlt) => {
             let r = s(t.vcpu.get_regs(&[reg::RSI, reg::RDI, reg::RCX]))?;
-            ensure!(r[0] == rsi && r[2] == 0, "at {:#x}: RSI {:#x} RCX {:#x}, want {rsi:#x}, 0",
-                    e.rip, r[0], r[2]);
-            ensure!(rdi.is_none_or(|d| d == r[1]), "at {:#x}: RDI {:#x}, want {rdi:#x?}",
-                    e.rip, r[1]);
+            ensure!(
+                r[0] == rsi && r[2] == 0,
+                "at {:#x}: RSI {:#x} RCX {:#x}, want {rsi:#x}, 0",
+                e.rip,
+                r[0],
+                r[2]
+            );
+            ensure!(
+                rdi.is_none_or(|d| d == r[1]),
+                "at {:#x}: RDI {:#x}, want {rdi:#x?}",
+                e.rip,
+                r[1]
+            );
             Ok(Next::Enter(RUN))
         }
         _ => Err(format!("unexpected {}", describe(e))),
@@ -533,8 +566,11 @@ pub fn spinning_vm(name: &str, flags: CreateFlags) -> Result<TestVm, String> {
     t.write(LOAD, p.bytes)?;
     t.setup(Mode::Long64, LOAD)?;
     let e = s(t.vcpu.run())?;
-    ensure!(matches!(Exit::decode(&e), Exit::Inout(io) if io.port == 0x40 && io.size == 1),
-            "first exit {}", describe(&e));
+    ensure!(
+        matches!(Exit::decode(&e), Exit::Inout(io) if io.port == 0x40 && io.size == 1),
+        "first exit {}",
+        describe(&e)
+    );
     let e = s(t.vcpu.complete(0))?;
     ensure!(e.reason == exit::HLT && e.rip == LOAD + 3, "second exit {}", describe(&e));
     Ok(t)

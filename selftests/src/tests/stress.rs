@@ -48,7 +48,8 @@ pub fn many_vms_return_memory() -> TestResult {
     let round = |tag: usize| -> Result<(), String> {
         let mut vms = Vec::new();
         for i in 0..VMM_MAX_VMS {
-            let flags = if i % 2 == 0 { CreateFlags::empty() } else { CreateFlags::DESTROY_ON_CLOSE };
+            let flags =
+                if i % 2 == 0 { CreateFlags::empty() } else { CreateFlags::DESTROY_ON_CLOSE };
             vms.push(s(v.create_vm(&format!("m{tag}-{i}"), flags))?);
         }
         let mid = s(v.stats())?;

@@ -265,12 +265,30 @@ pub fn cpuid_table_replaces_the_defaults() -> TestResult {
     let t = TestVm::new("cpuid-table", Mode::Long64, &cpuid_payload())?;
     let table = cpuid_table();
     s(t.vcpu.set_cpuid(&table))?;
-    let queries = [(0, 0), (1, 0), (1, 5), (7, 0), (7, 1), (7, 2), (2, 0), (0x4000_0000, 0),
-                   (0x8000_0000, 0)];
+    let queries = [
+        (0, 0),
+        (1, 0),
+        (1, 5),
+        (7, 0),
+        (7, 1),
+        (7, 2),
+        (2, 0),
+        (0x4000_0000, 0),
+        (0x8000_0000, 0),
+    ];
     let got = guest_cpuid(&t, &queries)?;
     let z = [0u32; 4];
-    let want = [answer(&table[0]), answer(&table[1]), answer(&table[1]), answer(&table[2]),
-                answer(&table[3]), z, z, z, z];
+    let want = [
+        answer(&table[0]),
+        answer(&table[1]),
+        answer(&table[1]),
+        answer(&table[2]),
+        answer(&table[3]),
+        z,
+        z,
+        z,
+        z,
+    ];
     for ((q, g), w) in queries.iter().zip(&got).zip(&want) {
         ensure!(g == w, "CPUID {q:#x?}: {g:#x?}, want {w:#x?}");
     }
@@ -298,16 +316,25 @@ pub fn cpuid_table_replaces_the_defaults() -> TestResult {
 macro_rules! asm_gp_handler {
     ($p:literal) => {
         concat!(
-            ".globl ", $p, "_gp, ", $p, "_bad\n",
-            $p, "_gp:\n",
-            "incl ", $p, "_gp_count(%rip)\n",
+            ".globl ",
+            $p,
+            "_gp, ",
+            $p,
+            "_bad\n",
+            $p,
+            "_gp:\n",
+            "incl ",
+            $p,
+            "_gp_count(%rip)\n",
             "addq $2, 8(%rsp)\n",
             "addq $8, %rsp\n",
             "iretq\n",
-            $p, "_bad:\n",
+            $p,
+            "_bad:\n",
             "movl $0xbad, %eax\n",
             asm_fail!(),
-            $p, "_gp_count: .long 0\n"
+            $p,
+            "_gp_count: .long 0\n"
         )
     };
 }
@@ -350,8 +377,11 @@ fn gp_idt(t: &TestVm, gp: u64, bad: u64) -> Result<(), String> {
 pub fn msr_exits_and_completion() -> TestResult {
     let p = payload!(vmm_guest_msr_user_start, vmm_guest_msr_user_end);
     let t = TestVm::new("msr-user", Mode::Long64, &p)?;
-    gp_idt(&t, p.addr(sym!(vmm_guest_msr_user_gp), LOAD),
-           p.addr(sym!(vmm_guest_msr_user_bad), LOAD))?;
+    gp_idt(
+        &t,
+        p.addr(sym!(vmm_guest_msr_user_gp), LOAD),
+        p.addr(sym!(vmm_guest_msr_user_bad), LOAD),
+    )?;
     let mut step = 0;
     let mut first_rip = 0;
     let r = t.run_until(RUN, |x, e| {
@@ -470,20 +500,20 @@ const PAT_DEFAULT: u64 = 0x0007_0406_0007_0406;
 const KERNEL_MSRS: &[(u32, MsrCheck, u64)] = &[
     (PAT, MsrCheck::WriteRead, 0x0105_0406_0701_0406),
     (PAT, MsrCheck::WriteRead, PAT_DEFAULT),
-    (0x174, MsrCheck::WriteRead, 0x10),                        // SYSENTER_CS
-    (0x175, MsrCheck::WriteRead, 0x7000_1230),                 // SYSENTER_ESP
-    (0x176, MsrCheck::WriteRead, 0x7000_4560),                 // SYSENTER_EIP
+    (0x174, MsrCheck::WriteRead, 0x10),        // SYSENTER_CS
+    (0x175, MsrCheck::WriteRead, 0x7000_1230), // SYSENTER_ESP
+    (0x176, MsrCheck::WriteRead, 0x7000_4560), // SYSENTER_EIP
     (0xc000_0081, MsrCheck::WriteRead, 0x0023_0010_1234_5678), // STAR
     (LSTAR, MsrCheck::WriteRead, 0xffff_ffff_8100_0000),
     (0xc000_0083, MsrCheck::WriteRead, 0xffff_ffff_8100_1000), // CSTAR
     (0xc000_0084, MsrCheck::WriteRead, 0x4_7700),              // SFMASK
     (FS_BASE, MsrCheck::WriteRead, 0x7fff_0000_1000),
-    (0xc000_0101, MsrCheck::WriteRead, 0x7fff_0000_2000),      // GS_BASE
+    (0xc000_0101, MsrCheck::WriteRead, 0x7fff_0000_2000), // GS_BASE
     (0xc000_0102, MsrCheck::WriteRead, 0xffff_8880_0000_1000), // KERNEL_GS_BASE
-    (0x2ff, MsrCheck::WriteRead, 0x806),                       // MTRRdefType: E, WB
-    (0x2ff, MsrCheck::WriteGp, 0x802),                         // type 2 is reserved
+    (0x2ff, MsrCheck::WriteRead, 0x806),                  // MTRRdefType: E, WB
+    (0x2ff, MsrCheck::WriteGp, 0x802),                    // type 2 is reserved
     (0x2ff, MsrCheck::Read, 0x806),
-    (PAT, MsrCheck::WriteGp, 0x0007_0406_0007_0402),           // type 2 is reserved
+    (PAT, MsrCheck::WriteGp, 0x0007_0406_0007_0402), // type 2 is reserved
     (PAT, MsrCheck::Read, PAT_DEFAULT),
 ];
 
@@ -500,8 +530,11 @@ const CANONICAL_MSRS: &[(u32, MsrCheck, u64)] = &[
 pub fn kernel_handles_common_msrs() -> TestResult {
     let p = payload!(vmm_guest_msr_kernel_start, vmm_guest_msr_kernel_end);
     let t = TestVm::new("msr-kernel", Mode::Long64, &p)?;
-    gp_idt(&t, p.addr(sym!(vmm_guest_msr_kernel_gp), LOAD),
-           p.addr(sym!(vmm_guest_msr_kernel_bad), LOAD))?;
+    gp_idt(
+        &t,
+        p.addr(sym!(vmm_guest_msr_kernel_gp), LOAD),
+        p.addr(sym!(vmm_guest_msr_kernel_bad), LOAD),
+    )?;
     let vmx = s(vmm()?.caps())?.backend == Backend::Vmx as u32;
     let checks = KERNEL_MSRS.iter().chain(if vmx { CANONICAL_MSRS } else { &[] });
     let mut table = Vec::new();
@@ -555,8 +588,14 @@ pub fn create_vcpu_bad_input() -> TestResult {
     Ok(Pass)
 }
 
-fn regs_raw(v: &VcpuFd, cmd: u32, count: u32, flags: u32, ids: u64, values: u64)
-            -> io::Result<i32> {
+fn regs_raw(
+    v: &VcpuFd,
+    cmd: u32,
+    count: u32,
+    flags: u32,
+    ids: u64,
+    values: u64,
+) -> io::Result<i32> {
     let mut a = VmmRegs { count, flags, ids, values };
     ioctl_ptr(v.as_fd(), cmd, &mut a)
 }
@@ -581,8 +620,11 @@ fn batch_bad_input(
     expect_errno_of(call(1, 1, p, array), libc::EINVAL, &format!("{what}: flags"))?;
     for &bad in bad_ids {
         let two = [first_id, bad];
-        expect_errno_of(call(2, 0, two.as_ptr() as u64, array), libc::EINVAL,
-                        &format!("{what}: id {bad}"))?;
+        expect_errno_of(
+            call(2, 0, two.as_ptr() as u64, array),
+            libc::EINVAL,
+            &format!("{what}: id {bad}"),
+        )?;
     }
     for bad in BAD_ADDRS.map(|a| a as u64) {
         expect_errno_of(call(1, 0, bad, array), libc::EFAULT, &format!("{what}: ids at {bad:#x}"))?;
@@ -600,11 +642,18 @@ pub fn regs_bad_input() -> TestResult {
     let array = values.as_mut_ptr() as u64;
     let bad_ids = [reg::DR7 + 1, reg::ES - 1, reg::GDTR, reg::IDTR, reg::LAST + 1, u32::MAX];
     for (cmd, what) in [(VMM_VCPU_GET_REGS, "GET_REGS"), (VMM_VCPU_SET_REGS, "SET_REGS")] {
-        batch_bad_input(v.as_fd(), cmd, what, reg::RAX, &bad_ids, array,
-                        |count, flags, ids, vals| regs_raw(v, cmd, count, flags, ids, vals))?;
+        batch_bad_input(
+            v.as_fd(),
+            cmd,
+            what,
+            reg::RAX,
+            &bad_ids,
+            array,
+            |count, flags, ids, vals| regs_raw(v, cmd, count, flags, ids, vals),
+        )?;
     }
-    let (cr0, cr4, efer) = (before[reg::CR0 as usize], before[reg::CR4 as usize],
-                            before[reg::EFER as usize]);
+    let (cr0, cr4, efer) =
+        (before[reg::CR0 as usize], before[reg::CR4 as usize], before[reg::EFER as usize]);
     for (what, id, value) in [
         ("RFLAGS bit 3", reg::RFLAGS, 2 | 1 << 3),
         ("RFLAGS bit 15", reg::RFLAGS, 2 | 1 << 15),
@@ -631,8 +680,14 @@ pub fn regs_bad_input() -> TestResult {
     Ok(Pass)
 }
 
-fn descs_raw(v: &VcpuFd, cmd: u32, count: u32, flags: u32, ids: u64, descs: u64)
-             -> io::Result<i32> {
+fn descs_raw(
+    v: &VcpuFd,
+    cmd: u32,
+    count: u32,
+    flags: u32,
+    ids: u64,
+    descs: u64,
+) -> io::Result<i32> {
     let mut a = VmmDescs { count, flags, ids, descs };
     ioctl_ptr(v.as_fd(), cmd, &mut a)
 }
@@ -642,13 +697,20 @@ pub fn descs_bad_input() -> TestResult {
     let v = &t.vcpu;
     let ids = all_descs();
     let before = s(v.get_descs(&ids))?;
-    let mut descs = vec![VmmSegDesc { base: 0x5000, limit: 0xffff, access: DATA32 };
-                         VMM_MAX_REGS as usize + 1];
+    let mut descs =
+        vec![VmmSegDesc { base: 0x5000, limit: 0xffff, access: DATA32 }; VMM_MAX_REGS as usize + 1];
     let array = descs.as_mut_ptr() as u64;
     let bad_ids = [reg::RAX, reg::RIP, reg::ES - 1, reg::LAST + 1, u32::MAX];
     for (cmd, what) in [(VMM_VCPU_GET_DESCS, "GET_DESCS"), (VMM_VCPU_SET_DESCS, "SET_DESCS")] {
-        batch_bad_input(v.as_fd(), cmd, what, reg::FS, &bad_ids, array,
-                        |count, flags, ids, arr| descs_raw(v, cmd, count, flags, ids, arr))?;
+        batch_bad_input(
+            v.as_fd(),
+            cmd,
+            what,
+            reg::FS,
+            &bad_ids,
+            array,
+            |count, flags, ids, arr| descs_raw(v, cmd, count, flags, ids, arr),
+        )?;
     }
     let fs = VmmSegDesc { base: 0x5000, limit: 0xffff, access: DATA32 };
     let table = VmmSegDesc { base: 0x5000, limit: 0xfff, access: 0 };
@@ -689,11 +751,17 @@ pub fn cpuid_bad_input() -> TestResult {
         expect_errno_of(set(a), libc::EINVAL, what)?;
     }
     for bad in BAD_ADDRS.map(|a| a as u64) {
-        expect_errno_of(set(VmmCpuid { entries: bad, ..ok }), libc::EFAULT,
-                        &format!("SET_CPUID entries at {bad:#x}"))?;
+        expect_errno_of(
+            set(VmmCpuid { entries: bad, ..ok }),
+            libc::EFAULT,
+            &format!("SET_CPUID entries at {bad:#x}"),
+        )?;
         let mut a = VmmCpuid { count: 4, entries: bad, ..VmmCpuid::ZERO };
-        expect_errno_of(ioctl_ptr(v.as_fd(), VMM_VCPU_GET_CPUID, &mut a), libc::EFAULT,
-                        &format!("GET_CPUID entries at {bad:#x}"))?;
+        expect_errno_of(
+            ioctl_ptr(v.as_fd(), VMM_VCPU_GET_CPUID, &mut a),
+            libc::EFAULT,
+            &format!("GET_CPUID entries at {bad:#x}"),
+        )?;
     }
     let mut a = VmmCpuid { count: 4, flags: 1, entries: big.as_ptr() as u64 };
     expect_errno!(ioctl_ptr(v.as_fd(), VMM_VCPU_GET_CPUID, &mut a), libc::EINVAL);
@@ -723,8 +791,11 @@ pub fn run_bad_input() -> TestResult {
     // Only addresses where nothing is readable: with the entry readable,
     // the kernel may run the guest before it fails to write the exit.
     for addr in BAD_ADDRS {
-        expect_errno_of(ioctl_raw(v.as_fd(), VMM_VCPU_RUN, addr), libc::EFAULT,
-                        &format!("RUN at {addr:#x}"))?;
+        expect_errno_of(
+            ioctl_raw(v.as_fd(), VMM_VCPU_RUN, addr),
+            libc::EFAULT,
+            &format!("RUN at {addr:#x}"),
+        )?;
     }
     ensure!(s(v.get_reg(reg::RIP))? == LOAD, "a refused run moved RIP");
     // Now an OUT is pending: only COMPLETE or RUN are right.
@@ -753,12 +824,18 @@ pub fn vcpu_unknown_ioctls_are_enotty() -> TestResult {
         ("VMM_GET_VERSION", VMM_GET_VERSION),
         ("VMM_CREATE_VM", VMM_CREATE_VM),
     ] {
-        expect_errno_of(ioctl_raw(t.vcpu.as_fd(), cmd, addr), libc::ENOTTY,
-                        &format!("vCPU fd: {what}"))?;
+        expect_errno_of(
+            ioctl_raw(t.vcpu.as_fd(), cmd, addr),
+            libc::ENOTTY,
+            &format!("vCPU fd: {what}"),
+        )?;
     }
     for (what, cmd) in [("VMM_VCPU_RUN", VMM_VCPU_RUN), ("VMM_VCPU_KICK", VMM_VCPU_KICK)] {
-        expect_errno_of(ioctl_raw(t.vm.as_fd(), cmd, addr), libc::ENOTTY,
-                        &format!("VM fd: {what}"))?;
+        expect_errno_of(
+            ioctl_raw(t.vm.as_fd(), cmd, addr),
+            libc::ENOTTY,
+            &format!("VM fd: {what}"),
+        )?;
     }
     Ok(Pass)
 }
@@ -785,8 +862,11 @@ pub fn wrong_size_ioctls_are_enotty() -> TestResult {
             sizes.extend([size - 8, 0]);
         }
         for wrong in sizes {
-            expect_errno_of(ioctl_raw(fd, with_size(cmd, wrong), addr), libc::ENOTTY,
-                            &format!("{name} with size {wrong}"))?;
+            expect_errno_of(
+                ioctl_raw(fd, with_size(cmd, wrong), addr),
+                libc::ENOTTY,
+                &format!("{name} with size {wrong}"),
+            )?;
         }
     }
     // Nothing happened to the VM: not suspended, no vCPU or segment added.

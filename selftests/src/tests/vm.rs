@@ -65,9 +65,11 @@ pub fn open_by_name() -> TestResult {
 pub fn list_sizes_and_e2big() -> TestResult {
     let v = vmm()?;
     let names = ["list-a", "list-b", "list-c"];
-    let vms: Vec<_> = names.iter()
+    let vms: Vec<_> = names
+        .iter()
         .map(|n| v.create_vm(n, CreateFlags::DESTROY_ON_CLOSE))
-        .collect::<Result<_, _>>().map_err(|e| e.to_string())?;
+        .collect::<Result<_, _>>()
+        .map_err(|e| e.to_string())?;
     let got: Vec<String> = s(v.list_vms())?.into_iter().map(|e| e.name).collect();
     ensure!(got == names, "list {got:?}");
     // Too little room: E2BIG, count says how much is needed, nothing written.
@@ -156,8 +158,13 @@ pub fn vm_fd_bad_input() -> TestResult {
     let vm = s(v.create_vm("vmfd", CreateFlags::DESTROY_ON_CLOSE))?;
     let mut buf = [0u64; 64];
     let addr = buf.as_mut_ptr() as usize;
-    for cmd in [0, VMM_GET_CAPS, VMM_CREATE_VM, VMM_VM_GET_INFO + 1,
-                (VMM_VM_GET_INFO & !(0x3fff << 16)) | (8 << 16)] {
+    for cmd in [
+        0,
+        VMM_GET_CAPS,
+        VMM_CREATE_VM,
+        VMM_VM_GET_INFO + 1,
+        (VMM_VM_GET_INFO & !(0x3fff << 16)) | (8 << 16),
+    ] {
         expect_errno!(ioctl_raw(vm.as_fd(), cmd, addr), libc::ENOTTY);
     }
     for bad in [0usize, 0xffff_8000_0000_0000, 16] {

@@ -47,7 +47,10 @@ pub fn vmx_controls_are_negotiated_and_logged() -> TestResult {
     let f = Features::from_bits_retain(s(vmm()?.caps())?.features);
     let ug = f.contains(Features::UNRESTRICTED_GUEST);
     let vpid = f.contains(Features::TAGGED_TLB);
-    ensure!(line.contains(&format!("unrestricted guest {}", if ug { "yes" } else { "no" })), "{line}");
+    ensure!(
+        line.contains(&format!("unrestricted guest {}", if ug { "yes" } else { "no" })),
+        "{line}"
+    );
     ensure!(line.contains(&format!("VPID {}", if vpid { "yes" } else { "no" })), "{line}");
     // Bochs's skylake-x has both (TESTBED.md), and so does every CPU the
     // bar names.
@@ -82,7 +85,10 @@ pub fn l1d_flush_on_runs_guests() -> TestResult {
     }
     let mut log = s(Kmsg::tail())?;
     expect_errno!(kmod::load(VMM_KO, "l1d_flush=sometimes"), libc::EINVAL);
-    ensure!(log.saw("l1d_flush must be auto, on or off").is_some(), "no reason logged for the bad value");
+    ensure!(
+        log.saw("l1d_flush must be auto, on or off").is_some(),
+        "no reason logged for the bad value"
+    );
     ensure!(!kmod::loaded("vmm"), "loaded with a bad l1d_flush");
     // Longer than the parameter's buffer: refused by the kernel itself.
     expect_errno!(kmod::load(VMM_KO, "l1d_flush=sometimes-but-not-always"), libc::ENOSPC);
@@ -91,7 +97,10 @@ pub fn l1d_flush_on_runs_guests() -> TestResult {
     let lines = reload("l1d_flush=on")?;
     ensure!(param()? == "on", "parameter reads {:?}", param()?);
     if is_vmx()? {
-        ensure!(lines.iter().any(|l| l.contains("L1D flush on entry on")), "flush not on: {lines:?}");
+        ensure!(
+            lines.iter().any(|l| l.contains("L1D flush on entry on")),
+            "flush not on: {lines:?}"
+        );
     }
     run::real_mode_guest_sums()?;
     run::protected_mode_guest_sums()?;
@@ -100,7 +109,10 @@ pub fn l1d_flush_on_runs_guests() -> TestResult {
 
     let lines = reload("l1d_flush=off")?;
     if is_vmx()? {
-        ensure!(lines.iter().any(|l| l.contains("L1D flush on entry off")), "flush not off: {lines:?}");
+        ensure!(
+            lines.iter().any(|l| l.contains("L1D flush on entry off")),
+            "flush not off: {lines:?}"
+        );
     }
     run::long_mode_guest_sums_and_pages()?;
     // Back to the default for the tests that follow.
@@ -164,9 +176,13 @@ core::arch::global_asm!(
 /// deliver it as it came: the guest's handler runs once and returns past
 /// the ICEBP.
 pub fn icebp_reaches_the_guest_handler_once() -> TestResult {
-    let t = TestVm::new("icebp", Mode::Real, &payload!(vmm_guest_icebp_start, vmm_guest_icebp_end))?;
+    let t =
+        TestVm::new("icebp", Mode::Real, &payload!(vmm_guest_icebp_start, vmm_guest_icebp_end))?;
     let debug = t.run_to_pass()?;
-    ensure!(debug == [0xdb, 0x1234], "debug {debug:#x?}, want the handler once, then the code after ICEBP");
+    ensure!(
+        debug == [0xdb, 0x1234],
+        "debug {debug:#x?}, want the handler once, then the code after ICEBP"
+    );
     Ok(Pass)
 }
 
@@ -191,7 +207,11 @@ fn pin(cpu: usize) -> Result<(), String> {
 /// could observe would lose CR4.VMXE (a #GP in VMX operation). The guest
 /// must finish with every report in order and the log must stay clean.
 pub fn cr4_rewrites_while_a_guest_runs() -> TestResult {
-    let t = TestVm::new("cr4-stress", Mode::Long64, &payload!(vmm_guest_cpuid_loop_start, vmm_guest_cpuid_loop_end))?;
+    let t = TestVm::new(
+        "cr4-stress",
+        Mode::Long64,
+        &payload!(vmm_guest_cpuid_loop_start, vmm_guest_cpuid_loop_end),
+    )?;
     pin(0)?;
     let stop = Arc::new(AtomicBool::new(false));
     let toggles = Arc::new(AtomicU64::new(0));
@@ -249,7 +269,11 @@ pub fn bad_guest_state_is_a_vmx_exit() -> TestResult {
     if !is_vmx()? {
         return Err(skip("AMD-V machine"));
     }
-    let t = TestVm::new("bad-tr", Mode::Long64, &payload!(vmm_guest_cpuid_loop_start, vmm_guest_cpuid_loop_end))?;
+    let t = TestVm::new(
+        "bad-tr",
+        Mode::Long64,
+        &payload!(vmm_guest_cpuid_loop_start, vmm_guest_cpuid_loop_end),
+    )?;
     let mut tr = s(t.vcpu.get_descs(&[reg::TR]))?[0];
     // Type 9: an available 64-bit TSS, which VM entry refuses.
     tr.access = (tr.access & !0xf) | 9;
@@ -257,7 +281,11 @@ pub fn bad_guest_state_is_a_vmx_exit() -> TestResult {
     let r = t.run_to_exit(crate::guest::RUN)?;
     ensure!(r.exit.reason == exit::VMX, "exit {}", crate::guest::describe(&r.exit));
     let v = VmmExitVmx::from_data(&r.exit.data);
-    ensure!(v.exit_reason == 0x8000_0021, "exit reason {:#x}, want entry failure 33", v.exit_reason);
+    ensure!(
+        v.exit_reason == 0x8000_0021,
+        "exit reason {:#x}, want entry failure 33",
+        v.exit_reason
+    );
     // Fixing the state lets the same vCPU run to the end.
     tr.access = (tr.access & !0xf) | 11;
     s(t.vcpu.set_descs(&[(reg::TR, tr)]))?;

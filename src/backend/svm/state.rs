@@ -110,9 +110,7 @@ impl VcpuHw for SvmVcpu {
             reg::EFER if v & !EFER_VALID == 0 => s.efer = v | efer::SVME,
             reg::DR6 if v >> 32 == 0 => s.dr6 = v,
             reg::DR7 if v >> 32 == 0 => s.dr7 = v,
-            reg::ES..=reg::TR if v <= 0xffff => {
-                self.segment(id).ok_or(EINVAL)?.selector = v as u16
-            }
+            reg::ES..=reg::TR if v <= 0xffff => self.segment(id).ok_or(EINVAL)?.selector = v as u16,
             _ => return Err(EINVAL),
         }
         Ok(())

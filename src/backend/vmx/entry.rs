@@ -257,7 +257,10 @@ impl Inner {
         v.write(f::GUEST_INTERRUPTIBILITY, g.interruptibility);
         v.write(f::GUEST_ACTIVITY_STATE, g.activity);
         v.write(f::GUEST_PENDING_DBG, g.pending_dbg);
-        for (i, fl) in [f::GUEST_PDPTE0, f::GUEST_PDPTE1, f::GUEST_PDPTE2, f::GUEST_PDPTE3].into_iter().enumerate() {
+        for (i, fl) in [f::GUEST_PDPTE0, f::GUEST_PDPTE1, f::GUEST_PDPTE2, f::GUEST_PDPTE3]
+            .into_iter()
+            .enumerate()
+        {
             v.write(fl, g.pdptes[i]);
         }
     }
@@ -291,7 +294,10 @@ impl Inner {
         g.interruptibility = v.read(f::GUEST_INTERRUPTIBILITY);
         g.activity = v.read(f::GUEST_ACTIVITY_STATE);
         g.pending_dbg = v.read(f::GUEST_PENDING_DBG);
-        for (i, fl) in [f::GUEST_PDPTE0, f::GUEST_PDPTE1, f::GUEST_PDPTE2, f::GUEST_PDPTE3].into_iter().enumerate() {
+        for (i, fl) in [f::GUEST_PDPTE0, f::GUEST_PDPTE1, f::GUEST_PDPTE2, f::GUEST_PDPTE3]
+            .into_iter()
+            .enumerate()
+        {
             g.pdptes[i] = v.read(fl);
         }
         self.exit = ExitFields {

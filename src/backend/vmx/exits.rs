@@ -8,7 +8,10 @@ use super::{Inner, Pending};
 use crate::backend::{Event, HwExit, IoExit};
 use crate::uapi::{access, VMM_ACCESS_EXEC, VMM_ACCESS_READ, VMM_ACCESS_WRITE};
 use crate::vmx::{
-    exit::{self as vexit, Access, CrAccess, EptViolation, EventType, ExitInfo, ExitReason, Interruption},
+    exit::{
+        self as vexit, Access, CrAccess, EptViolation, EventType, ExitInfo, ExitReason,
+        Interruption,
+    },
     vmcs as f,
 };
 use crate::x86::{
@@ -25,7 +28,9 @@ impl Inner {
             if i.kind != EventType::Nmi && i.kind != EventType::External {
                 let soft = matches!(
                     i.kind,
-                    EventType::SoftwareInterrupt | EventType::PrivilegedSoftwareException | EventType::SoftwareException
+                    EventType::SoftwareInterrupt
+                        | EventType::PrivilegedSoftwareException
+                        | EventType::SoftwareException
                 );
                 self.event = Some(Pending {
                     info: i.encode(),
@@ -52,7 +57,10 @@ impl Inner {
                 // instruction length.
                 Ok(Some(i))
                     if matches!(i.vector, 1 | 17)
-                        && matches!(i.kind, EventType::HardwareException | EventType::PrivilegedSoftwareException) =>
+                        && matches!(
+                            i.kind,
+                            EventType::HardwareException | EventType::PrivilegedSoftwareException
+                        ) =>
                 {
                     let soft = i.kind == EventType::PrivilegedSoftwareException;
                     self.event = Some(Pending {
@@ -149,7 +157,9 @@ impl Inner {
             } else {
                 vexit::StringIoInfo::try_from(self.exit.info).ok()?
             };
-            let seg = [Seg::Es, Seg::Cs, Seg::Ss, Seg::Ds, Seg::Fs, Seg::Gs].get(usize::from(i.segment)).copied();
+            let seg = [Seg::Es, Seg::Cs, Seg::Ss, Seg::Ds, Seg::Fs, Seg::Gs]
+                .get(usize::from(i.segment))
+                .copied();
             (i.addr_size, seg)
         } else {
             // Without the information field: the mode's default size, and

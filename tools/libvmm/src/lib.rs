@@ -38,8 +38,8 @@ use std::fs::{File, OpenOptions};
 use std::io;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 
-pub use vmm_uapi as uapi;
 use uapi::*;
+pub use vmm_uapi as uapi;
 
 /// Path of the control device.
 pub const VMM_DEVICE: &str = "/dev/vmm";
@@ -121,7 +121,8 @@ impl Vmm {
 
     /// `VMM_CREATE_VM`: creates VM `name` and returns a VM fd for it.
     pub fn create_vm(&self, name: &str, flags: CreateFlags) -> io::Result<VmFd> {
-        let mut arg = VmmCreateVm { name: name_buf(name)?, flags: flags.bits(), ..VmmCreateVm::ZERO };
+        let mut arg =
+            VmmCreateVm { name: name_buf(name)?, flags: flags.bits(), ..VmmCreateVm::ZERO };
         let fd = sys::ioctl_ptr(self.as_fd(), VMM_CREATE_VM, &mut arg)?;
         Ok(VmFd { fd: sys::adopt_fd(fd) })
     }
@@ -214,8 +215,16 @@ impl VmFd {
     }
 
     /// `VMM_VM_MAP`: maps `len` bytes of `seg` from `seg_offset` at `gpa`.
-    pub fn map(&self, gpa: u64, seg: &Segment, seg_offset: u64, len: u64, prot: Prot) -> io::Result<()> {
-        let mut a = VmmMap { gpa, len, seg_offset, seg_id: seg.id, prot: prot.bits(), ..VmmMap::ZERO };
+    pub fn map(
+        &self,
+        gpa: u64,
+        seg: &Segment,
+        seg_offset: u64,
+        len: u64,
+        prot: Prot,
+    ) -> io::Result<()> {
+        let mut a =
+            VmmMap { gpa, len, seg_offset, seg_id: seg.id, prot: prot.bits(), ..VmmMap::ZERO };
         sys::ioctl_ptr(self.as_fd(), VMM_VM_MAP, &mut a).map(drop)
     }
 
@@ -397,8 +406,11 @@ impl VcpuFd {
 
     /// `VMM_VCPU_SET_CPUID`; an empty table restores the default.
     pub fn set_cpuid(&self, entries: &[VmmCpuidEntry]) -> io::Result<()> {
-        let mut a =
-            VmmCpuid { count: entries.len() as u32, entries: entries.as_ptr() as u64, ..VmmCpuid::ZERO };
+        let mut a = VmmCpuid {
+            count: entries.len() as u32,
+            entries: entries.as_ptr() as u64,
+            ..VmmCpuid::ZERO
+        };
         sys::ioctl_ptr(self.as_fd(), VMM_VCPU_SET_CPUID, &mut a).map(drop)
     }
 

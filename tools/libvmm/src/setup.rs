@@ -137,7 +137,10 @@ impl fmt::Display for SetupError {
         match self {
             Self::ScratchMisaligned(a) => write!(f, "scratch area {a:#x} is not 4 KiB-aligned"),
             Self::ScratchOutside(a) => {
-                write!(f, "scratch area {a:#x}+{SCRATCH_LEN:#x} is not inside guest RAM below 4 GiB")
+                write!(
+                    f,
+                    "scratch area {a:#x}+{SCRATCH_LEN:#x} is not inside guest RAM below 4 GiB"
+                )
             }
             Self::Entry(m, a) => write!(f, "{m:?} mode cannot start at {a:#x}"),
             Self::Stack(m, a) => write!(f, "{m:?} mode cannot use stack top {a:#x}"),
@@ -268,7 +271,12 @@ fn canonical(a: u64) -> bool {
 /// Real mode: CS is `(entry >> 4) & 0xf000`, so IP = `entry & 0xffff`;
 /// DS, ES, FS and GS are 0; SS is the 64 KiB segment whose top byte lies
 /// just below `stack` (SS 0 for any `stack` up to 0x10000).
-pub fn vcpu_state(mode: Mode, entry: u64, stack: u64, scratch_gpa: u64) -> Result<VcpuState, SetupError> {
+pub fn vcpu_state(
+    mode: Mode,
+    entry: u64,
+    stack: u64,
+    scratch_gpa: u64,
+) -> Result<VcpuState, SetupError> {
     check_scratch(scratch_gpa)?;
     let (entry_ok, stack_ok) = match mode {
         Mode::Real => (entry < REAL_MODE_TOP, stack <= REAL_MODE_TOP),
@@ -591,8 +599,14 @@ mod tests {
         assert_eq!(scratch_image(Mode::Long64, 0xffff_c000), Err(ScratchOutside(0xffff_c000)));
         assert!(scratch_image(Mode::Long64, 0xffff_8000).is_ok());
         assert_eq!(scratch_image(Mode::Real, !0xfff), Err(ScratchOutside(!0xfff)));
-        assert_eq!(vcpu_state(Mode::Real, 0x10_0000, 0x7c00, SCRATCH), Err(Entry(Mode::Real, 0x10_0000)));
-        assert_eq!(vcpu_state(Mode::Real, 0x7c00, 0x10_0001, SCRATCH), Err(Stack(Mode::Real, 0x10_0001)));
+        assert_eq!(
+            vcpu_state(Mode::Real, 0x10_0000, 0x7c00, SCRATCH),
+            Err(Entry(Mode::Real, 0x10_0000))
+        );
+        assert_eq!(
+            vcpu_state(Mode::Real, 0x7c00, 0x10_0001, SCRATCH),
+            Err(Stack(Mode::Real, 0x10_0001))
+        );
         assert!(vcpu_state(Mode::Real, 0x7c00, 0x10_0000, SCRATCH).is_ok());
         assert_eq!(
             vcpu_state(Mode::Protected32, 1 << 32, 0x7c00, SCRATCH),

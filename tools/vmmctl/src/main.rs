@@ -19,11 +19,12 @@ fn caps(vmm: &Vmm) -> std::io::Result<()> {
     let backend = Backend::try_from(c.backend);
     println!("api version:    {} (ABI {:#018x})", v.api_version, v.abi_fingerprint);
     match backend {
-        Ok(Backend::Vmx) => println!("backend:        VMX (Intel VT-x), VMCS revision {:#x}", c.revision),
-        Ok(Backend::Svm) => println!(
-            "backend:        SVM (AMD-V), revision {}, {} ASIDs",
-            c.revision, c.nr_asids
-        ),
+        Ok(Backend::Vmx) => {
+            println!("backend:        VMX (Intel VT-x), VMCS revision {:#x}", c.revision)
+        }
+        Ok(Backend::Svm) => {
+            println!("backend:        SVM (AMD-V), revision {}, {} ASIDs", c.revision, c.nr_asids)
+        }
         Err(other) => println!("backend:        unknown ({other})"),
     }
     println!("cpus:           {}", c.nr_cpus);
@@ -48,7 +49,8 @@ fn list(vmm: &Vmm) -> std::io::Result<()> {
     let vms = vmm.list_vms()?;
     println!("{:<32} {:>4}  FLAGS", "NAME", "FDS");
     for vm in vms {
-        let flags = if vm.flags.contains(CreateFlags::DESTROY_ON_CLOSE) { "destroy-on-close" } else { "-" };
+        let flags =
+            if vm.flags.contains(CreateFlags::DESTROY_ON_CLOSE) { "destroy-on-close" } else { "-" };
         println!("{:<32} {:>4}  {}", vm.name, vm.nr_fds, flags);
     }
     Ok(())

@@ -152,7 +152,10 @@ mod tests {
         let a = run(&["hello.elf"]);
         assert_eq!(a.file, "hello.elf");
         assert_eq!(a.mem_mib, 64);
-        assert_eq!((a.mode, a.entry, a.load, a.max_exits, a.verbose), (None, None, None, None, false));
+        assert_eq!(
+            (a.mode, a.entry, a.load, a.max_exits, a.verbose),
+            (None, None, None, None, false)
+        );
     }
 
     #[test]

@@ -70,7 +70,12 @@ impl Layout {
     /// Whether `seg` fits in RAM outside the reserved area.
     pub fn check(&self, seg: &Segment<'_>) -> Result<(), String> {
         let end = seg.gpa.checked_add(seg.mem_len).filter(|&e| e <= self.ram).ok_or_else(|| {
-            format!("{:#x}+{:#x} does not fit in {} MiB of RAM (--mem)", seg.gpa, seg.mem_len, self.ram >> 20)
+            format!(
+                "{:#x}+{:#x} does not fit in {} MiB of RAM (--mem)",
+                seg.gpa,
+                seg.mem_len,
+                self.ram >> 20
+            )
         })?;
         if seg.mem_len > 0 && seg.gpa < self.reserved.end && end > self.reserved.start {
             return Err(format!(
@@ -166,7 +171,9 @@ pub fn prepare(args: &Args, file: &[u8], mem: &mut impl GuestMemory) -> Result<B
             None | Some(Mode::Protected32) => Mode::Protected32,
             Some(m) => return Err(format!("a multiboot image starts in 32-bit mode, not {m:?}")),
         },
-        Format::Elf { bits64 } => args.mode.unwrap_or(if bits64 { Mode::Long64 } else { Mode::Protected32 }),
+        Format::Elf { bits64 } => {
+            args.mode.unwrap_or(if bits64 { Mode::Long64 } else { Mode::Protected32 })
+        }
         Format::Flat => args.mode.unwrap_or(Mode::Long64),
     };
     let entry = args.entry.unwrap_or(image.entry);

@@ -148,8 +148,11 @@ mod tests {
         let mut bus = Bus::new(Vec::new(), false);
         let s = VMM_INOUT_STRING | VMM_INOUT_REP;
         for (i, b) in b"ok".iter().enumerate() {
-            let e =
-                VmmExitInout { count: 2 - i as u64, gpa: 0x1000 + i as u64, ..io(s, 0x3f8, 1, (*b).into()) };
+            let e = VmmExitInout {
+                count: 2 - i as u64,
+                gpa: 0x1000 + i as u64,
+                ..io(s, 0x3f8, 1, (*b).into())
+            };
             assert_eq!(bus.io(&e), IoAction::Complete(0));
         }
         assert_eq!(bus.output(), b"ok");
@@ -173,7 +176,10 @@ mod tests {
         assert_eq!(bus.io(&inp(0x60, 2)), IoAction::Complete(0xffff));
         assert_eq!(bus.io(&inp(0xcfc, 4)), IoAction::Complete(0xffff_ffff));
         assert_eq!(bus.io(&outp(0x80, 1, 0x55)), IoAction::Complete(0));
-        assert_eq!(bus.unmapped().collect::<Vec<_>>(), [0x60, 0x61, 0x80, 0xcfc, 0xcfd, 0xcfe, 0xcff]);
+        assert_eq!(
+            bus.unmapped().collect::<Vec<_>>(),
+            [0x60, 0x61, 0x80, 0xcfc, 0xcfd, 0xcfe, 0xcff]
+        );
         assert!(bus.output().is_empty());
     }
 

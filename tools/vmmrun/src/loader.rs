@@ -146,12 +146,14 @@ fn aout_kludge(file: &[u8], h: MultibootHeader) -> Result<Image<'_>, LoadError> 
     if h.offset + 32 > MULTIBOOT_SEARCH {
         return Err(Bad("the header's address fields reach past the first 8 KiB"));
     }
-    let field = |i: usize| u32_at(file, h.offset + 12 + 4 * i).map(u64::from).ok_or(Bad("truncated"));
+    let field =
+        |i: usize| u32_at(file, h.offset + 12 + 4 * i).map(u64::from).ok_or(Bad("truncated"));
     let (header_addr, load_addr, load_end_addr, bss_end_addr, entry_addr) =
         (field(0)?, field(1)?, field(2)?, field(3)?, field(4)?);
     // The header's own address fixes which file byte goes to load_addr.
     let into = header_addr.checked_sub(load_addr).ok_or(Bad("header_addr below load_addr"))?;
-    let start = (h.offset as u64).checked_sub(into).ok_or(Bad("load_addr before the file's start"))?;
+    let start =
+        (h.offset as u64).checked_sub(into).ok_or(Bad("load_addr before the file's start"))?;
     let file_len = file.len() as u64 - start;
     let len = if load_end_addr == 0 {
         file_len
@@ -259,7 +261,13 @@ fn elf_inner(file: &[u8]) -> Result<Image<'_>, LoadError> {
                 let w = |o: usize| u32_at(file, at + o).map(u64::from);
                 Some((
                     u32_at(file, at)?,
-                    Phdr { offset: w(4)?, vaddr: w(8)?, paddr: w(12)?, filesz: w(16)?, memsz: w(20)? },
+                    Phdr {
+                        offset: w(4)?,
+                        vaddr: w(8)?,
+                        paddr: w(12)?,
+                        filesz: w(16)?,
+                        memsz: w(20)?,
+                    },
                 ))
             })()
         };
@@ -329,9 +337,11 @@ pub mod testimg {
     /// A multiboot header with `flags` and a correct checksum.
     pub fn mb_header(flags: u32) -> Vec<u8> {
         let mut h = Vec::new();
-        for w in
-            [super::MULTIBOOT_MAGIC, flags, 0u32.wrapping_sub(super::MULTIBOOT_MAGIC).wrapping_sub(flags)]
-        {
+        for w in [
+            super::MULTIBOOT_MAGIC,
+            flags,
+            0u32.wrapping_sub(super::MULTIBOOT_MAGIC).wrapping_sub(flags),
+        ] {
             h.extend_from_slice(&w.to_le_bytes());
         }
         h
@@ -480,10 +490,22 @@ mod tests {
         };
         assert!(mk([0x10_0000, 0x10_0000, 0, 0, 0x10_0000]).is_ok());
         // The header would be 16 bytes into the image, but is at offset 0.
-        assert!(matches!(mk([0x10_0010, 0x10_0000, 0, 0, 0]), Err(LoadError::MultibootAddresses(_))));
-        assert!(matches!(mk([0x10_0000, 0x10_0004, 0, 0, 0]), Err(LoadError::MultibootAddresses(_))));
-        assert!(matches!(mk([0x10_0000, 0x10_0000, 0x10_1000, 0, 0]), Err(LoadError::MultibootAddresses(_))));
-        assert!(matches!(mk([0x10_0000, 0x10_0000, 0, 0x10_0004, 0]), Err(LoadError::MultibootAddresses(_))));
+        assert!(matches!(
+            mk([0x10_0010, 0x10_0000, 0, 0, 0]),
+            Err(LoadError::MultibootAddresses(_))
+        ));
+        assert!(matches!(
+            mk([0x10_0000, 0x10_0004, 0, 0, 0]),
+            Err(LoadError::MultibootAddresses(_))
+        ));
+        assert!(matches!(
+            mk([0x10_0000, 0x10_0000, 0x10_1000, 0, 0]),
+            Err(LoadError::MultibootAddresses(_))
+        ));
+        assert!(matches!(
+            mk([0x10_0000, 0x10_0000, 0, 0x10_0004, 0]),
+            Err(LoadError::MultibootAddresses(_))
+        ));
     }
 
     #[test]

@@ -33,10 +33,12 @@ fn vmmrun(a: &args::Args) -> Result<Outcome, String> {
     let vmm = Vmm::open().map_err(|e| format!("{}: {e}", libvmm::VMM_DEVICE))?;
     let name = format!("vmmrun-{}", std::process::id());
     // Destroyed when vmmrun exits, however it exits.
-    let vm =
-        vmm.create_vm(&name, CreateFlags::DESTROY_ON_CLOSE).map_err(|e| format!("create VM {name}: {e}"))?;
+    let vm = vmm
+        .create_vm(&name, CreateFlags::DESTROY_ON_CLOSE)
+        .map_err(|e| format!("create VM {name}: {e}"))?;
     let ram_len = a.mem_mib << 20;
-    let (_seg, mut ram) = vm.add_ram(0, ram_len).map_err(|e| format!("{} MiB of RAM: {e}", a.mem_mib))?;
+    let (_seg, mut ram) =
+        vm.add_ram(0, ram_len).map_err(|e| format!("{} MiB of RAM: {e}", a.mem_mib))?;
     let boot = boot::prepare(a, &file, &mut ram).map_err(|e| format!("{}: {e}", a.file))?;
     if a.verbose {
         eprintln!(

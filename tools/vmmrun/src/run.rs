@@ -99,7 +99,9 @@ impl Outcome {
             Self::ExitPort(_) => return None,
             Self::Halted { rip } => format!("guest halted (rip {rip:#x})"),
             Self::Suspended { data, rip } => match data.how {
-                VMM_SUSPEND_TRIPLE_FAULT => format!("vCPU {} triple-faulted (rip {rip:#x})", data.vcpu),
+                VMM_SUSPEND_TRIPLE_FAULT => {
+                    format!("vCPU {} triple-faulted (rip {rip:#x})", data.vcpu)
+                }
                 VMM_SUSPEND_USER => format!("VM suspended (rip {rip:#x})"),
                 how => format!("VM suspended, how {how} (rip {rip:#x})"),
             },
@@ -114,7 +116,9 @@ impl Outcome {
                     "no reason given"
                 },
             ),
-            Self::Unhandled { exit, rip } => format!("unhandled exit at rip {rip:#x}: {}", describe(exit)),
+            Self::Unhandled { exit, rip } => {
+                format!("unhandled exit at rip {rip:#x}: {}", describe(exit))
+            }
             Self::TooManyExits(n) => format!("stopped after {n} exits (--max-exits)"),
             Self::Failed(e) => format!("VMM_VCPU_RUN: {e}"),
         })
@@ -122,7 +126,8 @@ impl Outcome {
 }
 
 fn access_str(access: u32) -> String {
-    let names = [(VMM_ACCESS_READ, "read"), (VMM_ACCESS_WRITE, "write"), (VMM_ACCESS_EXEC, "fetch")];
+    let names =
+        [(VMM_ACCESS_READ, "read"), (VMM_ACCESS_WRITE, "write"), (VMM_ACCESS_EXEC, "fetch")];
     let v: Vec<&str> = names.iter().filter(|(b, _)| access & b != 0).map(|(_, n)| *n).collect();
     if v.is_empty() {
         format!("access {access:#x}")
@@ -162,7 +167,12 @@ const INJECT_GP: VmmEntry = VmmEntry { cmd: VMM_ENTRY_INJECT_GP, ..VmmEntry::ZER
 
 /// Runs `vcpu` until the guest stops, handing port I/O to `bus`. With
 /// `max_exits`, stops instead of resuming after that many exits.
-pub fn run<W: Write>(vcpu: &impl Vcpu, bus: &mut Bus<W>, max_exits: Option<u64>, verbose: bool) -> Outcome {
+pub fn run<W: Write>(
+    vcpu: &impl Vcpu,
+    bus: &mut Bus<W>,
+    max_exits: Option<u64>,
+    verbose: bool,
+) -> Outcome {
     let mut entry = VmmEntry::ZERO;
     let mut exits = 0u64;
     loop {
@@ -214,7 +224,8 @@ pub fn run<W: Write>(vcpu: &impl Vcpu, bus: &mut Bus<W>, max_exits: Option<u64>,
 mod tests {
     use super::*;
     use libvmm::uapi::{
-        exit, ExitData, VmmExitInout, VmmExitMsr, VmmExitPaging, VmmExitSvm, VMM_ENTRY_RUN, VMM_INOUT_IN,
+        exit, ExitData, VmmExitInout, VmmExitMsr, VmmExitPaging, VmmExitSvm, VMM_ENTRY_RUN,
+        VMM_INOUT_IN,
     };
     use std::cell::RefCell;
     use std::collections::VecDeque;
@@ -263,8 +274,13 @@ mod tests {
 
     #[test]
     fn hello_then_exit_port() {
-        let v =
-            Script::new(vec![inb(0x3fd), outb(0x3f8, b'h'), inb(0x3fd), outb(0x3f8, b'\n'), outb(0x501, 3)]);
+        let v = Script::new(vec![
+            inb(0x3fd),
+            outb(0x3f8, b'h'),
+            inb(0x3fd),
+            outb(0x3f8, b'\n'),
+            outb(0x501, 3),
+        ]);
         let mut bus = Bus::new(Vec::new(), false);
         let o = run(&v, &mut bus, None, false);
         assert!(matches!(o, Outcome::ExitPort(3)), "{o:?}");
@@ -281,7 +297,10 @@ mod tests {
         assert!(matches!(o, Outcome::Halted { rip: 0x1000 }), "{o:?}");
         assert_eq!(o.status(), 0);
         assert!(o.message().unwrap().contains("guest halted"));
-        assert_eq!(v.cmds(), [(VMM_ENTRY_RUN, 0), (C, 0x60), (VMM_ENTRY_RUN, 0), (VMM_ENTRY_RUN, 0)]);
+        assert_eq!(
+            v.cmds(),
+            [(VMM_ENTRY_RUN, 0), (C, 0x60), (VMM_ENTRY_RUN, 0), (VMM_ENTRY_RUN, 0)]
+        );
     }
 
     #[test]
@@ -296,7 +315,12 @@ mod tests {
         assert!(matches!(o, Outcome::ExitPort(0)));
         assert_eq!(
             v.cmds(),
-            [(VMM_ENTRY_RUN, 0), (VMM_ENTRY_INJECT_GP, 0), (VMM_ENTRY_INJECT_GP, 0), (VMM_ENTRY_RUN, 0)]
+            [
+                (VMM_ENTRY_RUN, 0),
+                (VMM_ENTRY_INJECT_GP, 0),
+                (VMM_ENTRY_INJECT_GP, 0),
+                (VMM_ENTRY_RUN, 0)
+            ]
         );
     }
 
@@ -312,7 +336,11 @@ mod tests {
         let svm = VmmExitSvm { exit_code: 0x7b, ..VmmExitSvm::ZERO };
         let cases: [(io::Result<VmmExit>, u8, &str); 5] = [
             (raw(exit::SUSPENDED, susp.to_data()), 2, "triple-faulted"),
-            (raw(exit::PAGING, pg.to_data()), 3, "write of guest-physical 0xfee00000: nothing mapped"),
+            (
+                raw(exit::PAGING, pg.to_data()),
+                3,
+                "write of guest-physical 0xfee00000: nothing mapped",
+            ),
             (raw(exit::SVM, svm.to_data()), 4, "SVM exit code 0x7b"),
             (raw(99, [0; 8]), 4, "reason 99"),
             (Err(io::Error::from_raw_os_error(22)), 1, "VMM_VCPU_RUN"),

@@ -113,7 +113,8 @@ fn check(cfg: Config, from: usize, bsp: bool, value: u64, origin: Origin) {
         mode: moved.then_some(ModeChange { from, to, base }),
         // The registers start over (and the armed timer stops) on disabling
         // and on the host's move from x2APIC back to xAPIC.
-        timer: ((to == Mode::Disabled && from != Mode::Disabled) || (from, to) == (Mode::X2Apic, Mode::XApic))
+        timer: ((to == Mode::Disabled && from != Mode::Disabled)
+            || (from, to) == (Mode::X2Apic, Mode::XApic))
             .then_some(TimerAction::Disarm),
         ..Effects::NONE
     };
@@ -121,7 +122,11 @@ fn check(cfg: Config, from: usize, bsp: bool, value: u64, origin: Origin) {
     if to == Mode::XApic {
         assert!(a.mmio_read(base + 0x30, 4, 0).is_some(), "{ctx:x?}");
         if base != DEFAULT_BASE {
-            assert_eq!(a.mmio_read(DEFAULT_BASE + 0x30, 4, 0), None, "old page still answers {ctx:x?}");
+            assert_eq!(
+                a.mmio_read(DEFAULT_BASE + 0x30, 4, 0),
+                None,
+                "old page still answers {ctx:x?}"
+            );
         }
     }
 }
@@ -193,7 +198,11 @@ fn reserved_bits_gp_from_every_mode() {
                         let value = DEFAULT_BASE | MODES[to].1 | BSP | 1 << bit;
                         let reserved = bit < 8 || bit == 9 || bit >= maxphyaddr as u32;
                         let old = apic_in(cfg, from, true).apic_base();
-                        assert_eq!(expect(&cfg, old, value, Origin::Guest).is_err(), reserved, "bit {bit}");
+                        assert_eq!(
+                            expect(&cfg, old, value, Origin::Guest).is_err(),
+                            reserved,
+                            "bit {bit}"
+                        );
                         check(cfg, from, true, value, Origin::Guest);
                         check(cfg, from, true, value, Origin::Host);
                     }
@@ -224,9 +233,17 @@ fn bsp_is_read_only_for_the_guest() {
             let mut a = apic_in(Config::DEFAULT, from, bsp);
             let value = DEFAULT_BASE | bits;
             let fx = a.wrmsr(MSR_APIC_BASE, value | (own ^ BSP), 0).unwrap();
-            assert_eq!((fx, a.apic_base()), (Effects::NONE, value | own), "guest, bsp {bsp}, mode {from}");
+            assert_eq!(
+                (fx, a.apic_base()),
+                (Effects::NONE, value | own),
+                "guest, bsp {bsp}, mode {from}"
+            );
             let fx = a.set_apic_base(value | (own ^ BSP), Origin::Host).unwrap();
-            assert_eq!((fx, a.apic_base()), (Effects::NONE, value | (own ^ BSP)), "host, bsp {bsp}, mode {from}");
+            assert_eq!(
+                (fx, a.apic_base()),
+                (Effects::NONE, value | (own ^ BSP)),
+                "host, bsp {bsp}, mode {from}"
+            );
         }
     }
 }
@@ -251,7 +268,10 @@ fn disabling_resets_registers_and_disarms_the_timer() {
         let mut a = apic_in(Config::DEFAULT, from, false);
         let fx = a.wrmsr(MSR_APIC_BASE, DEFAULT_BASE, 0).unwrap();
         let change = ModeChange { from: MODES[from].0, to: Mode::Disabled, base: DEFAULT_BASE };
-        assert_eq!(fx, Effects { mode: Some(change), timer: Some(TimerAction::Disarm), ..Effects::NONE });
+        assert_eq!(
+            fx,
+            Effects { mode: Some(change), timer: Some(TimerAction::Disarm), ..Effects::NONE }
+        );
         let fx = a.wrmsr(MSR_APIC_BASE, DEFAULT_BASE | EN, 0).unwrap();
         let change = ModeChange { from: Mode::Disabled, to: Mode::XApic, base: DEFAULT_BASE };
         assert_eq!(fx, Effects { mode: Some(change), ..Effects::NONE });
@@ -262,7 +282,10 @@ fn disabling_resets_registers_and_disarms_the_timer() {
             }
         }
         assert_eq!(a.pending_interrupt(), None);
-        assert_eq!(a.timer_expired(u64::MAX), Effects { timer: Some(TimerAction::Disarm), ..Effects::NONE });
+        assert_eq!(
+            a.timer_expired(u64::MAX),
+            Effects { timer: Some(TimerAction::Disarm), ..Effects::NONE }
+        );
     }
 }
 

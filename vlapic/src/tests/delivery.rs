@@ -10,10 +10,10 @@
 //! Expected values are written out by hand in the tables.
 
 extern crate std;
-use std::{format, vec::Vec};
 use crate::ipi::{resolve, Dest, Endpoint, Interrupt, Kind, Message};
 use crate::regs::{Bits256, Lvt, DEFAULT_BASE};
 use crate::{Config, Effects, Latched, Mode, Origin, Reset, Vlapic};
+use std::{format, vec::Vec};
 
 const TPR: u64 = 0x80;
 const APR: u64 = 0x90;
@@ -223,7 +223,14 @@ fn esr_is_latched_by_a_write() {
     assert_eq!(esr(&mut a), 1 << 5);
     assert_eq!(esr(&mut a), 0, "the next write clears it");
     // (ICR low, ESR): vector < 16 matters only for fixed and lowest priority.
-    for (icr, want) in [(0x0000f, 1 << 5), (0x0010e, 1 << 5), (0x8_0010, 0), (0x00405, 0), (0x00205, 0), (0x00600, 0)] {
+    for (icr, want) in [
+        (0x0000f, 1 << 5),
+        (0x0010e, 1 << 5),
+        (0x8_0010, 0),
+        (0x00405, 0),
+        (0x00205, 0),
+        (0x00600, 0),
+    ] {
         let fx = w(&mut a, ICR_LO, icr);
         assert_eq!(fx.ipi.is_some(), want == 0, "ICR {icr:#x}");
         assert_eq!(esr(&mut a), want, "ICR {icr:#x}");
@@ -252,7 +259,9 @@ fn esr_is_latched_by_a_write() {
 #[test]
 fn error_lvt_fires_on_errors() {
     // (error LVT, IRR after the error, ESR).
-    for (lvt, irr, want_esr) in [(0xee, Some(0xee), 0x20), (MASKED | 0xee, None, 0x20), (0x03, None, 0x60)] {
+    for (lvt, irr, want_esr) in
+        [(0xee, Some(0xee), 0x20), (MASKED | 0xee, None, 0x20), (0x03, None, 0x60)]
+    {
         let mut a = apic();
         let _ = w(&mut a, ERROR, lvt);
         let fx = w(&mut a, ICR_LO, 0x4_0005);
@@ -364,7 +373,13 @@ fn lvt_delivery_modes() {
     // 101 INIT and 111 ExtINT ("not supported for the LVT CMCI register,
     // the LVT thermal monitor register, or the LVT performance counter
     // register"); all others reserved.
-    let sources = [(Lvt::Cmci, CMCI), (Lvt::Thermal, THERMAL), (Lvt::Perf, PERF), (Lvt::Lint0, LINT0), (Lvt::Lint1, LINT1)];
+    let sources = [
+        (Lvt::Cmci, CMCI),
+        (Lvt::Thermal, THERMAL),
+        (Lvt::Perf, PERF),
+        (Lvt::Lint0, LINT0),
+        (Lvt::Lint1, LINT1),
+    ];
     let mut bad = Vec::new();
     for (src, off) in sources {
         let pin = matches!(src, Lvt::Lint0 | Lvt::Lint1);
@@ -384,7 +399,11 @@ fn lvt_delivery_modes() {
             // by take_events while the pin is asserted.
             let got = if pin && mode == 7 {
                 assert_eq!(a.latched(), Latched::default());
-                if a.take_events().extint { Got::ExtInt } else { Got::Nothing }
+                if a.take_events().extint {
+                    Got::ExtInt
+                } else {
+                    Got::Nothing
+                }
             } else {
                 observe(&mut a, 0x66)
             };
@@ -396,7 +415,11 @@ fn lvt_delivery_modes() {
             let mut a = apic();
             let _ = w(&mut a, off, MASKED | mode << 8 | 0x66);
             let fx = if pin { a.set_lint(((off - LINT0) / 0x10) as u8, true) } else { a.fire(src) };
-            assert_eq!((fx, observe(&mut a, 0x66)), (Effects::NONE, Got::Nothing), "{src:?} masked mode {mode}");
+            assert_eq!(
+                (fx, observe(&mut a, 0x66)),
+                (Effects::NONE, Got::Nothing),
+                "{src:?} masked mode {mode}"
+            );
         }
     }
     assert!(bad.is_empty(), "{}", bad.join("\n"));
@@ -492,7 +515,9 @@ fn accepts_pic_interrupt_when_disabled_or_lint0_extint() {
             }
             S::HwDisabled => assert!(a.set_apic_base(DEFAULT_BASE, Origin::Guest).is_ok()),
             S::X2 => {
-                assert!(a.set_apic_base(a.apic_base() | crate::regs::BASE_EXTD, Origin::Guest).is_ok());
+                assert!(a
+                    .set_apic_base(a.apic_base() | crate::regs::BASE_EXTD, Origin::Guest)
+                    .is_ok());
                 if let Some(v) = lint0 {
                     assert!(a.wrmsr(0x835, v as u64, 0).is_ok());
                 }
@@ -533,7 +558,11 @@ fn enabled_sw_disabled_and_disabled_receivers() {
             assert_eq!(fx, Effects { wake: taken, ..Effects::NONE }, "{irq:?} state {state}");
             let want_irr = if taken && fixed { bits(&[0x40]) } else { Bits256::EMPTY };
             assert_eq!(a.vectors().0, want_irr, "{irq:?} state {state}");
-            assert_eq!(a.latched(), if taken { latched } else { Latched::default() }, "{irq:?} state {state}");
+            assert_eq!(
+                a.latched(),
+                if taken { latched } else { Latched::default() },
+                "{irq:?} state {state}"
+            );
         }
     }
     // SIPI to a software-disabled AP waiting for it.
@@ -576,13 +605,19 @@ fn msi_decoding() {
         (0x0600, None),
     ];
     for (data, kind) in table {
-        for (dest, logical, x2) in [(3, false, false), (0xff, true, false), (0x1_0002, true, true), (0x105, false, true)] {
+        for (dest, logical, x2) in
+            [(3, false, false), (0xff, true, false), (0x1_0002, true, true), (0x105, false, true)]
+        {
             let want = kind.map(|kind| Message {
                 kind,
                 dest: if logical { Dest::Logical(dest) } else { Dest::Physical(dest) },
                 x2apic_format: x2,
             });
-            assert_eq!(Message::from_msi(dest, logical, data, x2), want, "data {data:#x} dest {dest:#x}");
+            assert_eq!(
+                Message::from_msi(dest, logical, data, x2),
+                want,
+                "data {data:#x} dest {dest:#x}"
+            );
         }
     }
 }

@@ -16,10 +16,10 @@
 //! rules, and an xAPIC receiver sees only 8-bit destinations.
 
 extern crate std;
-use std::{format, string::String, vec::Vec};
 use crate::ipi::{resolve, CpuSet, Delivery, Dest, Endpoint, Interrupt, Kind, Message};
 use crate::regs::{BASE_EXTD, DEFAULT_BASE};
 use crate::{Activity, Config, Effects, Latched, Mode, Origin, Reset, TimerAction, Vlapic};
+use std::{format, string::String, vec::Vec};
 
 const TPR: u64 = 0x80;
 const LDR: u64 = 0xd0;
@@ -99,7 +99,16 @@ struct Cpu {
     bsp: bool,
 }
 
-const C: Cpu = Cpu { mode: M::X, id: 0, logical: 0, cluster: false, tpr: 0, sw: true, waiting: false, bsp: false };
+const C: Cpu = Cpu {
+    mode: M::X,
+    id: 0,
+    logical: 0,
+    cluster: false,
+    tpr: 0,
+    sw: true,
+    waiting: false,
+    bsp: false,
+};
 const WAITING: Cpu = Cpu { sw: false, waiting: true, ..C };
 
 /// Flat xAPICs, x2APICs in clusters 0, 2 and 0x10, one AP waiting for SIPI,
@@ -271,7 +280,13 @@ fn reference(spec: &[Cpu], from: usize, icr: u64) -> Outcome {
         // Only software-enabled APICs take part (a disabled one would drop
         // the interrupt). Nothing pending anywhere, so APR = TPR; lowest
         // index on ties.
-        targets = targets.iter().copied().filter(|&j| spec[j].sw).min_by_key(|&j| (spec[j].tpr, j)).into_iter().collect();
+        targets = targets
+            .iter()
+            .copied()
+            .filter(|&j| spec[j].sw)
+            .min_by_key(|&j| (spec[j].tpr, j))
+            .into_iter()
+            .collect();
     }
     Outcome::Send(irq, targets)
 }
@@ -324,7 +339,9 @@ fn check(spec: &[Cpu], template: &[Vlapic], from: usize, icr: u64) -> Vec<String
         let mut want_irr = crate::regs::Bits256::EMPTY;
         irr.into_iter().for_each(|v| want_irr.set(v));
         if got_irr != want_irr || !isr.is_empty() || !tmr.is_empty() {
-            bad.push(format!("cpu {j}: IRR {got_irr:x?} ISR {isr:x?} TMR {tmr:x?}, want IRR {irr:x?}"));
+            bad.push(format!(
+                "cpu {j}: IRR {got_irr:x?} ISR {isr:x?} TMR {tmr:x?}, want IRR {irr:x?}"
+            ));
         }
         if bus[j].latched() != latched {
             bad.push(format!("cpu {j}: latched {:?}, want {latched:?}", bus[j].latched()));
@@ -340,11 +357,28 @@ fn check(spec: &[Cpu], template: &[Vlapic], from: usize, icr: u64) -> Vec<String
 
 const VECTORS: [u8; 4] = [0x00, 0x0f, 0x10, 0x9a];
 /// (trigger level, level assert).
-const TRIGGER_LEVEL: [(bool, bool); 4] = [(false, false), (false, true), (true, false), (true, true)];
-const XAPIC_DESTS: [u32; 16] = [0x00, 0x01, 0x02, 0x03, 0x05, 0x07, 0x0c, 0x11, 0x12, 0x13, 0x18, 0x21, 0x23, 0x80, 0xf1, 0xff];
+const TRIGGER_LEVEL: [(bool, bool); 4] =
+    [(false, false), (false, true), (true, false), (true, true)];
+const XAPIC_DESTS: [u32; 16] = [
+    0x00, 0x01, 0x02, 0x03, 0x05, 0x07, 0x0c, 0x11, 0x12, 0x13, 0x18, 0x21, 0x23, 0x80, 0xf1, 0xff,
+];
 const X2APIC_DESTS: [u32; 16] = [
-    0x0, 0x1, 0x3, 0x5, 0x12, 0x21, 0x23, 0xff, 0x105, 0x1_0004, 0x2_0002, 0x2_0008, 0x10_0020, 0x2_ffff,
-    0xffff, 0xffff_ffff,
+    0x0,
+    0x1,
+    0x3,
+    0x5,
+    0x12,
+    0x21,
+    0x23,
+    0xff,
+    0x105,
+    0x1_0004,
+    0x2_0002,
+    0x2_0008,
+    0x10_0020,
+    0x2_ffff,
+    0xffff,
+    0xffff_ffff,
 ];
 
 /// Every delivery mode × destination mode × shorthand × trigger/level ×
@@ -418,25 +452,90 @@ fn lowest_priority_arbitration() {
     const PHYS_ALL: (u32, u32) = (0, 0xff);
     let cases = [
         // Lowest TPR wins; 0x10 ties, lowest index.
-        Case { cpus: [(0x30, &[], &[]), (0x10, &[], &[]), (0x20, &[], &[]), (0x10, &[], &[])], aprs: [0x30, 0x10, 0x20, 0x10], from: 0, icr: PHYS_ALL, winner: Some(1) },
+        Case {
+            cpus: [(0x30, &[], &[]), (0x10, &[], &[]), (0x20, &[], &[]), (0x10, &[], &[])],
+            aprs: [0x30, 0x10, 0x20, 0x10],
+            from: 0,
+            icr: PHYS_ALL,
+            winner: Some(1),
+        },
         // A pending IRR class above the TPR raises the APR to that class.
-        Case { cpus: [(0x30, &[], &[]), (0x10, &[0x51], &[]), (0x20, &[], &[]), (0x10, &[], &[])], aprs: [0x30, 0x50, 0x20, 0x10], from: 0, icr: PHYS_ALL, winner: Some(3) },
+        Case {
+            cpus: [(0x30, &[], &[]), (0x10, &[0x51], &[]), (0x20, &[], &[]), (0x10, &[], &[])],
+            aprs: [0x30, 0x50, 0x20, 0x10],
+            from: 0,
+            icr: PHYS_ALL,
+            winner: Some(3),
+        },
         // Sub-class bits count while the TPR dominates.
-        Case { cpus: [(0x12, &[], &[]), (0x11, &[], &[]), (0x13, &[], &[]), (0x14, &[], &[])], aprs: [0x12, 0x11, 0x13, 0x14], from: 2, icr: PHYS_ALL, winner: Some(1) },
+        Case {
+            cpus: [(0x12, &[], &[]), (0x11, &[], &[]), (0x13, &[], &[]), (0x14, &[], &[])],
+            aprs: [0x12, 0x11, 0x13, 0x14],
+            from: 2,
+            icr: PHYS_ALL,
+            winner: Some(1),
+        },
         // IRR in the TPR's own class leaves APR = TPR.
-        Case { cpus: [(0x25, &[0x21], &[]), (0x26, &[], &[]), (0x27, &[], &[]), (0x28, &[], &[])], aprs: [0x25, 0x26, 0x27, 0x28], from: 1, icr: PHYS_ALL, winner: Some(0) },
+        Case {
+            cpus: [(0x25, &[0x21], &[]), (0x26, &[], &[]), (0x27, &[], &[]), (0x28, &[], &[])],
+            aprs: [0x25, 0x26, 0x27, 0x28],
+            from: 1,
+            icr: PHYS_ALL,
+            winner: Some(0),
+        },
         // ISR in the TPR's class: APR drops its sub-class (max of classes).
-        Case { cpus: [(0x25, &[], &[0x21]), (0x24, &[], &[]), (0x27, &[], &[]), (0x28, &[], &[])], aprs: [0x20, 0x24, 0x27, 0x28], from: 1, icr: PHYS_ALL, winner: Some(0) },
+        Case {
+            cpus: [(0x25, &[], &[0x21]), (0x24, &[], &[]), (0x27, &[], &[]), (0x28, &[], &[])],
+            aprs: [0x20, 0x24, 0x27, 0x28],
+            from: 1,
+            icr: PHYS_ALL,
+            winner: Some(0),
+        },
         // ISR above the TPR.
-        Case { cpus: [(0x00, &[], &[0x61]), (0x00, &[0x31], &[0x61]), (0x50, &[], &[]), (0x40, &[0x45], &[])], aprs: [0x60, 0x60, 0x50, 0x40], from: 0, icr: PHYS_ALL, winner: Some(3) },
+        Case {
+            cpus: [
+                (0x00, &[], &[0x61]),
+                (0x00, &[0x31], &[0x61]),
+                (0x50, &[], &[]),
+                (0x40, &[0x45], &[]),
+            ],
+            aprs: [0x60, 0x60, 0x50, 0x40],
+            from: 0,
+            icr: PHYS_ALL,
+            winner: Some(3),
+        },
         // Logical flat destination 0x0c: cpus 2 and 3 only.
-        Case { cpus: [(0x00, &[], &[]), (0x00, &[], &[]), (0x30, &[], &[]), (0x20, &[], &[])], aprs: [0, 0, 0x30, 0x20], from: 0, icr: (1 << 11, 0x0c), winner: Some(3) },
+        Case {
+            cpus: [(0x00, &[], &[]), (0x00, &[], &[]), (0x30, &[], &[]), (0x20, &[], &[])],
+            aprs: [0, 0, 0x30, 0x20],
+            from: 0,
+            icr: (1 << 11, 0x0c),
+            winner: Some(3),
+        },
         // All-excluding-self: the sender is not a candidate even if lowest.
-        Case { cpus: [(0x40, &[], &[]), (0x00, &[], &[]), (0x40, &[], &[]), (0x30, &[], &[])], aprs: [0x40, 0, 0x40, 0x30], from: 1, icr: (3 << 18, 0), winner: Some(3) },
+        Case {
+            cpus: [(0x40, &[], &[]), (0x00, &[], &[]), (0x40, &[], &[]), (0x30, &[], &[])],
+            aprs: [0x40, 0, 0x40, 0x30],
+            from: 1,
+            icr: (3 << 18, 0),
+            winner: Some(3),
+        },
         // A physical destination names one APIC: it wins alone.
-        Case { cpus: [(0x00, &[], &[]), (0x00, &[], &[]), (0xf0, &[], &[]), (0x00, &[], &[])], aprs: [0, 0, 0xf0, 0], from: 0, icr: (0, 2), winner: Some(2) },
+        Case {
+            cpus: [(0x00, &[], &[]), (0x00, &[], &[]), (0xf0, &[], &[]), (0x00, &[], &[])],
+            aprs: [0, 0, 0xf0, 0],
+            from: 0,
+            icr: (0, 2),
+            winner: Some(2),
+        },
         // Nobody matches.
-        Case { cpus: [(0x00, &[], &[]), (0x00, &[], &[]), (0x00, &[], &[]), (0x00, &[], &[])], aprs: [0; 4], from: 0, icr: (1 << 11, 0x10), winner: None },
+        Case {
+            cpus: [(0x00, &[], &[]), (0x00, &[], &[]), (0x00, &[], &[]), (0x00, &[], &[])],
+            aprs: [0; 4],
+            from: 0,
+            icr: (1 << 11, 0x10),
+            winner: None,
+        },
     ];
     for (n, case) in cases.iter().enumerate() {
         let mut bus: Vec<Vlapic> = (0..4)
@@ -500,10 +599,15 @@ fn init_all_but_self(spec: &[Cpu], from: usize) {
         }
     }
     let before = bus.clone();
-    let ids: Vec<u32> = bus.iter_mut().enumerate().map(|(j, a)| if enabled(j) { rd(a, ID) } else { 0 }).collect();
+    let ids: Vec<u32> =
+        bus.iter_mut().enumerate().map(|(j, a)| if enabled(j) { rd(a, ID) } else { 0 }).collect();
 
     let (fx, d) = send(&mut bus, from, 0xc4500);
-    let init = Message { kind: Kind::Interrupt(Interrupt::Init), dest: Dest::AllButSelf, x2apic_format: x2(spec, from) };
+    let init = Message {
+        kind: Kind::Interrupt(Interrupt::Init),
+        dest: Dest::AllButSelf,
+        x2apic_format: x2(spec, from),
+    };
     assert_eq!(fx, Effects { ipi: Some(init), ..Effects::NONE }, "nothing but a message");
     assert_eq!(d, Some(Delivery { targets: set_of(&receivers), interrupt: Interrupt::Init }));
     let sender_untouched = |bus: &[Vlapic]| {
@@ -526,14 +630,22 @@ fn init_all_but_self(spec: &[Cpu], from: usize) {
         assert_eq!(ev.reset, Some(Reset { wait_for_sipi: !spec[j].bsp }), "cpu {j}");
         assert_eq!((ev.start, ev.nmi, ev.smi, ev.extint), (None, false, false, false), "cpu {j}");
         if spec[j].sw {
-            assert_eq!(ev.effects.timer, Some(TimerAction::Disarm), "cpu {j}: INIT stops the timer");
+            assert_eq!(
+                ev.effects.timer,
+                Some(TimerAction::Disarm),
+                "cpu {j}: INIT stops the timer"
+            );
         }
         let want_activity = if spec[j].bsp { Activity::Running } else { Activity::WaitForSipi };
         assert_eq!(a.activity(), want_activity, "cpu {j}");
         // SDM "Local APIC State After an INIT Reset": power-up values, but
         // the APIC ID (and the APIC base MSR, hence the mode) is kept.
         assert_eq!(a.apic_base(), before[j].apic_base(), "cpu {j}");
-        assert_eq!(a.mode(), if spec[j].mode == M::X2 { Mode::X2Apic } else { Mode::XApic }, "cpu {j}");
+        assert_eq!(
+            a.mode(),
+            if spec[j].mode == M::X2 { Mode::X2Apic } else { Mode::XApic },
+            "cpu {j}"
+        );
         assert_eq!(rd(a, ID), ids[j], "cpu {j}: ID survives INIT");
         assert_eq!(rd(a, SVR), 0xff, "cpu {j}");
         assert_eq!(rd(a, TPR), 0, "cpu {j}");

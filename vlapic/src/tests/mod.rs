@@ -5,9 +5,9 @@
 use super::*;
 
 mod base;
-mod registers;
-mod ipi;
 mod delivery;
+mod ipi;
+mod registers;
 mod timer;
 
 #[test]
@@ -20,7 +20,21 @@ fn power_up_state() {
 
 #[test]
 fn mul_div_matches_u128_arithmetic() {
-    let samples = [0u64, 1, 2, 3, 7, 1000, 1 << 31, u32::MAX as u64, 1 << 32, 5_000_000_000, 1 << 63, u64::MAX - 1, u64::MAX];
+    let samples = [
+        0u64,
+        1,
+        2,
+        3,
+        7,
+        1000,
+        1 << 31,
+        u32::MAX as u64,
+        1 << 32,
+        5_000_000_000,
+        1 << 63,
+        u64::MAX - 1,
+        u64::MAX,
+    ];
     for &a in &samples {
         for &b in &samples {
             for &c in &samples[1..] {

@@ -40,7 +40,15 @@ struct Row {
     ro: u32,
 }
 
-const fn row(off: u16, n: u16, name: &'static str, xapic: Acc, x2apic: Acc, wr: u32, ro: u32) -> Row {
+const fn row(
+    off: u16,
+    n: u16,
+    name: &'static str,
+    xapic: Acc,
+    x2apic: Acc,
+    wr: u32,
+    ro: u32,
+) -> Row {
     Row { off, n, name, xapic, x2apic, wr, ro }
 }
 
@@ -97,7 +105,9 @@ const DIVIDE: [u64; 8] = [2, 4, 8, 16, 32, 64, 128, 1];
 
 /// The row for 16-byte `slot` under `cfg`, if the SDM has one.
 fn lookup(cfg: &Config, slot: usize) -> Option<Row> {
-    let mut r = *MAP.iter().find(|r| (r.off as usize >> 4..(r.off as usize >> 4) + r.n as usize).contains(&slot))?;
+    let mut r = *MAP
+        .iter()
+        .find(|r| (r.off as usize >> 4..(r.off as usize >> 4) + r.n as usize).contains(&slot))?;
     match r.off {
         0x2f0 if !cfg.cmci => return None,
         0x0f0 if cfg.eoi_suppression => r.wr |= 1 << 12,
@@ -158,7 +168,10 @@ impl Ref {
         let irrv = highest(&self.v[0x20..0x28]).unwrap_or(0);
         let v = match slot {
             0x02 if self.x2 => self.id,
-            0x03 => 0x14 | (if self.cfg.cmci { 6 } else { 5 }) << 16 | (self.cfg.eoi_suppression as u32) << 24,
+            0x03 => {
+                0x14 | (if self.cfg.cmci { 6 } else { 5 }) << 16
+                    | (self.cfg.eoi_suppression as u32) << 24
+            }
             // SDM "Arbitration Priority Register".
             0x09 if tpr >> 4 >= irrv >> 4 && tpr >> 4 > isrv >> 4 => tpr,
             0x09 => (tpr & 0xf0).max(isrv & 0xf0).max(irrv & 0xf0),
@@ -287,7 +300,8 @@ impl Ref {
 }
 
 /// Everything optional, and nothing optional.
-const BARE: Config = Config { tsc_deadline: false, cmci: false, eoi_suppression: false, ..Config::DEFAULT };
+const BARE: Config =
+    Config { tsc_deadline: false, cmci: false, eoi_suppression: false, ..Config::DEFAULT };
 const CONFIGS: [Config; 2] = [Config::DEFAULT, BARE];
 /// The x2APIC ID of the APIC under test (xAPIC ID 0x45 after reset).
 const ID: u32 = 0x0001_2345;
@@ -324,7 +338,9 @@ impl Pair {
     fn xapic_dump(&mut self) -> [[Option<u32>; 0x40]; 2] {
         let want: [_; 0x40] = core::array::from_fn(|slot| self.r.xapic_word(slot));
         let got = core::array::from_fn(|slot| {
-            want[slot].and_then(|_| self.a.mmio_read(DEFAULT_BASE + slot as u64 * 16, 4, 0).map(|v| v as u32))
+            want[slot].and_then(|_| {
+                self.a.mmio_read(DEFAULT_BASE + slot as u64 * 16, 4, 0).map(|v| v as u32)
+            })
         });
         [got, want]
     }
@@ -338,19 +354,19 @@ impl Pair {
 /// Distinctive values for the writable xAPIC registers, some with
 /// reserved bits set: (offset, value).
 const XAPIC_SETUP: [(u64, u64); 13] = [
-    (0x080, 0xffff_ff3c),  // TPR
-    (0x020, 0x5aff_ffff),  // ID
-    (0x0d0, 0xa5ff_ffff),  // LDR
-    (0x0e0, 0x0000_0000),  // DFR: cluster model
-    (0x2f0, 0x0001_02b1),  // LVT CMCI (reserved without CMCI)
-    (0x320, 0xfffe_00c2),  // LVT timer: periodic
-    (0x330, 0x0001_04d3),  // LVT thermal: NMI, masked
-    (0x340, 0x0000_00e4),  // LVT perf
-    (0x350, 0x0000_a7f5),  // LVT LINT0: ExtINT, active low, level
-    (0x360, 0x0001_84c6),  // LVT LINT1
-    (0x370, 0x0001_00f7),  // LVT error: masked, so reserved accesses fire nothing
-    (0x3e0, 0xffff_fffb),  // divide by 1
-    (0x310, 0xb7ff_ffff),  // ICR high
+    (0x080, 0xffff_ff3c), // TPR
+    (0x020, 0x5aff_ffff), // ID
+    (0x0d0, 0xa5ff_ffff), // LDR
+    (0x0e0, 0x0000_0000), // DFR: cluster model
+    (0x2f0, 0x0001_02b1), // LVT CMCI (reserved without CMCI)
+    (0x320, 0xfffe_00c2), // LVT timer: periodic
+    (0x330, 0x0001_04d3), // LVT thermal: NMI, masked
+    (0x340, 0x0000_00e4), // LVT perf
+    (0x350, 0x0000_a7f5), // LVT LINT0: ExtINT, active low, level
+    (0x360, 0x0001_84c6), // LVT LINT1
+    (0x370, 0x0001_00f7), // LVT error: masked, so reserved accesses fire nothing
+    (0x3e0, 0xffff_fffb), // divide by 1
+    (0x310, 0xb7ff_ffff), // ICR high
 ];
 
 /// Interrupts taken before the sweeps: (vector, level, accepted into ISR).
@@ -438,9 +454,14 @@ fn legal(slot: usize) -> u64 {
 /// a legal value, and a few patterns.
 fn values(slot: usize, bits: u32) -> impl Iterator<Item = u64> {
     let l = legal(slot);
-    (0..bits)
-        .flat_map(move |b| [1u64 << b, l | 1 << b])
-        .chain([l, 0, u64::MAX, 0xa5a5_a5a5, 0x5a5a_5a5a, 0xdead_beef_5a5a_5a5a])
+    (0..bits).flat_map(move |b| [1u64 << b, l | 1 << b]).chain([
+        l,
+        0,
+        u64::MAX,
+        0xa5a5_a5a5,
+        0x5a5a_5a5a,
+        0xdead_beef_5a5a_5a5a,
+    ])
 }
 
 #[test]
@@ -452,7 +473,12 @@ fn xapic_reads_every_offset_and_width() {
         for off in 0..0x1000 {
             for size in 1..=8 {
                 let want = p.r.read(off, size);
-                assert_eq!(p.a.mmio_read(DEFAULT_BASE + off, size as usize, NOW), Some(want), "read {off:#x}/{size} ({}) {cfg:?}", name(&cfg, off as usize / 16));
+                assert_eq!(
+                    p.a.mmio_read(DEFAULT_BASE + off, size as usize, NOW),
+                    Some(want),
+                    "read {off:#x}/{size} ({}) {cfg:?}",
+                    name(&cfg, off as usize / 16)
+                );
             }
         }
     }
@@ -517,17 +543,29 @@ fn xapic_lvt_mask_forced_while_software_disabled() {
     let mut p = xapic_state(Config::DEFAULT, false);
     for s in LVTS {
         p.mmio(s as u64 * 16, 0xe5);
-        assert_eq!(p.a.mmio_read(DEFAULT_BASE + s as u64 * 16, 4, 0), Some(0x1_00e5), "slot {s:#x}");
+        assert_eq!(
+            p.a.mmio_read(DEFAULT_BASE + s as u64 * 16, 4, 0),
+            Some(0x1_00e5),
+            "slot {s:#x}"
+        );
     }
     p.mmio(0x0f0, 0x1ff);
     for s in LVTS {
-        assert_eq!(p.a.mmio_read(DEFAULT_BASE + s as u64 * 16, 4, 0), Some(0x1_00e5), "enable unmasks nothing");
+        assert_eq!(
+            p.a.mmio_read(DEFAULT_BASE + s as u64 * 16, 4, 0),
+            Some(0x1_00e5),
+            "enable unmasks nothing"
+        );
         p.mmio(s as u64 * 16, 0xe5);
         assert_eq!(p.a.mmio_read(DEFAULT_BASE + s as u64 * 16, 4, 0), Some(0xe5));
     }
     p.mmio(0x0f0, 0x0ff);
     for s in LVTS {
-        assert_eq!(p.a.mmio_read(DEFAULT_BASE + s as u64 * 16, 4, 0), Some(0x1_00e5), "disable masks all");
+        assert_eq!(
+            p.a.mmio_read(DEFAULT_BASE + s as u64 * 16, 4, 0),
+            Some(0x1_00e5),
+            "disable masks all"
+        );
     }
 }
 
@@ -539,7 +577,11 @@ fn xapic_esr_write_latches_pending_errors() {
     type Step = (fn(&mut Vlapic), u64, u64);
     let steps: [Step; 4] = [
         (|a| assert_eq!(a.mmio_read(DEFAULT_BASE + 0x3f0, 4, 0), Some(0)), 0, 0x80),
-        (|a| assert_eq!(a.mmio_write(DEFAULT_BASE + 0x400, 4, 1, 0), Some(Effects::NONE)), 0x80, 0x80),
+        (
+            |a| assert_eq!(a.mmio_write(DEFAULT_BASE + 0x400, 4, 1, 0), Some(Effects::NONE)),
+            0x80,
+            0x80,
+        ),
         (|a| assert_eq!(a.mmio_write(DEFAULT_BASE + 0x401, 4, 1, 0), Some(Effects::NONE)), 0x80, 0),
         (|a| assert_eq!(a.mmio_read(DEFAULT_BASE + 0x004, 4, 0), Some(0)), 0, 0),
     ];
@@ -608,7 +650,11 @@ fn x2apic_id_and_ldr_from_initial_id() {
     ];
     for (id, ldr) in IDS {
         let mut a = Vlapic::new(Config::DEFAULT, 0, id, false).unwrap();
-        assert_eq!(a.mmio_read(DEFAULT_BASE + 0x20, 4, 0), Some(((id & 0xff) << 24) as u64), "xAPIC ID {id:#x}");
+        assert_eq!(
+            a.mmio_read(DEFAULT_BASE + 0x20, 4, 0),
+            Some(((id & 0xff) << 24) as u64),
+            "xAPIC ID {id:#x}"
+        );
         // The xAPIC ID is writable, but the x2APIC ID is the initial one.
         let _ = a.mmio_write(DEFAULT_BASE + 0x20, 4, 0x9900_0000, 0).unwrap();
         let _ = a.mmio_write(DEFAULT_BASE + 0xd0, 4, 0x9900_0000, 0).unwrap();
@@ -662,7 +708,11 @@ fn mmio_is_dead_in_x2apic_mode() {
     for off in 0..0x1000 {
         for size in 1..=8 {
             assert_eq!(a.mmio_read(DEFAULT_BASE + off, size, 0), None, "read {off:#x}/{size}");
-            assert_eq!(a.mmio_write(DEFAULT_BASE + off, size, u64::MAX, 0), None, "write {off:#x}/{size}");
+            assert_eq!(
+                a.mmio_write(DEFAULT_BASE + off, size, u64::MAX, 0),
+                None,
+                "write {off:#x}/{size}"
+            );
         }
     }
     assert!(a == p.a);
@@ -697,8 +747,16 @@ fn disabled_mode_has_neither() {
     }
     for msr in 0x800..=0x8ff {
         assert_eq!(a.rdmsr(msr, 0), Err(Gp), "RDMSR {msr:#x}");
-        assert_eq!(a.wrmsr(msr, legal(msr as usize - 0x800), 0).map(|_| ()), Err(Gp), "WRMSR {msr:#x}");
+        assert_eq!(
+            a.wrmsr(msr, legal(msr as usize - 0x800), 0).map(|_| ()),
+            Err(Gp),
+            "WRMSR {msr:#x}"
+        );
     }
     assert!(a == before);
-    assert_eq!(a.rdmsr(MSR_APIC_BASE, 0), Ok(DEFAULT_BASE | 1 << 8), "IA32_APIC_BASE stays readable");
+    assert_eq!(
+        a.rdmsr(MSR_APIC_BASE, 0),
+        Ok(DEFAULT_BASE | 1 << 8),
+        "IA32_APIC_BASE stays readable"
+    );
 }

@@ -7,17 +7,26 @@
 //! divisor; every expected expiry and count below follows from that.
 
 extern crate std;
-use std::format;
 use crate::regs::{BASE_EXTD, DEFAULT_BASE};
 use crate::{Config, Effects, Origin, TimerAction, Tsc, Vlapic};
+use std::format;
 
-const CFG: Config = Config { bus_hz: 100_000_000, tsc_hz: 1_000_000_000, min_period: 0, ..Config::DEFAULT };
+const CFG: Config =
+    Config { bus_hz: 100_000_000, tsc_hz: 1_000_000_000, min_period: 0, ..Config::DEFAULT };
 /// TSC ticks per bus clock.
 const TICKS: u64 = 10;
 /// (divide configuration, divisor): SDM "Divide Configuration Register",
 /// bits 3, 1 and 0.
-const DIVIDE: [(u32, u64); 8] =
-    [(0b0000, 2), (0b0001, 4), (0b0010, 8), (0b0011, 16), (0b1000, 32), (0b1001, 64), (0b1010, 128), (0b1011, 1)];
+const DIVIDE: [(u32, u64); 8] = [
+    (0b0000, 2),
+    (0b0001, 4),
+    (0b0010, 8),
+    (0b0011, 16),
+    (0b1000, 32),
+    (0b1001, 64),
+    (0b1010, 128),
+    (0b1011, 1),
+];
 
 const EOI: u64 = 0xb0;
 const SVR: u64 = 0xf0;
@@ -88,7 +97,11 @@ fn oneshot_counts_down_with_every_divisor() {
         assert_eq!(r(&mut a, INITIAL, t0), n);
         for k in [0u64, 1, 2, 499, 998, 999] {
             assert_eq!(r(&mut a, CURRENT, t0 + k * tick), n - k as u32, "/{div} at count {k}");
-            assert_eq!(r(&mut a, CURRENT, t0 + k * tick + tick - 1), n - k as u32, "/{div} just before count {k}+1");
+            assert_eq!(
+                r(&mut a, CURRENT, t0 + k * tick + tick - 1),
+                n - k as u32,
+                "/{div} just before count {k}+1"
+            );
         }
         assert_eq!(r(&mut a, CURRENT, end), 0);
         assert_eq!(r(&mut a, CURRENT, end + 12_345), 0);
@@ -127,7 +140,11 @@ fn periodic_reloads_with_every_divisor() {
         // first period boundary after now.
         assert_eq!(a.timer_expired(t0 + 4 * p + 7), timer_wake(arm(t0 + 5 * p)), "/{div}");
         assert!(take_fire(&mut a));
-        assert_eq!(r(&mut a, CURRENT, t0 + 4 * p + tick), n - 1, "/{div}: the count is not disturbed");
+        assert_eq!(
+            r(&mut a, CURRENT, t0 + 4 * p + tick),
+            n - 1,
+            "/{div}: the count is not disturbed"
+        );
     }
 }
 
@@ -159,7 +176,10 @@ fn masked_timer_counts_and_rearms() {
     assert!(!take_fire(&mut a));
     assert_eq!(r(&mut a, CURRENT, 2_500), 75);
     let fx = w(&mut a, LVT_TIMER, PERIODIC, 3_000);
-    assert!(matches!(fx.timer, None | Some(TimerAction::Arm(4_000))), "unmasking leaves the expiry: {fx:?}");
+    assert!(
+        matches!(fx.timer, None | Some(TimerAction::Arm(4_000))),
+        "unmasking leaves the expiry: {fx:?}"
+    );
     assert_eq!(a.timer_expired(4_000), timer_wake(arm(6_000)));
     assert!(take_fire(&mut a));
 

@@ -129,13 +129,17 @@ pub fn emulate_case(case: &Case, env: Env) -> Result<Outcome, String> {
     })
 }
 
-const GPR_NAMES: [&str; 16] =
-    ["rax", "rcx", "rdx", "rbx", "rsp", "rbp", "rsi", "rdi", "r8", "r9", "r10", "r11", "r12", "r13", "r14", "r15"];
+const GPR_NAMES: [&str; 16] = [
+    "rax", "rcx", "rdx", "rbx", "rsp", "rbp", "rsi", "rdi", "r8", "r9", "r10", "r11", "r12", "r13",
+    "r14", "r15",
+];
 
 /// Names of the flags set in `f`.
 pub fn flag_names(f: u64) -> String {
     let mut s = String::new();
-    for (bit, n) in [(CF, "CF"), (PF, "PF"), (AF, "AF"), (ZF, "ZF"), (SF, "SF"), (DF, "DF"), (OF, "OF")] {
+    for (bit, n) in
+        [(CF, "CF"), (PF, "PF"), (AF, "AF"), (ZF, "ZF"), (SF, "SF"), (DF, "DF"), (OF, "OF")]
+    {
         if f & bit != 0 {
             if !s.is_empty() {
                 s.push(' ');
@@ -155,7 +159,13 @@ fn hex(b: &[u8]) -> String {
 
 /// The differences between the host's result and the emulator's, or
 /// `None` when they agree on everything `case` compares.
-pub fn compare(case: &Case, env: Env, native: &Regs, ndata: &[u8], emu: &Result<Outcome, String>) -> Option<String> {
+pub fn compare(
+    case: &Case,
+    env: Env,
+    native: &Regs,
+    ndata: &[u8],
+    emu: &Result<Outcome, String>,
+) -> Option<String> {
     let mut diff = String::new();
     match emu {
         Err(e) => {
@@ -187,7 +197,8 @@ pub fn compare(case: &Case, env: Env, native: &Regs, ndata: &[u8], emu: &Result<
             }
             let len = case.bytes.len() as u64;
             if o.rip != env.insn + len {
-                let _ = writeln!(diff, "  emulator RIP {:#x}, expected {:#x}", o.rip, env.insn + len);
+                let _ =
+                    writeln!(diff, "  emulator RIP {:#x}, expected {:#x}", o.rip, env.insn + len);
             }
             for i in 0..16 {
                 if native.vec[i] != o.regs.vec[i] {
@@ -224,14 +235,22 @@ pub fn compare(case: &Case, env: Env, native: &Regs, ndata: &[u8], emu: &Result<
                 // compare).
                 let want = case.target.map(|t| vec![(t, 1, false)]).unwrap_or_default();
                 if o.checks != want {
-                    let _ = writeln!(diff, "  emulator checked {:x?}, expected {want:x?}", o.checks);
+                    let _ =
+                        writeln!(diff, "  emulator checked {:x?}, expected {want:x?}", o.checks);
                 }
-                if native.gpr != case.regs.gpr || native.vec != case.regs.vec || ndata != case.data.as_slice() {
+                if native.gpr != case.regs.gpr
+                    || native.vec != case.regs.vec
+                    || ndata != case.data.as_slice()
+                {
                     let _ = writeln!(diff, "  the host changed registers or memory");
                 }
                 if native.rflags != fin {
-                    let _ =
-                        writeln!(diff, "  host flags [{}], initial [{}]", flag_names(native.rflags), flag_names(fin));
+                    let _ = writeln!(
+                        diff,
+                        "  host flags [{}], initial [{}]",
+                        flag_names(native.rflags),
+                        flag_names(fin)
+                    );
                 }
             }
         }
@@ -241,9 +260,19 @@ pub fn compare(case: &Case, env: Env, native: &Regs, ndata: &[u8], emu: &Result<
     }
     let mut msg = format!("{}: bytes [{}]\n", case.name, hex(&case.bytes));
     if let Ok(insn) = decode(&case.bytes, CpuMode::Long64) {
-        let _ = writeln!(msg, "  decoded {:?} {:?} size {} addr {} lock {} rep {:?}", insn.op, insn.operands, insn.op_size, insn.addr_size, insn.lock, insn.rep);
+        let _ = writeln!(
+            msg,
+            "  decoded {:?} {:?} size {} addr {} lock {} rep {:?}",
+            insn.op, insn.operands, insn.op_size, insn.addr_size, insn.lock, insn.rep
+        );
     }
-    let _ = writeln!(msg, "  rip {:#x} data {:#x}..{:#x}", env.insn, env.data, env.data + case.data.len() as u64);
+    let _ = writeln!(
+        msg,
+        "  rip {:#x} data {:#x}..{:#x}",
+        env.insn,
+        env.data,
+        env.data + case.data.len() as u64
+    );
     let _ = write!(msg, "  initial:");
     for (i, name) in GPR_NAMES.iter().enumerate() {
         if i % 4 == 0 {

@@ -189,7 +189,12 @@ impl Ins {
                 out.push(if r { 0 } else { 0x80 } | vvvv | l | v.pp);
             } else {
                 out.push(0xc4);
-                out.push(if r { 0 } else { 0x80 } | if x { 0 } else { 0x40 } | if b { 0 } else { 0x20 } | v.map);
+                out.push(
+                    if r { 0 } else { 0x80 }
+                        | if x { 0 } else { 0x40 }
+                        | if b { 0 } else { 0x20 }
+                        | v.map,
+                );
                 out.push(if v.w { 0x80 } else { 0 } | vvvv | l | v.pp);
             }
         } else if self.has_rex() {
@@ -333,7 +338,18 @@ impl<'r> Draft<'r> {
         for c in data.chunks_mut(8) {
             c.copy_from_slice(&rng.next_u64().to_le_bytes());
         }
-        Self { rng, env, ins: Ins::new(&[]), gpr, rflags, vec, data, a32: false, lock: false, target: None }
+        Self {
+            rng,
+            env,
+            ins: Ins::new(&[]),
+            gpr,
+            rflags,
+            vec,
+            data,
+            a32: false,
+            lock: false,
+            target: None,
+        }
     }
 
     /// Adds the operand-size prefixes for a `size`-byte operation.
@@ -392,13 +408,15 @@ impl<'r> Draft<'r> {
     /// that must not be the base.
     pub fn mem_form(&mut self, need_base: bool, avoid: &[u8]) -> MemOp {
         loop {
-            let mut m = MemOp { base: None, index: None, scale: 1, disp: 0, disp_len: 4, rip: false };
+            let mut m =
+                MemOp { base: None, index: None, scale: 1, disp: 0, disp_len: 4, rip: false };
             let kind = if need_base { 3 + self.rng.below(13) } else { self.rng.below(16) };
             match kind {
                 0 => m.rip = true,
                 1 => {}
                 2 => {
-                    m.index = Some(self.rng.pick(&[0, 1, 2, 3, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15]));
+                    m.index =
+                        Some(self.rng.pick(&[0, 1, 2, 3, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15]));
                     m.scale = self.rng.pick(&[1, 2, 4, 8]);
                 }
                 _ => {
@@ -408,7 +426,9 @@ impl<'r> Draft<'r> {
                     }
                     m.base = Some(b);
                     if self.rng.one_in(2) {
-                        m.index = Some(self.rng.pick(&[0, 1, 2, 3, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15]));
+                        m.index = Some(
+                            self.rng.pick(&[0, 1, 2, 3, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15]),
+                        );
                         m.scale = self.rng.pick(&[1, 2, 4, 8]);
                     }
                     m.disp_len = self.rng.pick(&[0, 1, 4]);
@@ -486,7 +506,8 @@ impl<'r> Draft<'r> {
                     let bv = base.map_or(0, |b| self.gpr[usize::from(b)]);
                     let len = if base.is_none() { 4 } else { m.disp_len };
                     m.disp = small_disp(self.rng, len);
-                    let mut x = t.wrapping_sub(extra).wrapping_sub(m.disp as u64).wrapping_sub(bv) & amask;
+                    let mut x =
+                        t.wrapping_sub(extra).wrapping_sub(m.disp as u64).wrapping_sub(bv) & amask;
                     let r = x % sc;
                     m.disp += r as i64;
                     x -= r;
@@ -501,7 +522,9 @@ impl<'r> Draft<'r> {
                         0 => 0,
                         _ => self.rng.range(-90, 90),
                     };
-                    let at = |g: &[u64; 16], disp: i64| g[usize::from(RSP)].wrapping_add(extra).wrapping_add(disp as u64);
+                    let at = |g: &[u64; 16], disp: i64| {
+                        g[usize::from(RSP)].wrapping_add(extra).wrapping_add(disp as u64)
+                    };
                     t = at(&self.gpr, m.disp);
                     let mut delta = t % align;
                     if locked && ((t - delta) % 64) + size > 64 {
@@ -510,7 +533,10 @@ impl<'r> Draft<'r> {
                     self.gpr[usize::from(RSP)] -= delta;
                     t = at(&self.gpr, m.disp);
                     let off = t.wrapping_sub(data);
-                    assert!(off + size <= DATA_LEN as u64 && t % align == 0, "rsp-relative placement");
+                    assert!(
+                        off + size <= DATA_LEN as u64 && t % align == 0,
+                        "rsp-relative placement"
+                    );
                 }
                 (Some(b), Some(i)) if i == b => {
                     m.disp = self.disp_any(m.disp_len);
@@ -524,14 +550,19 @@ impl<'r> Draft<'r> {
                         }
                         x = t.wrapping_sub(extra).wrapping_sub(m.disp as u64) & amask;
                     }
-                    let v = if k == 2 { (x / 2) | (self.rng.below(2) << if self.a32 { 31 } else { 63 }) } else { x.wrapping_mul(inverse(k)) };
+                    let v = if k == 2 {
+                        (x / 2) | (self.rng.below(2) << if self.a32 { 31 } else { 63 })
+                    } else {
+                        x.wrapping_mul(inverse(k))
+                    };
                     let up = self.upper();
                     self.gpr[usize::from(b)] = up | (v & amask);
                 }
                 (Some(b), idx) => {
                     m.disp = self.disp_any(m.disp_len);
                     let iv = idx.map_or(0, |i| self.gpr[usize::from(i)].wrapping_mul(sc));
-                    let v = t.wrapping_sub(extra).wrapping_sub(m.disp as u64).wrapping_sub(iv) & amask;
+                    let v =
+                        t.wrapping_sub(extra).wrapping_sub(m.disp as u64).wrapping_sub(iv) & amask;
                     let up = self.upper();
                     self.gpr[usize::from(b)] = up | v;
                 }
@@ -711,11 +742,8 @@ fn rm(d: &mut Draft<'_>, mem: bool, need_base: bool, avoid: &[u8]) {
     if mem && !d.a32 {
         d.maybe_a32(6);
     }
-    d.ins.rm = if mem {
-        Rm::Mem(d.mem_form(need_base, avoid))
-    } else {
-        Rm::Reg(d.rng.below(16) as u8)
-    };
+    d.ins.rm =
+        if mem { Rm::Mem(d.mem_form(need_base, avoid)) } else { Rm::Reg(d.rng.below(16) as u8) };
 }
 
 /// 00-3D, 80, 81, 83.
@@ -737,7 +765,11 @@ fn alu(d: &mut Draft<'_>) -> Spec {
             d.ins.opcode = vec![opc];
             d.ins.reg = d.rng.below(16) as u8;
             rm(d, mem, false, &[]);
-            name = format!("{opc:02x} {} {}", ALU_NAMES[usize::from(op)], if form == 0 { "r/m,r" } else { "r,r/m" });
+            name = format!(
+                "{opc:02x} {} {}",
+                ALU_NAMES[usize::from(op)],
+                if form == 0 { "r/m,r" } else { "r,r/m" }
+            );
         }
         2 => {
             let opc = op * 8 + 4 + w;
@@ -1023,7 +1055,8 @@ fn mov(d: &mut Draft<'_>) -> Spec {
             }
             d.ins.opcode = vec![opc];
             let t = d.env.data + GEN_LO + d.rng.below(GEN_HI - GEN_LO - 8);
-            d.ins.imm = if d.a32 { (t as u32).to_le_bytes().to_vec() } else { t.to_le_bytes().to_vec() };
+            d.ins.imm =
+                if d.a32 { (t as u32).to_le_bytes().to_vec() } else { t.to_le_bytes().to_vec() };
             let v = d.rng.value().to_le_bytes();
             d.poke(t, &v[..usize::from(size)]);
             d.target = Some(t);
@@ -1121,7 +1154,8 @@ fn push_pop(d: &mut Draft<'_>) -> Spec {
 
 /// MOVS, CMPS, STOS, LODS, SCAS with and without REP/REPE/REPNE.
 fn string(d: &mut Draft<'_>) -> Spec {
-    const OPS: [(u8, &str); 5] = [(0xa4, "movs"), (0xa6, "cmps"), (0xaa, "stos"), (0xac, "lods"), (0xae, "scas")];
+    const OPS: [(u8, &str); 5] =
+        [(0xa4, "movs"), (0xa6, "cmps"), (0xaa, "stos"), (0xac, "lods"), (0xae, "scas")];
     let (base, mn) = d.rng.pick(&OPS);
     let size = d.size(&[1, 2, 4, 8]);
     d.op_size(size);
@@ -1138,7 +1172,8 @@ fn string(d: &mut Draft<'_>) -> Spec {
     }
     let count = if d.rng.one_in(8) { 0 } else { 1 + d.rng.below(12) };
     let span = 16 * 8;
-    let pos = |d: &mut Draft<'_>| d.env.data + GEN_LO + span + d.rng.below(GEN_HI - GEN_LO - 2 * span);
+    let pos =
+        |d: &mut Draft<'_>| d.env.data + GEN_LO + span + d.rng.below(GEN_HI - GEN_LO - 2 * span);
     let si = pos(d);
     let mut di = pos(d);
     if base == 0xa4 && d.rng.one_in(3) {

@@ -86,7 +86,13 @@ fn run(test: &str, families: &[(Family, u64)], default: u64) {
         });
         let case = gen::generate(&mut rng, env, fam.map_or(families[0].0, |f| f.0));
         if trace {
-            let _ = writeln!(std::io::stderr(), "case {i}: {} {:02x?} {:#x?}", case.name, case.bytes, case.regs.gpr);
+            let _ = writeln!(
+                std::io::stderr(),
+                "case {i}: {} {:02x?} {:#x?}",
+                case.name,
+                case.bytes,
+                case.regs.gpr
+            );
         }
         let mut data = [0u8; DATA_LEN];
         data.copy_from_slice(&case.data);
@@ -113,9 +119,13 @@ fn run(test: &str, families: &[(Family, u64)], default: u64) {
         }
     }
     let secs = start.elapsed().as_secs_f64();
-    let mut out = format!("emul native [{test}]: {n} cases, seed {seed:#x}, {secs:.1} s, {nfail} differ\n");
+    let mut out =
+        format!("emul native [{test}]: {n} cases, seed {seed:#x}, {secs:.1} s, {nfail} differ\n");
     for (name, c) in &counts {
-        out.push_str(&format!("  {name:<28} {:>7}  (memory {}, 0x67 {}, lock {})\n", c.n, c.mem, c.a32, c.lock));
+        out.push_str(&format!(
+            "  {name:<28} {:>7}  (memory {}, 0x67 {}, lock {})\n",
+            c.n, c.mem, c.a32, c.lock
+        ));
     }
     if !undef.is_empty() {
         out.push_str("  undefined flags, emulator equal to host / cases:\n");
@@ -133,7 +143,11 @@ fn run(test: &str, families: &[(Family, u64)], default: u64) {
         out.push('\n');
     }
     let _ = std::io::stderr().write_all(out.as_bytes());
-    assert!(nfail == 0, "{nfail} of {n} cases differ (seed {seed:#x}); the first:\n{}", failures.join("\n"));
+    assert!(
+        nfail == 0,
+        "{nfail} of {n} cases differ (seed {seed:#x}); the first:\n{}",
+        failures.join("\n")
+    );
 }
 
 #[test]
@@ -199,9 +213,11 @@ fn mul_bmi_flush() {
         if host_has(flag) {
             families.push((family, weight));
         } else {
-            let _ = writeln!(std::io::stderr(), "emul native [mul_bmi_flush]: the host has no {flag}, skipped");
+            let _ = writeln!(
+                std::io::stderr(),
+                "emul native [mul_bmi_flush]: the host has no {flag}, skipped"
+            );
         }
     }
     run("mul_bmi_flush", &families, 18_000);
 }
-

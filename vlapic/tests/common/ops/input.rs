@@ -25,8 +25,6 @@ pub(super) const ICR_LOW: u16 = 0x300;
 pub(super) const ICR_HIGH: u16 = 0x310;
 pub(super) const SVR: u16 = 0xf0;
 
-
-
 /// xAPIC offsets of the registers most worth hitting (each is also an
 /// x2APIC MSR at `0x800 + (offset >> 4)` unless the mode lacks it).
 pub const HOT: [u16; 26] = [
@@ -37,7 +35,21 @@ pub const HOT: [u16; 26] = [
 /// Destinations worth addressing: the IDs the setups use, broadcasts, and
 /// xAPIC and x2APIC logical masks.
 pub const DEST: [u32; 16] = [
-    0, 1, 2, 3, 4, 0x11, 0x22, 0x1_0003, 0xff, 0xffff_ffff, 0x0f, 0x03, 0x1_0002, 0x8, 0x10,
+    0,
+    1,
+    2,
+    3,
+    4,
+    0x11,
+    0x22,
+    0x1_0003,
+    0xff,
+    0xffff_ffff,
+    0x0f,
+    0x03,
+    0x1_0002,
+    0x8,
+    0x10,
     0x1000_0008,
 ];
 
@@ -159,7 +171,13 @@ pub(super) fn icr_like(raw: u64) -> u64 {
     let trigger = if raw & (7 << 22) == 0 { 1 } else { 0 };
     let shorthand = if raw & (1 << 19) != 0 { (raw >> 20) & 3 } else { 0 };
     let dest = DEST[(raw >> 32) as usize % DEST.len()] as u64;
-    vector(raw) | mode << 8 | logical << 11 | assert << 14 | trigger << 15 | shorthand << 18 | dest << 32
+    vector(raw)
+        | mode << 8
+        | logical << 11
+        | assert << 14
+        | trigger << 15
+        | shorthand << 18
+        | dest << 32
 }
 
 /// An SVR value: spurious vector, focus and EOI-suppression bits, enabled
@@ -391,8 +409,20 @@ impl RegVal {
         }
         let value = match slot {
             0x02 => ((DEST[raw as usize % DEST.len()] & 0xff) as u64) << 24,
-            0x08 => if raw & 1 == 0 { 0 } else { (raw >> 1) & 0xff },
-            0x0b | 0x28 => if raw & 7 == 0 { raw >> 3 } else { 0 },
+            0x08 => {
+                if raw & 1 == 0 {
+                    0
+                } else {
+                    (raw >> 1) & 0xff
+                }
+            }
+            0x0b | 0x28 => {
+                if raw & 7 == 0 {
+                    raw >> 3
+                } else {
+                    0
+                }
+            }
             0x0d => 1 << (24 + raw % 8),
             0x0e => [0xffff_ffff, 0x0fff_ffff][raw as usize % 2],
             0x0f => svr_like(raw),
@@ -402,7 +432,13 @@ impl RegVal {
             0x35 | 0x36 => lvt_like(raw) & 0x1_e7ff,
             0x30 => icr_like(raw),
             0x31 => ((DEST[raw as usize % DEST.len()] & 0xff) as u64) << 24,
-            0x38 => if raw & 7 == 0 { raw & 0xffff_ffff } else { 1 + (raw >> 3) % 10_000 },
+            0x38 => {
+                if raw & 7 == 0 {
+                    raw & 0xffff_ffff
+                } else {
+                    1 + (raw >> 3) % 10_000
+                }
+            }
             0x3e => raw & 0xb,
             0x3f => vector(raw),
             _ => raw & 0xffff_ffff,

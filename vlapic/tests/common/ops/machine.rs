@@ -3,13 +3,11 @@
 //! The [`Machine`] that plays operations, acts on their effects as the
 //! integration layer must, and checks the invariants after each one.
 
-
 use vmm_vlapic::regs::{Bits256, Lvt};
 use vmm_vlapic::{
-    resolve, x2apic_ldr, Config, Delivery, Effects, Endpoint, Events, Gp, Latched,
-    Message, Mode, Origin, Snapshot, TimerAction, Tsc, Vlapic,
+    resolve, x2apic_ldr, Config, Delivery, Effects, Endpoint, Events, Gp, Latched, Message, Mode,
+    Origin, Snapshot, TimerAction, Tsc, Vlapic,
 };
-
 
 use super::input::*;
 
@@ -206,7 +204,10 @@ impl Machine {
             };
         }
         if let Some(mc) = fx.mode {
-            assert_eq!(mc.from, self.mode[c].0, "vCPU {c}: ModeChange.from is not the mode it was in");
+            assert_eq!(
+                mc.from, self.mode[c].0,
+                "vCPU {c}: ModeChange.from is not the mode it was in"
+            );
             self.mode[c] = (mc.to, mc.base);
             self.stats.mode_changes += 1;
         }
@@ -254,7 +255,10 @@ impl Machine {
                 self.effects(i, fx, 0);
             }
         }
-        panic!("at TSC {:#x} a timer stays due however often it is serviced: {:?}", self.now, self.armed);
+        panic!(
+            "at TSC {:#x} a timer stays due however often it is serviced: {:?}",
+            self.now, self.armed
+        );
     }
 
     /// Moves time forward by `ticks`, firing timers at their armed times
@@ -385,7 +389,12 @@ impl Machine {
                 }
                 match msr.0 {
                     MSR_APIC_BASE => {
-                        assert_eq!(r.is_ok(), legal_base, "vCPU {c}: WRMSR APIC_BASE {:#x} from {mode:?}", value.0);
+                        assert_eq!(
+                            r.is_ok(),
+                            legal_base,
+                            "vCPU {c}: WRMSR APIC_BASE {:#x} from {mode:?}",
+                            value.0
+                        );
                         rule = IsrRule::Base(mode);
                     }
                     MSR_TSC_DEADLINE => assert_eq!(r.is_ok(), self.cfg.tsc_deadline),
@@ -487,7 +496,12 @@ impl Machine {
                 let legal = self.base_write_legal(c, value.0, Origin::Host);
                 let old = self.cpus[c].clone();
                 let r = self.cpus[c].set_apic_base(value.0, Origin::Host);
-                assert_eq!(r.is_ok(), legal, "vCPU {c}: host APIC_BASE {:#x} from {mode:?}", value.0);
+                assert_eq!(
+                    r.is_ok(),
+                    legal,
+                    "vCPU {c}: host APIC_BASE {:#x} from {mode:?}",
+                    value.0
+                );
                 if r.is_err() {
                     assert_eq!(self.cpus[c], old, "vCPU {c}: a refused APIC_BASE changed state");
                 }
@@ -540,7 +554,11 @@ impl Machine {
                 if ev.reset.is_some() || ev.start.is_some() {
                     self.stats.resets += 1;
                 }
-                assert_eq!(self.cpus[c].latched(), Latched::default(), "vCPU {c}: take_events left requests");
+                assert_eq!(
+                    self.cpus[c].latched(),
+                    Latched::default(),
+                    "vCPU {c}: take_events left requests"
+                );
                 self.out.push(Out::Events(ev));
                 self.effects(c, ev.effects, 0);
             }
@@ -564,13 +582,20 @@ impl Machine {
                 let p = self.cpus[c].pending_interrupt();
                 let old = self.cpus[c].clone();
                 let ok = self.cpus[c].accept_interrupt(vector);
-                assert_eq!(ok, p == Some(vector), "vCPU {c}: accept_interrupt({vector:#x}) with {p:?} pending");
+                assert_eq!(
+                    ok,
+                    p == Some(vector),
+                    "vCPU {c}: accept_interrupt({vector:#x}) with {p:?} pending"
+                );
                 if ok {
                     self.accepted[c].set(vector);
                     self.stats.accepted += 1;
                     rule = IsrRule::Added(vector);
                 } else {
-                    assert_eq!(self.cpus[c], old, "vCPU {c}: a refused accept_interrupt changed state");
+                    assert_eq!(
+                        self.cpus[c], old,
+                        "vCPU {c}: a refused accept_interrupt changed state"
+                    );
                 }
                 self.out.push(Out::Accepted(ok));
             }
@@ -606,8 +631,9 @@ impl Machine {
                 let (snap, fx) = self.cpus[c].snapshot(now);
                 self.out.push(Out::Snapshot(Box::new(snap), fx));
                 self.effects(c, fx, 0);
-                let (v, rfx) = Vlapic::restore(self.cfg, &snap)
-                    .unwrap_or_else(|e| panic!("vCPU {c}: restore refused its own snapshot: {e}\n{snap:#x?}"));
+                let (v, rfx) = Vlapic::restore(self.cfg, &snap).unwrap_or_else(|e| {
+                    panic!("vCPU {c}: restore refused its own snapshot: {e}\n{snap:#x?}")
+                });
                 self.cpus[c] = v;
                 self.restored(c, rfx);
                 self.out.push(Out::Restored(rfx));
@@ -623,7 +649,11 @@ impl Machine {
     fn restored(&mut self, c: usize, rfx: Effects) {
         let mc = rfx.mode.expect("restore reports the mode");
         assert_eq!(mc.from, Mode::XApic);
-        assert_eq!((mc.to, mc.base), self.mode[c], "vCPU {c}: restore reports another mode or page");
+        assert_eq!(
+            (mc.to, mc.base),
+            self.mode[c],
+            "vCPU {c}: restore reports another mode or page"
+        );
         let t = rfx.timer.expect("restore reports the timer");
         let armed = match t {
             TimerAction::Arm(t) => Some(t),
@@ -637,7 +667,12 @@ impl Machine {
     /// What every op must have left true, beyond [`Machine::check`]: ISRs
     /// change only as the op allows, and anything that became pending on a
     /// vCPU not already running was signalled with `wake`.
-    fn after_step(&mut self, before: &[(Bits256, Bits256, Latched)], acting: Option<(usize, bool)>, rule: IsrRule) {
+    fn after_step(
+        &mut self,
+        before: &[(Bits256, Bits256, Latched)],
+        acting: Option<(usize, bool)>,
+        rule: IsrRule,
+    ) {
         for (i, (irr0, isr0, lat0)) in before.iter().enumerate() {
             let (irr, isr, _) = self.cpus[i].vectors();
             let lat = self.cpus[i].latched();
@@ -658,7 +693,10 @@ impl Machine {
                         want.clear(v);
                         self.stats.eois += 1;
                     }
-                    assert_eq!(isr, want, "vCPU {i}: EOI did not end exactly the highest in-service vector");
+                    assert_eq!(
+                        isr, want,
+                        "vCPU {i}: EOI did not end exactly the highest in-service vector"
+                    );
                 }
                 IsrRule::Reset => assert!(isr.is_empty(), "vCPU {i}: INIT left ISR {isr:x?}"),
                 IsrRule::Base(from) => {
@@ -668,7 +706,9 @@ impl Machine {
                         (Mode::XApic, Mode::X2Apic) => {
                             assert_eq!(isr, *isr0, "vCPU {i}: entering x2APIC mode changed ISR")
                         }
-                        (_, Mode::Disabled) => assert!(isr.is_empty(), "vCPU {i}: disabling left ISR"),
+                        (_, Mode::Disabled) => {
+                            assert!(isr.is_empty(), "vCPU {i}: disabling left ISR")
+                        }
                         _ => assert!(subset(&isr, isr0), "vCPU {i}: a mode change added to ISR"),
                     }
                 }
@@ -735,7 +775,11 @@ impl Machine {
         self.accepted[i] = intersect(&self.accepted[i], &isr);
 
         // The mode and page the effects reported are the real ones.
-        assert_eq!(self.mode[i], (mode, v.apic_base() & !0xfff), "vCPU {i}: mode effects missed a change");
+        assert_eq!(
+            self.mode[i],
+            (mode, v.apic_base() & !0xfff),
+            "vCPU {i}: mode effects missed a change"
+        );
 
         let ep = v.endpoint();
         match mode {
@@ -748,21 +792,43 @@ impl Machine {
                 assert_eq!(v.rdmsr(0x808, now), Ok(tpr as u64), "vCPU {i}: TPR MSR");
                 assert_eq!(v.rdmsr(0x80a, now), Ok(ppr as u64), "vCPU {i}: PPR MSR");
                 for w in 0..8u32 {
-                    assert_eq!(v.rdmsr(0x810 + w, now), Ok(isr.0[w as usize] as u64), "vCPU {i}: ISR MSR {w}");
-                    assert_eq!(v.rdmsr(0x818 + w, now), Ok(tmr.0[w as usize] as u64), "vCPU {i}: TMR MSR {w}");
-                    assert_eq!(v.rdmsr(0x820 + w, now), Ok(irr.0[w as usize] as u64), "vCPU {i}: IRR MSR {w}");
+                    assert_eq!(
+                        v.rdmsr(0x810 + w, now),
+                        Ok(isr.0[w as usize] as u64),
+                        "vCPU {i}: ISR MSR {w}"
+                    );
+                    assert_eq!(
+                        v.rdmsr(0x818 + w, now),
+                        Ok(tmr.0[w as usize] as u64),
+                        "vCPU {i}: TMR MSR {w}"
+                    );
+                    assert_eq!(
+                        v.rdmsr(0x820 + w, now),
+                        Ok(irr.0[w as usize] as u64),
+                        "vCPU {i}: IRR MSR {w}"
+                    );
                 }
                 let page = v.apic_base() & !0xfff;
                 assert_eq!(v.mmio_base(), None);
                 for gpa in [page + 0x20, page + 0x80, DEFAULT_BASE + 0x20] {
-                    assert_eq!(v.mmio_read(gpa, 4, now), None, "vCPU {i}: MMIO read in x2APIC mode");
-                    assert_eq!(v.mmio_write(gpa, 4, 0xff, now), None, "vCPU {i}: MMIO write in x2APIC mode");
+                    assert_eq!(
+                        v.mmio_read(gpa, 4, now),
+                        None,
+                        "vCPU {i}: MMIO read in x2APIC mode"
+                    );
+                    assert_eq!(
+                        v.mmio_write(gpa, 4, 0xff, now),
+                        None,
+                        "vCPU {i}: MMIO write in x2APIC mode"
+                    );
                 }
             }
             Mode::XApic => {
                 let page = v.mmio_base().expect("xAPIC mode has a page");
                 assert_eq!(page, v.apic_base() & !0xfff);
-                let rd = |v: &mut Vlapic, off: u64| v.mmio_read(page + off, 4, now).expect("in the page");
+                let rd = |v: &mut Vlapic, off: u64| {
+                    v.mmio_read(page + off, 4, now).expect("in the page")
+                };
                 assert_eq!(rd(&mut v, 0x20) >> 24, ep.id as u64, "vCPU {i}: xAPIC ID");
                 assert_eq!(rd(&mut v, 0xd0), ep.ldr as u64, "vCPU {i}: xAPIC LDR");
                 assert_eq!(rd(&mut v, 0x80), tpr as u64, "vCPU {i}: TPR register");
@@ -778,14 +844,25 @@ impl Machine {
             Mode::Disabled => {
                 assert_eq!(v.mmio_base(), None);
                 assert_eq!(v.mmio_read(DEFAULT_BASE + 0x20, 4, now), None);
-                assert!(irr.is_empty() && isr.is_empty(), "vCPU {i}: a disabled APIC holds vectors");
-                assert_eq!(v.latched(), Latched::default(), "vCPU {i}: a disabled APIC holds requests");
+                assert!(
+                    irr.is_empty() && isr.is_empty(),
+                    "vCPU {i}: a disabled APIC holds vectors"
+                );
+                assert_eq!(
+                    v.latched(),
+                    Latched::default(),
+                    "vCPU {i}: a disabled APIC holds requests"
+                );
             }
         }
         if mode != Mode::X2Apic {
             for msr in [0x802, 0x808, 0x80a, 0x80b, 0x80d, 0x830, 0x83f, sample] {
                 assert_eq!(v.rdmsr(msr, now), Err(Gp), "vCPU {i}: RDMSR {msr:#x} in {mode:?} mode");
-                assert_eq!(v.wrmsr(msr, 0, now), Err(Gp), "vCPU {i}: WRMSR {msr:#x} in {mode:?} mode");
+                assert_eq!(
+                    v.wrmsr(msr, 0, now),
+                    Err(Gp),
+                    "vCPU {i}: WRMSR {msr:#x} in {mode:?} mode"
+                );
             }
         }
         assert_eq!(v, self.cpus[i], "vCPU {i}: reading registers changed state");
@@ -799,7 +876,10 @@ impl Machine {
         if self.armed[i].is_none_or(|t| t > now) {
             assert_eq!(fx, Effects::NONE, "vCPU {i}: snapshot serviced a timer that was not due");
             let next = (snap.timer_next != 0).then_some(snap.timer_next);
-            assert_eq!(self.armed[i], next, "vCPU {i}: timer effects missed a change (armed vs. model)");
+            assert_eq!(
+                self.armed[i], next,
+                "vCPU {i}: timer effects missed a change (armed vs. model)"
+            );
         }
     }
 
@@ -822,8 +902,9 @@ impl Machine {
         let mut b = self.clone();
         b.out.clear();
         for (i, snap) in snaps.iter().enumerate() {
-            let (v, rfx) = Vlapic::restore(self.cfg, snap)
-                .unwrap_or_else(|e| panic!("vCPU {i}: restore refused a snapshot: {e}\n{snap:#x?}"));
+            let (v, rfx) = Vlapic::restore(self.cfg, snap).unwrap_or_else(|e| {
+                panic!("vCPU {i}: restore refused a snapshot: {e}\n{snap:#x?}")
+            });
             b.cpus[i] = v;
             b.restored(i, rfx);
         }
@@ -871,7 +952,11 @@ pub fn run(setup: &Setup, ops: &[Op], split: Option<usize>) -> Stats {
     }
     if let Some(mut b) = b {
         assert_eq!(a.now, b.now);
-        assert_eq!(a.snapshots(), b.snapshots(), "final snapshots differ after snapshot and restore");
+        assert_eq!(
+            a.snapshots(),
+            b.snapshots(),
+            "final snapshots differ after snapshot and restore"
+        );
     }
     a.stats
 }

@@ -45,7 +45,14 @@ pub mod strategy {
     /// A [`Setup`], any draw.
     pub fn setup() -> impl Strategy<Value = Setup> {
         (any::<(u8, u8, u8)>(), any::<[u8; 5]>(), any::<(u8, u64)>()).prop_map(
-            |((cpus, config, ids), modes, (time, tsc))| Setup { cpus, config, ids, modes, time, tsc },
+            |((cpus, config, ids), modes, (time, tsc))| Setup {
+                cpus,
+                config,
+                ids,
+                modes,
+                time,
+                tsc,
+            },
         )
     }
 
