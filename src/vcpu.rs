@@ -56,11 +56,10 @@ use crate::x86::{
 #[derive(Clone, Copy, Debug)]
 enum Pending {
     None,
-    /// Port I/O; `elem` is the guest-physical address of a string
-    /// element.
+    /// Port I/O; for a string instruction, its element.
     Io {
         io: IoExit,
-        elem: Option<u64>,
+        elem: Option<StringElem>,
     },
     Rdmsr {
         next_rip: u64,
@@ -68,6 +67,15 @@ enum Pending {
     Wrmsr {
         next_rip: u64,
     },
+}
+
+/// The element a string I/O exit moves.
+#[derive(Clone, Copy, Debug)]
+struct StringElem {
+    /// Its guest-physical address.
+    gpa: u64,
+    /// The instruction's address size: 2, 4 or 8.
+    addr_size: u8,
 }
 
 /// Everything about a vCPU that the run loop changes. Guarded by

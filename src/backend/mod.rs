@@ -165,8 +165,9 @@ pub(crate) struct IoExit {
     pub(crate) string: bool,
     /// REP prefix.
     pub(crate) rep: bool,
-    /// Address size of a string instruction: 2, 4 or 8.
-    pub(crate) addr_size: u8,
+    /// Address size of a string instruction, 2, 4 or 8, when the hardware
+    /// decoded it.
+    pub(crate) addr_size: Option<u8>,
     /// Segment of a string source, when the hardware decoded it.
     pub(crate) seg: Option<Seg>,
     /// RIP of the next instruction.

@@ -8,7 +8,7 @@ use kernel::prelude::*;
 
 use super::exits::{Outcome, Step};
 use super::guest::Walked;
-use super::{Pending, VcpuState};
+use super::{Pending, StringElem, VcpuState};
 use crate::backend::{Event, IoExit, VcpuHw};
 use crate::uapi::{self, exit, reg, ExitData, VmmExit};
 use crate::vm::Vm;
@@ -38,22 +38,28 @@ impl VcpuState {
                 data.value = self.gpr(reg::RAX) & mask;
             }
         } else {
-            let amask = size_mask(io.addr_size);
+            // What the hardware did not decode (the address size, the
+            // source segment) comes from the instruction's prefixes.
+            let fetched = if io.addr_size.is_none() || (!io.input && io.seg.is_none()) {
+                match self.fetch(vm) {
+                    Ok(i) => Some(i),
+                    Err(e) => return Ok(Outcome::ToUser(e)),
+                }
+            } else {
+                None
+            };
+            let addr_size = io.addr_size.or(fetched.map(|i| i.addr_size)).unwrap_or(8);
+            let seg = if io.input {
+                Seg::Es
+            } else {
+                io.seg.or(fetched.and_then(|i| i.seg)).unwrap_or(Seg::Ds)
+            };
+            let amask = size_mask(addr_size);
             let count = if io.rep { self.gpr(reg::RCX) & amask } else { 1 };
             if count == 0 {
                 self.hw.set_rip(io.next_rip);
                 return Ok(Outcome::Reenter);
             }
-            let seg = if io.input {
-                Seg::Es
-            } else if let Some(s) = io.seg {
-                s
-            } else {
-                match self.fetch(vm) {
-                    Ok(i) => i.seg.unwrap_or(Seg::Ds),
-                    Err(e) => return Ok(Outcome::ToUser(e)),
-                }
-            };
             let index = self.gpr(if io.input { reg::RDI } else { reg::RSI }) & amask;
             let base = self.seg_base(seg);
             let la = base.wrapping_add(index);
@@ -92,7 +98,7 @@ impl VcpuState {
             data.flags |= uapi::VMM_INOUT_STRING | if io.rep { uapi::VMM_INOUT_REP } else { 0 };
             data.gpa = first;
             data.count = count;
-            elem = Some(first);
+            elem = Some(StringElem { gpa: first, addr_size });
         }
         self.pending = Pending::Io { io, elem };
         let data = data.to_data();
@@ -153,11 +159,11 @@ impl VcpuState {
         &mut self,
         vm: &Vm,
         io: IoExit,
-        elem: Option<u64>,
+        elem: Option<StringElem>,
         value: u64,
     ) -> Result {
         let mask = size_mask(io.size);
-        let Some(gpa) = elem else {
+        let Some(StringElem { gpa, addr_size }) = elem else {
             if io.input {
                 let rax = self.gpr(reg::RAX);
                 let v = if io.size == 4 { value & mask } else { (rax & !mask) | (value & mask) };
@@ -183,7 +189,7 @@ impl VcpuState {
             if split < n {
                 let la = self
                     .seg_base(Seg::Es)
-                    .wrapping_add(self.gpr(reg::RDI) & size_mask(io.addr_size));
+                    .wrapping_add(self.gpr(reg::RDI) & size_mask(addr_size));
                 let rest = la.wrapping_add(split as u64);
                 if let Walked::Gpa(g2) = self.translate(vm, rest, Access::Write) {
                     vm.with_mem(|m| m.write(g2, &bytes[split..n]));
@@ -195,13 +201,13 @@ impl VcpuState {
         let idx = if io.input { reg::RDI } else { reg::RSI };
         let moved =
             if df { self.gpr(idx).wrapping_sub(step) } else { self.gpr(idx).wrapping_add(step) };
-        self.hw.set(idx, with_addr_size(self.gpr(idx), moved, io.addr_size))?;
+        self.hw.set(idx, with_addr_size(self.gpr(idx), moved, addr_size))?;
         let mut done = true;
         if io.rep {
             let rcx = self.gpr(reg::RCX);
-            let left = with_addr_size(rcx, rcx.wrapping_sub(1), io.addr_size);
+            let left = with_addr_size(rcx, rcx.wrapping_sub(1), addr_size);
             self.hw.set(reg::RCX, left)?;
-            done = left & size_mask(io.addr_size) == 0;
+            done = left & size_mask(addr_size) == 0;
         }
         if done {
             self.hw.set_rip(io.next_rip);

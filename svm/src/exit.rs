@@ -253,8 +253,9 @@ pub struct IoInfo {
     /// Bit 3 (REP): REP prefixed.
     pub rep: bool,
     /// Bits 9:7 (A64, A32, A16, one-hot): address size in bytes, 2, 4 or
-    /// 8.
-    pub addr_size: u8,
+    /// 8; `None` when the CPU left all three clear, as QEMU's TCG does
+    /// (the caller then takes it from the instruction).
+    pub addr_size: Option<u8>,
     /// Bits 12:10 (SEG): effective segment of a string instruction's memory
     /// operand, 0 = ES, 1 = CS, 2 = SS, 3 = DS, 4 = FS, 5 = GS; `None` for
     /// the undefined values 6 and 7. The CPU fills SEG only with decode
@@ -297,7 +298,7 @@ impl TryFrom<u64> for IoInfo {
     type Error = Unknown;
 
     /// Decodes EXITINFO1. [`Unknown`] when no size bit or several are set,
-    /// or no address-size bit or several. SEG is reported raw (see
+    /// or several address-size bits (none is `addr_size: None`). SEG is reported raw (see
     /// [`IoInfo::segment`]); reserved bits 1, 15:13 and 63:32 are ignored.
     fn try_from(raw: u64) -> Result<Self, Unknown> {
         let size = match (raw >> 4) & 7 {
@@ -307,9 +308,10 @@ impl TryFrom<u64> for IoInfo {
             _ => return Err(Unknown(raw)),
         };
         let addr_size = match (raw >> 7) & 7 {
-            0b001 => 2,
-            0b010 => 4,
-            0b100 => 8,
+            0b000 => None,
+            0b001 => Some(2),
+            0b010 => Some(4),
+            0b100 => Some(8),
             _ => return Err(Unknown(raw)),
         };
         let segment = match ((raw >> 10) & 7) as u8 {

@@ -6,7 +6,7 @@
 
 use super::{Inner, Pending};
 use crate::backend::{Event, HwExit, IoExit};
-use crate::uapi::{access, VMM_ACCESS_EXEC, VMM_ACCESS_READ, VMM_ACCESS_WRITE};
+use crate::uapi::{VMM_ACCESS_EXEC, VMM_ACCESS_READ, VMM_ACCESS_WRITE};
 use crate::vmx::{
     exit::{
         self as vexit, Access, CrAccess, EptViolation, EventType, ExitInfo, ExitReason,
@@ -160,18 +160,11 @@ impl Inner {
             let seg = [Seg::Es, Seg::Cs, Seg::Ss, Seg::Ds, Seg::Fs, Seg::Gs]
                 .get(usize::from(i.segment))
                 .copied();
-            (i.addr_size, seg)
+            (Some(i.addr_size), seg)
         } else {
-            // Without the information field: the mode's default size, and
-            // common code decodes the segment prefix.
-            let size = if self.long64() {
-                8
-            } else if self.g.segs[1].ar & access::DB != 0 {
-                4
-            } else {
-                2
-            };
-            (size, None)
+            // Without the information field common code decodes the
+            // address-size and segment prefixes.
+            (None, None)
         };
         Some(HwExit::Io(IoExit {
             port: q.port,
