@@ -187,9 +187,8 @@ impl VcpuState {
                 }
             });
             if split < n {
-                let la = self
-                    .seg_base(Seg::Es)
-                    .wrapping_add(self.gpr(reg::RDI) & size_mask(addr_size));
+                let la =
+                    self.seg_base(Seg::Es).wrapping_add(self.gpr(reg::RDI) & size_mask(addr_size));
                 let rest = la.wrapping_add(split as u64);
                 if let Walked::Gpa(g2) = self.translate(vm, rest, Access::Write) {
                     vm.with_mem(|m| m.write(g2, &bytes[split..n]));
