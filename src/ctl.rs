@@ -9,7 +9,7 @@ use kernel::{
     sync::{atomic::Relaxed, Arc, ArcBorrow},
 };
 
-use crate::abi::{write_arg, write_array, UserArg};
+use crate::hw::abi::{write_arg, write_array, UserArg};
 use crate::uapi::{self, VmmVmEntry};
 use crate::vm::{self, Shared};
 

@@ -39,8 +39,8 @@ mod io;
 
 pub(crate) use fd::install_fd;
 
-use crate::abi::{write_arg, write_array, UserArg};
 use crate::backend::{AnyVcpu, IoExit, VcpuHw};
+use crate::hw::abi::{write_arg, write_array, UserArg};
 use crate::hw::{self, cpu::FpuArea};
 use crate::uapi::{self, reg};
 use crate::vm::{Shared, Vm};

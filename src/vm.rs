@@ -24,8 +24,8 @@ use kernel::{
     },
 };
 
-use crate::abi::{write_arg, UserArg};
 use crate::backend::Backend;
+use crate::hw::abi::{write_arg, UserArg};
 use crate::hw::{
     cpu::FpuCaps,
     file::{self, AnonFile},

@@ -8,9 +8,9 @@
 //! space) are compiled in as modules under `cfg(kernel)`; they are
 //! host-tested with `cargo test`.
 //!
-//! - [`abi`]: copying ABI structs to and from userspace.
 //! - [`ctl`]: `/dev/vmm`, the control device.
-//! - [`hw`]: every privileged instruction and C helper, behind safe APIs.
+//! - [`hw`]: every `unsafe` block, privileged instruction and C helper,
+//!   behind safe APIs (the ABI's user copies among them).
 //! - [`virt`]: VMX/SVM ownership, the load-time probe, shutdown paths.
 //! - [`vm`]: VMs, the registry and VM fds.
 //! - [`mem`]: a VM's segments, mappings and nested page table.
@@ -33,7 +33,6 @@ pub mod vmx;
 #[path = "../x86/src/lib.rs"]
 pub mod x86;
 
-mod abi;
 mod backend;
 mod ctl;
 mod hw;

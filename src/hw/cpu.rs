@@ -8,7 +8,7 @@
 //! outlive a section with interrupts off, and it is not `Send`: every value
 //! it reads describes the CPU the caller is running on.
 
-use crate::x86::{msr, regs::cr4, CpuInfo};
+use crate::x86::{cpuid::xcr0_valid, msr, regs::cr4, CpuInfo};
 use core::arch::asm;
 use core::marker::PhantomData;
 use kernel::ffi::c_int;
@@ -142,8 +142,9 @@ pub(crate) struct GuestLoaded<'c, 'a> {
 
 impl LocalCpu<'_> {
     /// Loads the guest's DR0-DR3, its DR6 when given (VT-x does not switch
-    /// DR6; SVM does), and its XCR0 when given, which must be a subset of
-    /// the host's XCR0 containing x87 (the caller validated it). Every
+    /// DR6; SVM does), and its XCR0 when given. An XCR0 that XSETBV would
+    /// refuse, or that enables a component the host's lacks, is not loaded
+    /// (the guest's XSETBV emulation never lets one through). Every
     /// breakpoint stays disabled: the guest's DR7 is the VMCS's or VMCB's.
     pub(crate) fn load_guest(
         &self,
@@ -153,8 +154,8 @@ impl LocalCpu<'_> {
     ) -> GuestLoaded<'_, '_> {
         let host_dr = self.debug_regs();
         // SAFETY: DR7 disables every breakpoint before the addresses change
-        // and until the host's DR7 is back; DR6 only reports; the XCR0 is a
-        // valid subset of the host's. `restore_host` undoes all of it, and
+        // and until the host's DR7 is back; DR6 only reports; the XCR0 was
+        // checked to be a valid subset of the host's. `restore_host` undoes all of it, and
         // interrupts stay off meanwhile, so the kernel never sees the
         // guest's values.
         let host_xcr0 = unsafe {
@@ -163,10 +164,12 @@ impl LocalCpu<'_> {
             if let Some(v) = dr6 {
                 self.set_dr6(v);
             }
-            xcr0.map(|g| {
+            xcr0.and_then(|g| {
                 let h = self.xcr0();
-                self.set_xcr0(g);
-                h
+                xcr0_valid(g, h).then(|| {
+                    self.set_xcr0(g);
+                    h
+                })
             })
         };
         GuestLoaded { cpu: self, host_dr, host_xcr0 }

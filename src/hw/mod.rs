@@ -3,6 +3,7 @@
 //! Hardware access: the only modules of vmm that execute privileged
 //! instructions or call the C helpers. Everything above them is safe Rust.
 //!
+//! - [`abi`]: copying ABI structs to and from userspace.
 //! - [`cpu`]: CPUID, MSRs and control registers of the local CPU.
 //! - [`mem`]: pages this module owns, and the only pointers to them.
 //! - [`file`]: the anonymous files behind VM and vCPU fds.
@@ -11,6 +12,7 @@
 //! - [`ffi`]: declarations of `src/helpers.c`.
 //! - [`on_cpu`]: run a closure on one CPU with interrupts off.
 
+pub(crate) mod abi;
 pub(crate) mod cpu;
 pub(crate) mod ffi;
 pub(crate) mod file;

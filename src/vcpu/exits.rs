@@ -17,9 +17,9 @@ use kernel::{
 };
 
 use super::{Pending, Vcpu, VcpuState};
-use crate::abi::{write_arg, UserArg};
 use crate::backend::{Entry, Event, HwExit, VcpuHw};
 use crate::hw;
+use crate::hw::abi::{write_arg, UserArg};
 use crate::uapi::{self, exit, reg, ExitData, VmmExit};
 use crate::vm::Vm;
 use crate::x86::{
@@ -272,11 +272,8 @@ impl VcpuState {
         }
         let v = self.edx_eax();
         let allowed = cpuid::guest_xcr0_allowed(host);
-        let ok = self.hw.cpl() == 0
-            && self.gpr(reg::RCX) as u32 == 0
-            && v & 1 != 0
-            && (v & 4 == 0 || v & 2 != 0)
-            && v & !allowed == 0;
+        let ok =
+            self.hw.cpl() == 0 && self.gpr(reg::RCX) as u32 == 0 && cpuid::xcr0_valid(v, allowed);
         if !ok {
             return Ok(Outcome::Fault(Event::GP0));
         }

@@ -294,6 +294,19 @@ pub const fn guest_xcr0_allowed(host_xcr0_supported: u64) -> u64 {
     }
 }
 
+/// Whether `v` is an XCR0 that XSETBV accepts (SDM Vol 1, 13.3) within
+/// `allowed`: x87 set; AVX only with SSE; the three AVX-512 components
+/// together or not at all, and only with AVX; nothing outside `allowed`.
+/// A host XSETBV of anything else raises #GP, so this guards both the
+/// guest's XSETBV and every load of a guest value.
+pub const fn xcr0_valid(v: u64, allowed: u64) -> bool {
+    let avx512 = v & XFEATURE_AVX512;
+    v & XFEATURE_X87 != 0
+        && (v & XFEATURE_AVX == 0 || v & XFEATURE_SSE != 0)
+        && (avx512 == 0 || (avx512 == XFEATURE_AVX512 && v & XFEATURE_AVX != 0))
+        && v & !allowed == 0
+}
+
 // --- extended leaves ----------------------------------------------------------------
 
 /// 0x8000_0001.ECX bits passed through: LAHF/SAHF(0), LZCNT(5), SSE4A(6),

@@ -500,3 +500,24 @@ fn no_panic_on_garbage_hosts() {
     }
     assert_eq!(default_answer(&Ones, 0xd, 0, &g)[1], ONES);
 }
+
+#[test]
+fn xcr0_validity() {
+    let all = 0xe7;
+    for (v, ok) in [
+        (0x1, true),
+        (0x3, true),
+        (0x7, true),
+        (0xe7, true),
+        (0x0, false),   // no x87
+        (0x2, false),   // no x87
+        (0x5, false),   // AVX without SSE
+        (0x27, false),  // opmask alone
+        (0x67, false),  // two of the three AVX-512 components
+        (0xe3, false),  // AVX-512 without AVX
+        (0x107, false), // outside `allowed`
+    ] {
+        assert_eq!(xcr0_valid(v, all), ok, "{v:#x}");
+    }
+    assert!(!xcr0_valid(0x7, 0x3));
+}
