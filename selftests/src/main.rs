@@ -107,6 +107,7 @@ const TESTS: &[Test] = tests![
     vcpu::run_bad_input,
     vcpu::vcpu_unknown_ioctls_are_enotty,
     vcpu::wrong_size_ioctls_are_enotty,
+    xsave::xsetbv_follows_the_sdm,
     vmx::vmx_controls_are_negotiated_and_logged,
     vmx::unrestricted_guest_runs_real_and_unpaged_modes,
     vmx::bad_guest_state_is_a_vmx_exit,

@@ -12,3 +12,4 @@ pub mod stress;
 pub mod vcpu;
 pub mod vm;
 pub mod vmx;
+pub mod xsave;
