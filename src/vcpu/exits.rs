@@ -51,11 +51,11 @@ pub(super) enum Step<T> {
     Stop(Outcome),
 }
 
-/// Evaluates a `Result<Step<T>>`: the value of `Go`, or returns the
-/// errno or the `Stop` outcome from the enclosing handler.
+/// Evaluates a `Step<T>`: the value of `Go`, or returns the `Stop`
+/// outcome from the enclosing handler.
 macro_rules! go {
     ($e:expr) => {
-        match $e? {
+        match $e {
             Step::Go(v) => v,
             Step::Stop(o) => return Ok(o),
         }

@@ -112,7 +112,7 @@ impl VcpuState {
     /// When it would be non-canonical in the guest's mode, the instruction
     /// does not complete: the guest gets #GP(0) at the instruction, as for
     /// a branch to a non-canonical target, and nothing it did is kept.
-    pub(super) fn next_rip(&mut self, vm: &Vm, op: Op) -> Result<Step<u64>> {
+    pub(super) fn next_rip(&mut self, vm: &Vm, op: Op) -> Step<u64> {
         let mode = self.mode();
         let long64 = mode == CpuMode::Long64;
         let next = match self.hw.next_rip() {
@@ -132,13 +132,13 @@ impl VcpuState {
                     // rewrote them).
                     Ok(_) => {
                         let e = VmmExit { reason: exit::INST_EMUL, rip, ..VmmExit::ZERO };
-                        return Ok(Step::Stop(Outcome::ToUser(e)));
+                        return Step::Stop(Outcome::ToUser(e));
                     }
-                    Err(e) => return Ok(Step::Stop(Outcome::ToUser(e))),
+                    Err(e) => return Step::Stop(Outcome::ToUser(e)),
                 }
             }
         };
-        Ok(self.check_next(next, long64))
+        self.check_next(next, long64)
     }
 
     /// `next` as the RIP to continue at, or #GP(0) when it is
@@ -153,13 +153,13 @@ impl VcpuState {
     }
 
     /// Moves RIP past the instruction that exited.
-    pub(super) fn skip(&mut self, vm: &Vm, op: Op) -> Result<Step<()>> {
-        Ok(match self.next_rip(vm, op)? {
+    pub(super) fn skip(&mut self, vm: &Vm, op: Op) -> Step<()> {
+        match self.next_rip(vm, op) {
             Step::Go(n) => {
                 self.hw.set_rip(n);
                 Step::Go(())
             }
             Step::Stop(o) => Step::Stop(o),
-        })
+        }
     }
 }
