@@ -23,6 +23,12 @@ pub struct Segment {
     pub base: u64,
 }
 
+/// `Control::nested_ctl` bit 0, NP_ENABLE: nested paging.
+pub const NP_ENABLE: u64 = 1;
+/// `Control::int_ctl` bit 24, V_INTR_MASKING: the guest's RFLAGS.IF and
+/// CR8 mask only virtual interrupts; the host's IF masks physical ones.
+pub const V_INTR_MASKING: u32 = 1 << 24;
+
 /// The control area (APM Table B-1).
 #[repr(C)]
 #[derive(Clone, Copy, Debug)]

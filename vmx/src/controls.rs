@@ -38,6 +38,12 @@ pub struct Controls {
 /// costs one exit per 2^22 ticks (about 1 ms at 4 GHz).
 pub const TIME_SLICE_TSC: u64 = 1 << 22;
 
+/// The exception bitmap: #DB (1) and #AC (17). A guest can otherwise make
+/// the CPU loop forever delivering one of them without a VM exit, hanging
+/// the host CPU (CVE-2015-8104, CVE-2015-5307); intercepted, each delivery
+/// exits and the backend re-injects it unchanged.
+pub const EXCEPTION_BITMAP: u32 = 1 << 1 | 1 << 17;
+
 impl Controls {
     /// The preemption timer is on.
     pub fn preemption_timer(&self) -> bool {

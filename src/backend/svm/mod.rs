@@ -29,7 +29,7 @@ use crate::svm::{
     caps::{SvmCaps, SvmFeatures},
     exit::INTERCEPTED_EXCEPTIONS,
     maps::{self, IOPM_BYTES, MSRPM_BYTES},
-    vmcb::{Intercept1, Intercept2, Vmcb},
+    vmcb::{Intercept1, Intercept2, Vmcb, NP_ENABLE, V_INTR_MASKING},
 };
 use crate::vmspace::gen::Flushed;
 use crate::x86::{msr::DirectMsr, regs::efer};
@@ -128,9 +128,8 @@ impl SvmVcpu {
         v.control.intercepts[2] = INTERCEPTED_EXCEPTIONS;
         v.control.iopm_base_pa = iopm.phys();
         v.control.msrpm_base_pa = msrpm.phys();
-        v.control.nested_ctl = 1;
-        // V_INTR_MASKING: guest IF and CR8 affect only virtual interrupts.
-        v.control.int_ctl = 1 << 24;
+        v.control.nested_ctl = NP_ENABLE;
+        v.control.int_ctl = V_INTR_MASKING;
         // VMRUN needs SVME in the guest's EFER; the guest never sees it.
         v.save.efer = efer::SVME;
         Ok(Self {

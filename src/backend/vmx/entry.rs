@@ -22,6 +22,7 @@ use crate::hw::{
 use crate::vmspace::{gen::Flushed, pte::eptp};
 use crate::vmx::{
     caps::{EntryCtls, EptVpidCap},
+    controls,
     tlb::{self, Flush},
     vmcs::{self as f, Vmcs},
 };
@@ -171,9 +172,7 @@ impl Inner {
         let mut entry = c.entry;
         entry.set(EntryCtls::IA32E_GUEST, self.long_mode());
         v.write(f::ENTRY_CONTROLS, entry.bits());
-        // #DB and #AC: a guest can otherwise loop delivering them forever
-        // without an exit (CVE-2015-8104, CVE-2015-5307).
-        v.write(f::EXCEPTION_BITMAP, (1 << 1) | (1 << 17));
+        v.write(f::EXCEPTION_BITMAP, controls::EXCEPTION_BITMAP);
         v.write(f::PF_ERROR_MASK, 0);
         v.write(f::PF_ERROR_MATCH, 0);
         v.write(f::CR3_TARGET_COUNT, 0);
