@@ -36,6 +36,7 @@ mod exits;
 mod fd;
 mod guest;
 mod io;
+mod mmio;
 
 pub(crate) use fd::install_fd;
 
@@ -61,6 +62,9 @@ enum Pending {
         io: IoExit,
         elem: Option<StringElem>,
     },
+    /// An MMIO instruction with a read to answer or writes to deliver
+    /// (`VcpuState::mmio`).
+    Mmio,
     Rdmsr {
         next_rip: u64,
     },
@@ -87,6 +91,8 @@ pub(crate) struct VcpuState {
     xcr0: u64,
     cpuid: KVec<TableEntry>,
     pending: Pending,
+    /// The instruction of `Pending::Mmio` (`None` otherwise).
+    mmio: Option<mmio::MmioInsn>,
     mtrr: Mtrr,
     tsc_aux: u64,
 }
@@ -121,6 +127,7 @@ impl Vcpu {
             xcr0: 1,
             cpuid: KVec::new(),
             pending: Pending::None,
+            mmio: None,
             mtrr: Mtrr::new(shared.caps.phys_addr_bits as u8),
             tsc_aux: 0,
         };

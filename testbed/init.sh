@@ -45,6 +45,14 @@ demo)
 	# mode, greets again, and writes 0 to vmmrun's exit port.
 	run vmmrun /guests/hello.elf
 	echo "vmmrun exit status: $?"
+	# MMIO: a flat 32-bit guest stores 'h', 'i' and a newline to a 16550
+	# that vmmrun places at 0xd0000000 (movb $c, 0xd0000000; ...; hlt).
+	# vmm emulates each store and hands it to vmmrun as an MMIO exit.
+	mkdir -p /tmp
+	printf '\306\005\000\000\000\320h\306\005\000\000\000\320i' >/tmp/hi.bin
+	printf '\306\005\000\000\000\320\012\364' >>/tmp/hi.bin
+	run vmmrun --mode 32 --uart-mmio 0xd0000000 /tmp/hi.bin
+	echo "vmmrun exit status: $?"
 	run rmmod vmm
 	dmesg | grep ' vmm: unload'
 	echo "=== demo done ==="

@@ -19,7 +19,7 @@
 #include <linux/ioctl.h>
 
 /* Interface version; bumped on any incompatible change. */
-#define VMM_API_VERSION		1
+#define VMM_API_VERSION		2
 /* ioctl "type" byte shared by all vmm ioctls. */
 #define VMM_IOC_MAGIC		0xb6
 /* Size of a VM name buffer, including the terminating NUL. */
@@ -296,6 +296,7 @@ struct vmm_entry {
 #define VMM_EXIT_VMX		8	/* struct vmm_exit_vmx */
 #define VMM_EXIT_INST_EMUL	9	/* struct vmm_exit_inst_emul */
 #define VMM_EXIT_KICKED		10	/* VMM_VCPU_KICK; nothing pending */
+#define VMM_EXIT_MMIO		11	/* struct vmm_exit_mmio; a read needs completion */
 
 #define VMM_INOUT_IN		(1U << 0)
 #define VMM_INOUT_STRING	(1U << 1)
@@ -358,11 +359,24 @@ struct vmm_exit_vmx {
 	__u64 reserved;
 };
 
+#define VMM_INST_EMUL_GPA	(1U << 0)
+
 struct vmm_exit_inst_emul {
 	__u8 bytes[16];
 	__u32 len;
-	__u32 reserved;
-	__u64 reserved2[5];
+	__u32 flags;		/* VMM_INST_EMUL_* */
+	__u64 gpa;		/* with VMM_INST_EMUL_GPA: the MMIO access */
+	__u64 reserved[4];
+};
+
+#define VMM_MMIO_WRITE		(1U << 0)
+
+struct vmm_exit_mmio {
+	__u64 gpa;
+	__u32 size;		/* 1, 2, 4 or 8 */
+	__u32 flags;		/* VMM_MMIO_* */
+	__u64 data;		/* write: the value */
+	__u64 reserved[5];
 };
 
 struct vmm_exit {

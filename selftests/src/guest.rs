@@ -231,6 +231,23 @@ pub fn expect_paging(e: &VmmExit, gpa: u64, access: u32, flags: u32) -> Result<(
     }
 }
 
+/// Fails unless `e` is an MMIO exit for exactly `gpa` and `size`, a write
+/// of `data` when `write`, else a read (whose `data` must be zero).
+pub fn expect_mmio(e: &VmmExit, gpa: u64, size: u32, write: bool, data: u64) -> Result<(), String> {
+    let flags = if write { VMM_MMIO_WRITE } else { 0 };
+    let want =
+        VmmExitMmio { gpa, size, flags, data: if write { data } else { 0 }, ..VmmExitMmio::ZERO };
+    match Exit::decode(e) {
+        Exit::Mmio(m) if m == want => Ok(()),
+        _ => Err(format!(
+            "expected MMIO {} gpa {gpa:#x} size {size}{}, got {}",
+            if write { "write" } else { "read" },
+            if write { format!(" data {data:#x}") } else { String::new() },
+            describe(e)
+        )),
+    }
+}
+
 /// Fails unless `e` is SUSPENDED for `how` (vCPU 0).
 pub fn expect_suspended(e: &VmmExit, how: u32) -> Result<(), String> {
     match Exit::decode(e) {

@@ -8,7 +8,12 @@
 //! outlive a section with interrupts off, and it is not `Send`: every value
 //! it reads describes the CPU the caller is running on.
 
-use crate::x86::{cpuid::xcr0_valid, msr, regs::cr4, CpuInfo};
+use crate::x86::{
+    cpuid::{xcr0_valid, XFEATURE_AVX, XFEATURE_SSE},
+    msr,
+    regs::cr4,
+    CpuInfo,
+};
 use core::arch::asm;
 use core::marker::PhantomData;
 use kernel::ffi::c_int;
@@ -341,13 +346,20 @@ pub(crate) struct FpuCaps {
     pub(crate) xsave: bool,
     /// The host's XCR0 (zero without XSAVE).
     pub(crate) host_xcr0: u64,
+    /// Where the upper halves of YMM0-15 lie in the XSAVE area (CPUID
+    /// 0xD.2 EBX), when the host has AVX.
+    ymm_offset: Option<usize>,
 }
 
 impl FpuCaps {
     /// Probes the local CPU.
     pub(crate) fn probe(cpu: &LocalCpu<'_>) -> Self {
         let xsave = cpu.cr4() & cr4::OSXSAVE != 0;
-        Self { xsave, host_xcr0: if xsave { cpu.xcr0() } else { 0 } }
+        let host_xcr0 = if xsave { cpu.xcr0() } else { 0 };
+        let ymm_offset = (host_xcr0 & XFEATURE_AVX != 0)
+            .then(|| cpu.cpuid(0xd, 2)[1] as usize)
+            .filter(|o| o + 256 <= AREA_BYTES);
+        Self { xsave, host_xcr0, ymm_offset }
     }
 
     /// Components vmm saves: the host's, without AMX tile data (which the
@@ -364,6 +376,21 @@ pub(crate) struct FpuArea {
     caps: FpuCaps,
 }
 
+/// Copies as many bytes as both sides have (no `copy_from_slice`: its
+/// length panic trips objtool in 7.3).
+fn copy(dst: &mut [u8], src: &[u8]) {
+    for (d, s) in dst.iter_mut().zip(src) {
+        *d = *s;
+    }
+}
+
+/// Bytes of the FPU area (one page).
+const AREA_BYTES: usize = 4096;
+/// Where XMM0 lies in the FXSAVE/XSAVE legacy region.
+const XMM_OFFSET: usize = 160;
+/// Where XSTATE_BV lies in the XSAVE header.
+const XSTATE_BV: usize = 512;
+
 /// Proof that the guest's FPU state is in the registers (kernel FPU use
 /// begun); [`FpuArea::store`] consumes it.
 pub(crate) struct FpuLoaded(());
@@ -373,12 +400,57 @@ impl FpuArea {
     /// else in its initial configuration.
     pub(crate) fn new(caps: FpuCaps) -> kernel::error::Result<Self> {
         let mut page = super::mem::HwPages::new(0)?;
-        let b: &mut [u8; 4096] = page.as_mut();
+        let b: &mut [u8; AREA_BYTES] = page.as_mut();
         b[0] = 0x7f;
         b[1] = 0x03;
         b[24] = 0x80;
         b[25] = 0x1f;
         Ok(Self { page, caps })
+    }
+
+    /// Bits 255:0 of the guest's vector register `n` (0-15), as saved.
+    /// Components XSTATE_BV marks as in their initial state read as zero.
+    pub(crate) fn vec(&self, n: u8) -> [u8; 32] {
+        let b: &[u8; AREA_BYTES] = self.page.as_ref();
+        let n = usize::from(n & 15);
+        let bv = self.xstate_bv(b);
+        let mut v = [0u8; 32];
+        if bv & XFEATURE_SSE != 0 {
+            copy(&mut v[..16], &b[XMM_OFFSET + 16 * n..]);
+        }
+        if let Some(o) = self.caps.ymm_offset.filter(|_| bv & XFEATURE_AVX != 0) {
+            copy(&mut v[16..], &b[o + 16 * n..]);
+        }
+        v
+    }
+
+    /// Sets bits 127:0 of vector register `n`, and bits 255:128 when `ymm`
+    /// (a VEX-encoded write zeroes them for a 128-bit value, which the
+    /// emulator passes in `v`).
+    pub(crate) fn set_vec(&mut self, n: u8, v: [u8; 32], ymm: bool) {
+        let caps = self.caps;
+        let b: &mut [u8; AREA_BYTES] = self.page.as_mut();
+        let n = usize::from(n & 15);
+        let mut bv = XFEATURE_SSE;
+        copy(&mut b[XMM_OFFSET + 16 * n..XMM_OFFSET + 16 * n + 16], &v[..16]);
+        if let Some(o) = caps.ymm_offset.filter(|_| ymm) {
+            copy(&mut b[o + 16 * n..o + 16 * n + 16], &v[16..]);
+            bv |= XFEATURE_AVX;
+        }
+        if caps.xsave {
+            // The components now hold values: XRSTOR must load them rather
+            // than their initial state.
+            let old = u64::from_le_bytes(b[XSTATE_BV..XSTATE_BV + 8].try_into().unwrap_or([0; 8]));
+            copy(&mut b[XSTATE_BV..XSTATE_BV + 8], &(old | bv).to_le_bytes());
+        }
+    }
+
+    fn xstate_bv(&self, b: &[u8; AREA_BYTES]) -> u64 {
+        if !self.caps.xsave {
+            // FXSAVE: the XMM registers are always there.
+            return XFEATURE_SSE;
+        }
+        u64::from_le_bytes(b[XSTATE_BV..XSTATE_BV + 8].try_into().unwrap_or([0; 8]))
     }
 
     /// Begins kernel FPU use and loads the guest's registers. Call with

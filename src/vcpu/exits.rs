@@ -83,8 +83,11 @@ impl Vcpu {
         }
         let result = (|| {
             let mut st = self.state.lock();
-            st.complete(vm, &run.entry)?;
-            self.run_loop(vm, &mut st)
+            let done = st.complete(vm, &run.entry)?;
+            match st.apply(done) {
+                Some(exit) => Ok(exit),
+                None => self.run_loop(vm, &mut st),
+            }
         })();
         self.running.store(false, Release);
         run.exit = result?;
@@ -127,14 +130,9 @@ impl Vcpu {
             };
             let hx = st.hw.enter(entry);
             st.fpu.store(fpu);
-            match self.handle(vm, st, hx?)? {
-                Outcome::Reenter => {}
-                Outcome::Fault(e) => st.hw.inject(e),
-                Outcome::PageFault { cr2, error } => {
-                    st.hw.set_cr2(cr2);
-                    st.hw.inject(Event::page_fault(error));
-                }
-                Outcome::ToUser(exit) => return Ok(exit),
+            let outcome = self.handle(vm, st, hx?)?;
+            if let Some(exit) = st.apply(outcome) {
+                return Ok(exit);
             }
         }
     }
@@ -168,6 +166,11 @@ impl Vcpu {
             HwExit::Shutdown => {
                 vm.suspend(uapi::VMM_SUSPEND_TRIPLE_FAULT, self.id);
                 Ok(vm.suspended_exit().map_or(Outcome::Reenter, Outcome::ToUser))
+            }
+            HwExit::NestedFault { gpa, access }
+                if access != uapi::VMM_ACCESS_EXEC && !vm.is_mapped(gpa) =>
+            {
+                st.mmio(vm, gpa)
             }
             HwExit::NestedFault { gpa, access } => {
                 let flags = if vm.is_mapped(gpa) {
@@ -212,6 +215,24 @@ impl Vcpu {
 }
 
 impl VcpuState {
+    /// Carries out `o`: injects a fault, or returns the exit for the
+    /// sequencer.
+    fn apply(&mut self, o: Outcome) -> Option<VmmExit> {
+        match o {
+            Outcome::Reenter => None,
+            Outcome::Fault(e) => {
+                self.hw.inject(e);
+                None
+            }
+            Outcome::PageFault { cr2, error } => {
+                self.hw.set_cr2(cr2);
+                self.hw.inject(Event::page_fault(error));
+                None
+            }
+            Outcome::ToUser(exit) => Some(exit),
+        }
+    }
+
     fn cpuid(&self, leaf: u32, sub: u32, id: u32, nr: u32) -> [u32; 4] {
         let guest =
             cpuid::Guest { vcpu_id: id, nr_vcpus: nr, cr4: self.gpr(reg::CR4), xcr0: self.xcr0 };

@@ -17,6 +17,18 @@ use crate::x86::{
     regs::{cr4, next_ip_faults},
 };
 
+/// The instruction bytes at RIP.
+pub(super) struct Fetched {
+    /// The bytes; the first `len` were read.
+    pub(super) bytes: [u8; 16],
+    /// How many were read (at most 15).
+    pub(super) len: usize,
+    /// What the CPU would do about the byte that could not be fetched: a
+    /// #PF or #GP, or run again (page tables changed meanwhile). `None`
+    /// when all 15 were read, or the rest is not RAM.
+    pub(super) fault: Option<Outcome>,
+}
+
 /// Where a linear address led.
 pub(super) enum Walked {
     /// To this guest-physical address.
@@ -28,7 +40,7 @@ pub(super) enum Walked {
 }
 
 /// Guest-physical memory as the guest page walker sees it.
-struct Phys<'a>(&'a crate::mem::VmMem);
+pub(super) struct Phys<'a>(pub(super) &'a crate::mem::VmMem);
 
 impl GuestPhys for Phys<'_> {
     fn read_u64(&mut self, gpa: u64) -> Option<u64> {
@@ -75,9 +87,9 @@ impl VcpuState {
         }
     }
 
-    /// Fetches and decodes the instruction at RIP. `Err(exit)`: it could
-    /// not, and the sequencer gets an `INST_EMUL` exit with the bytes.
-    pub(super) fn fetch(&mut self, vm: &Vm) -> Result<insn::Insn, VmmExit> {
+    /// The bytes at RIP as the guest fetches them: up to 15, through the
+    /// guest's page tables, and why the fetch stopped short if it did.
+    pub(super) fn fetch_bytes(&self, vm: &Vm) -> Fetched {
         let mode = self.mode();
         let base = if mode == CpuMode::Long64 {
             0
@@ -85,25 +97,48 @@ impl VcpuState {
             self.hw.get_desc(reg::CS).map_or(0, |d| d.base)
         };
         let la = base.wrapping_add(self.rip());
-        let mut bytes = [0u8; 16];
-        let mut len = 0usize;
+        let mut f = Fetched { bytes: [0u8; 16], len: 0, fault: None };
         let regs = self.paging();
         let user = self.hw.cpl() == 3;
-        while len < 15 {
-            let cur = la.wrapping_add(len as u64);
-            let n = ((0x1000 - (cur & 0xfff)) as usize).min(15 - len);
-            let ok = vm.with_mem(|m| {
+        while f.len < 15 {
+            let cur = la.wrapping_add(f.len as u64);
+            let n = ((0x1000 - (cur & 0xfff)) as usize).min(15 - f.len);
+            let walk = vm.with_mem(|m| {
                 paging::translate(&mut Phys(m), &regs, cur, Access::Fetch, user)
-                    .ok()
-                    .is_some_and(|gpa| m.read(gpa, &mut bytes[len..len + n]))
+                    .map(|gpa| m.read(gpa, &mut f.bytes[f.len..f.len + n]))
             });
-            if !ok {
-                break;
+            match walk {
+                Ok(true) => f.len += n,
+                Ok(false) => break,
+                Err(WalkError::PageFault { error_code }) => {
+                    f.fault = Some(Outcome::PageFault { cr2: cur, error: error_code });
+                    break;
+                }
+                Err(WalkError::NonCanonical) => {
+                    f.fault = Some(Outcome::Fault(Event::GP0));
+                    break;
+                }
+                Err(WalkError::Contended) => {
+                    f.fault = Some(Outcome::Reenter);
+                    break;
+                }
+                Err(WalkError::Unbacked { .. }) => break,
             }
-            len += n;
         }
-        insn::decode(&bytes[..len], mode).map_err(|_| {
-            let d = uapi::VmmExitInstEmul { bytes, len: len as u32, ..uapi::VmmExitInstEmul::ZERO };
+        f
+    }
+
+    /// Fetches and decodes the instruction at RIP with the length decoder.
+    /// `Err(exit)`: it could not, and the sequencer gets an `INST_EMUL`
+    /// exit with the bytes.
+    pub(super) fn fetch(&mut self, vm: &Vm) -> Result<insn::Insn, VmmExit> {
+        let f = self.fetch_bytes(vm);
+        insn::decode(&f.bytes[..f.len], self.mode()).map_err(|_| {
+            let d = uapi::VmmExitInstEmul {
+                bytes: f.bytes,
+                len: f.len as u32,
+                ..uapi::VmmExitInstEmul::ZERO
+            };
             VmmExit { reason: exit::INST_EMUL, rip: self.rip(), data: d.to_data(), ..VmmExit::ZERO }
         })
     }

@@ -130,13 +130,17 @@ impl VcpuState {
         })
     }
 
-    /// Applies the sequencer's completion of the pending exit.
-    pub(super) fn complete(&mut self, vm: &Vm, entry: &uapi::VmmEntry) -> Result {
-        let pending = self.pending;
+    /// Applies the sequencer's completion of the pending exit, and says
+    /// what follows (a completed MMIO read may need another exit).
+    pub(super) fn complete(&mut self, vm: &Vm, entry: &uapi::VmmEntry) -> Result<Outcome> {
         if entry.cmd == uapi::VMM_ENTRY_RUN && entry.value != 0 {
             return Err(EINVAL);
         }
-        match (entry.cmd, pending) {
+        match (entry.cmd, self.pending) {
+            (uapi::VMM_ENTRY_RUN | uapi::VMM_ENTRY_COMPLETE, Pending::Mmio) => {
+                let complete = entry.cmd == uapi::VMM_ENTRY_COMPLETE;
+                return self.complete_mmio(vm, complete, entry.value);
+            }
             (uapi::VMM_ENTRY_RUN, _) => {}
             (uapi::VMM_ENTRY_COMPLETE, Pending::Io { io, elem }) => {
                 self.complete_io(vm, io, elem, entry.value)?
@@ -152,7 +156,7 @@ impl VcpuState {
             _ => return Err(EINVAL),
         }
         self.pending = Pending::None;
-        Ok(())
+        Ok(Outcome::Reenter)
     }
 
     pub(super) fn complete_io(

@@ -26,8 +26,10 @@
 use core::mem::{offset_of, size_of};
 
 /// The interface version. Bumped on any incompatible change; userspace
-/// refuses to talk to a module with another version.
-pub const VMM_API_VERSION: u32 = 1;
+/// refuses to talk to a module with another version. 2: data accesses to
+/// unmapped guest-physical memory are emulated and exit as `MMIO` (they
+/// were `PAGING` exits).
+pub const VMM_API_VERSION: u32 = 2;
 
 /// ioctl "type" byte shared by all vmm ioctls.
 pub const VMM_IOC_MAGIC: u32 = 0xb6;
@@ -517,6 +519,7 @@ pub const STRUCTS: &[StructLayout] = &[
     VmmExitSvm::LAYOUT,
     VmmExitVmx::LAYOUT,
     VmmExitInstEmul::LAYOUT,
+    VmmExitMmio::LAYOUT,
     VmmExit::LAYOUT,
     VmmRun::LAYOUT,
 ];
@@ -612,6 +615,9 @@ pub const CONSTANTS: &[(&str, u64)] = &[
     ("VMM_EXIT_VMX", exit::VMX as u64),
     ("VMM_EXIT_INST_EMUL", exit::INST_EMUL as u64),
     ("VMM_EXIT_KICKED", exit::KICKED as u64),
+    ("VMM_EXIT_MMIO", exit::MMIO as u64),
+    ("VMM_MMIO_WRITE", VMM_MMIO_WRITE as u64),
+    ("VMM_INST_EMUL_GPA", VMM_INST_EMUL_GPA as u64),
     ("VMM_INOUT_IN", VMM_INOUT_IN as u64),
     ("VMM_INOUT_STRING", VMM_INOUT_STRING as u64),
     ("VMM_INOUT_REP", VMM_INOUT_REP as u64),
@@ -777,6 +783,14 @@ mod tests {
         }
         let ie = VmmExitInstEmul { bytes, len: 15, ..VmmExitInstEmul::ZERO };
         assert_eq!(VmmExitInstEmul::from_data(&ie.to_data()), ie);
+        let mm = VmmExitMmio {
+            gpa: 0xfee0_0300,
+            size: 4,
+            flags: VMM_MMIO_WRITE,
+            data: 0xc4500,
+            ..VmmExitMmio::ZERO
+        };
+        assert_eq!(VmmExitMmio::from_data(&mm.to_data()), mm);
         let m = VmmExitMsr { msr: 0xc000_0080, value: u64::MAX, ..VmmExitMsr::ZERO };
         assert_eq!(VmmExitMsr::from_data(&m.to_data()), m);
         let p = VmmExitPaging { gpa: 1 << 40, access: 2, flags: 1, ..VmmExitPaging::ZERO };

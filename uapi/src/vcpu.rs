@@ -231,7 +231,7 @@ abi_struct! {
         pub cmd: u32,
         /// Zero.
         pub flags: u32,
-        /// The value an `IN` or `RDMSR` completion delivers.
+        /// The value an `IN`, `RDMSR` or MMIO read completion delivers.
         pub value: u64,
         /// Zero.
         pub reserved: [u64; 2],
@@ -269,7 +269,35 @@ pub mod exit {
     pub const INST_EMUL: u32 = 9;
     /// `VMM_VCPU_KICK` made the vCPU leave the guest. Nothing is pending.
     pub const KICKED: u32 = 10;
+    /// An access the kernel emulated to guest-physical memory that no
+    /// mapping covers and no in-kernel device claims; `data` is a
+    /// [`super::VmmExitMmio`]. A read needs completion.
+    pub const MMIO: u32 = 11;
 }
+
+/// [`VmmExitMmio::flags`]: a write (else a read).
+pub const VMM_MMIO_WRITE: u32 = 1 << 0;
+
+abi_struct! {
+    /// `MMIO` exit data: one access of 1, 2, 4 or 8 bytes. Wider accesses
+    /// come as 8-byte exits in address order.
+    pub struct VmmExitMmio as "vmm_exit_mmio" {
+        /// The guest-physical address.
+        pub gpa: u64,
+        /// Access size in bytes: 1, 2, 4 or 8.
+        pub size: u32,
+        /// `VMM_MMIO_*` bits.
+        pub flags: u32,
+        /// A write: the value written (zero-extended). A read: zero.
+        pub data: u64,
+        /// Zero.
+        pub reserved: [u64; 5],
+    }
+}
+
+/// [`VmmExitInstEmul::flags`]: [`VmmExitInstEmul::gpa`] is the
+/// guest-physical address the instruction touched (an MMIO access).
+pub const VMM_INST_EMUL_GPA: u32 = 1 << 0;
 
 /// [`VmmExitInout::flags`]: IN (else OUT).
 pub const VMM_INOUT_IN: u32 = 1 << 0;
@@ -410,10 +438,13 @@ abi_struct! {
         pub bytes: [u8; 16],
         /// How many of `bytes` are valid.
         pub len: u32,
+        /// `VMM_INST_EMUL_*` bits.
+        pub flags: u32,
+        /// With `VMM_INST_EMUL_GPA`: the guest-physical address of the
+        /// MMIO access that made the kernel decode the instruction.
+        pub gpa: u64,
         /// Zero.
-        pub reserved: u32,
-        /// Zero.
-        pub reserved2: [u64; 5],
+        pub reserved: [u64; 4],
     }
 }
 
@@ -528,10 +559,16 @@ exit_data! {
     }
     VmmExitInstEmul => |s, d| {
         to: [u64::from_le_bytes(bytes8(&s.bytes, 0)), u64::from_le_bytes(bytes8(&s.bytes, 8)),
-             pair(s.len, s.reserved), s.reserved2[0], s.reserved2[1], s.reserved2[2],
-             s.reserved2[3], s.reserved2[4]],
-        from: VmmExitInstEmul { bytes: bytes16(d[0], d[1]), len: lo(d[2]), reserved: hi(d[2]),
-             reserved2: [d[3], d[4], d[5], d[6], d[7]] }
+             pair(s.len, s.flags), s.gpa, s.reserved[0], s.reserved[1], s.reserved[2],
+             s.reserved[3]],
+        from: VmmExitInstEmul { bytes: bytes16(d[0], d[1]), len: lo(d[2]), flags: hi(d[2]),
+             gpa: d[3], reserved: [d[4], d[5], d[6], d[7]] }
+    }
+    VmmExitMmio => |s, d| {
+        to: [s.gpa, pair(s.size, s.flags), s.data, s.reserved[0], s.reserved[1],
+             s.reserved[2], s.reserved[3], s.reserved[4]],
+        from: VmmExitMmio { gpa: d[0], size: lo(d[1]), flags: hi(d[1]), data: d[2],
+             reserved: [d[3], d[4], d[5], d[6], d[7]] }
     }
 }
 

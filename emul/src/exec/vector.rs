@@ -42,7 +42,7 @@ impl<C: Cpu, M: Memory> Exec<'_, C, M> {
         match src {
             Operand::Mem(m) => {
                 let la = self.mem_la(&m, width, Use::Read)?;
-                if kind == VecMove::Aligned && la % u64::from(width) != 0 {
+                if kind == VecMove::Aligned && la % u64::from(width.max(1)) != 0 {
                     return Err(Exception::Gp(0).into());
                 }
                 self.mem.read(la, &mut data[..n], false)?;
@@ -59,7 +59,7 @@ impl<C: Cpu, M: Memory> Exec<'_, C, M> {
         match dst {
             Operand::Mem(m) => {
                 let la = self.mem_la(&m, width, Use::Write)?;
-                if kind == VecMove::Aligned && la % u64::from(width) != 0 {
+                if kind == VecMove::Aligned && la % u64::from(width.max(1)) != 0 {
                     return Err(Exception::Gp(0).into());
                 }
                 self.mem.write(la, &data[..n])?;

@@ -38,7 +38,7 @@ const WATCH_YIELDS: u32 = 2_000;
 /// The default seed; `vmmtest_seed` (decimal or 0x-hex) overrides it.
 const SEED: u64 = 0x5eed_0ff0_0d1e_5500;
 
-fn seed(mode: Mode) -> u64 {
+pub(crate) fn seed(mode: Mode) -> u64 {
     let base = std::env::var("vmmtest_seed")
         .ok()
         .and_then(|v| match v.strip_prefix("0x") {
@@ -52,19 +52,19 @@ fn seed(mode: Mode) -> u64 {
 
 /// What the watchdog and the running thread share.
 #[derive(Default)]
-struct Watch {
+pub(crate) struct Watch {
     /// Bumped before every run.
-    epoch: AtomicU64,
+    pub(crate) epoch: AtomicU64,
     /// A run is in progress.
-    running: AtomicBool,
+    pub(crate) running: AtomicBool,
     /// The trials on this VM are over.
-    stop: AtomicBool,
+    pub(crate) stop: AtomicBool,
     /// A kick that failed.
-    error: Mutex<Option<String>>,
+    pub(crate) error: Mutex<Option<String>>,
 }
 
 /// Kicks `vcpu` whenever one run has lasted [`WATCH_YIELDS`] yields.
-fn watchdog(vcpu: &VcpuFd, w: &Watch) {
+pub(crate) fn watchdog(vcpu: &VcpuFd, w: &Watch) {
     let mut last = u64::MAX;
     while !w.stop.load(SeqCst) {
         let epoch = w.epoch.load(SeqCst);
@@ -91,7 +91,7 @@ enum End {
     Suspended,
 }
 
-fn reason_name(reason: u32) -> &'static str {
+pub(crate) fn reason_name(reason: u32) -> &'static str {
     match reason {
         exit::INOUT => "inout",
         exit::HLT => "hlt",
@@ -103,12 +103,13 @@ fn reason_name(reason: u32) -> &'static str {
         exit::VMX => "vmx",
         exit::INST_EMUL => "inst_emul",
         exit::KICKED => "kicked",
+        exit::MMIO => "mmio",
         _ => "unknown",
     }
 }
 
 /// A random value of `size` bytes.
-fn random_of_size(rng: &mut Rng, size: u32) -> u64 {
+pub(crate) fn random_of_size(rng: &mut Rng, size: u32) -> u64 {
     let bits = 8 * size.min(8);
     guest_random(rng) & (u64::MAX >> (64 - bits))
 }
@@ -119,7 +120,7 @@ fn random_of_size(rng: &mut Rng, size: u32) -> u64 {
 /// guest or not (seen with `8e b5`, backtrace in `tcg_optimize`), which
 /// would kill the test machine, not test vmm. Data is filtered too, though
 /// [`fuzz_vm`] no longer lets the guest execute what it stores.
-fn guest_random(rng: &mut Rng) -> u64 {
+pub(crate) fn guest_random(rng: &mut Rng) -> u64 {
     let mut bytes = rng.next_u64().to_le_bytes();
     for b in &mut bytes {
         if *b == 0x8e {
@@ -138,6 +139,12 @@ fn guest_random(rng: &mut Rng) -> u64 {
 /// killed QEMU. Now executing any byte the test did not write is a paging
 /// exit, which ends the trial.
 fn fuzz_vm(name: &str) -> Result<TestVm, String> {
+    fuzz_vm_with_hole(name, None)
+}
+
+/// [`fuzz_vm`], but with `hole` (a page-aligned range of RAM above the
+/// code pages) left unmapped, so that real-mode code can reach MMIO.
+pub(crate) fn fuzz_vm_with_hole(name: &str, hole: Option<(u64, u64)>) -> Result<TestVm, String> {
     const PAGE: u64 = 0x1000;
     let vm = s(crate::vmm()?.create_vm(name, CreateFlags::DESTROY_ON_CLOSE))?;
     let seg = s(vm.alloc_segment(SegKind::SysMem, RAM_LEN))?;
@@ -150,7 +157,19 @@ fn fuzz_vm(name: &str) -> Result<TestVm, String> {
         s(vm.map(code, &seg, code, PAGE, rx))?;
         at = code + PAGE;
     }
-    s(vm.map(at, &seg, at, RAM_LEN - at, rw))?;
+    if let Some((start, end)) = hole {
+        ensure!(
+            at <= start && start < end && end <= RAM_LEN && (start | end) % PAGE == 0,
+            "bad hole {start:#x}..{end:#x}"
+        );
+        if at < start {
+            s(vm.map(at, &seg, at, start - at, rw))?;
+        }
+        at = end;
+    }
+    if at < RAM_LEN {
+        s(vm.map(at, &seg, at, RAM_LEN - at, rw))?;
+    }
     let mem = s(vm.mmap_segment(&seg))?;
     let vcpu = create_vcpu(&vm, 0)?;
     Ok(TestVm { vcpu, mem, vm })
@@ -162,7 +181,7 @@ const _: () =
     assert!(HALT_HANDLER >> 12 < LOAD >> 12 && (LOAD & 0xfff) + 2 * CODE_LEN as u64 <= 0x1000);
 
 /// A random code byte (see [`guest_random`]).
-fn code_byte(rng: &mut Rng) -> u8 {
+pub(crate) fn code_byte(rng: &mut Rng) -> u8 {
     guest_random(rng) as u8
 }
 
@@ -211,8 +230,11 @@ fn trial(
             // Raw exits are legitimate answers to random code, but say
             // which, so a new kind is seen.
             Exit::Vmx(v) => {
-                println!("# {mode:?}: VMX exit reason {:#x} qualification {:#x} intr {:#x} error {} at {:#x}",
-                         v.exit_reason, v.qualification, v.intr_info, v.instruction_error, e.rip);
+                println!(
+                    "# {mode:?}: VMX exit reason {:#x} qualification {:#x} intr {:#x} error {} \
+                     at {:#x}",
+                    v.exit_reason, v.qualification, v.intr_info, v.instruction_error, e.rip
+                );
                 return Ok(End::Next);
             }
             Exit::Svm(v) => {

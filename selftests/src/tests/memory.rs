@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: MIT OR Apache-2.0
 
-//! Guest memory: ROM, unbacked addresses, the top of guest-physical space,
-//! and bad input to segments, mappings and `mmap`.
+//! Guest memory: ROM, unbacked addresses (MMIO for data, PAGING for
+//! fetches), the top of guest-physical space, and bad input to segments,
+//! mappings and `mmap`.
 
 use std::os::fd::AsFd;
 
@@ -10,7 +11,10 @@ use libvmm::sys::ioctl_ptr;
 use libvmm::uapi::*;
 use libvmm::{Exit, Segment, VmFd};
 
-use crate::guest::{describe, expect_paging, s, Next, TestVm, DATA, FREE, RAM_LEN, RUN, SCRATCH};
+use crate::guest::{
+    complete, describe, expect_mmio, expect_paging, s, Next, TestVm, DATA, FREE, LOAD, RAM_LEN,
+    RUN, SCRATCH,
+};
 use crate::mem::{expect_efault, try_mmap};
 use crate::tap::{expect_errno_of, Outcome::Pass, TestResult};
 use crate::{asm_debug, asm_pass, ensure, expect_errno, payload, sym, vmm};
@@ -145,24 +149,36 @@ const LATE_READ: u64 = 0x4000_0123;
 const LATE_WRITE: u64 = 0x4020_1008;
 const LATE_CODE: u64 = 0x4040_0000;
 
+/// What the test answers the MMIO reads with.
+const ANSWER_QWORD: u64 = 0x1122_3344_5566_7788;
+const ANSWER_AFTER_UNMAP: u64 = 0x0bad_cafe;
+
 core::arch::global_asm!(
     ".pushsection .rodata.guest, \"a\"",
     ".globl vmm_guest_unmapped_start, vmm_guest_unmapped_end",
+    ".globl vmm_guest_unmapped_read, vmm_guest_unmapped_write, vmm_guest_unmapped_reread",
     "vmm_guest_unmapped_start:",
     ".code64",
     "movl ${read}, %ebx",
+    "vmm_guest_unmapped_read:",
     "movl (%rbx), %eax",
     asm_debug!(),
     "movl ${write}, %ecx",
     "movl $7, (%rcx)",
+    "vmm_guest_unmapped_write:",
+    "movb $0x5a, 1(%rcx)",
+    "movq (%rcx), %rax",
+    asm_debug!(),
+    "shrq $32, %rax",
+    asm_debug!(),
     "movl ${code}, %eax",
     "call *%rax",
     "movl $0x77, %eax",
     asm_debug!(),
     "hlt",
-    "leaq 1f(%rip), %r15",
+    "vmm_guest_unmapped_reread:",
     "movl (%rbx), %eax",
-    "1:",
+    asm_debug!(),
     asm_pass!(),
     "vmm_guest_unmapped_end:",
     ".popsection",
@@ -172,10 +188,21 @@ core::arch::global_asm!(
     options(att_syntax)
 );
 
-pub fn unbacked_access_is_a_paging_exit() -> TestResult {
+/// A data access to guest-physical memory no mapping covers is an MMIO
+/// exit with its address, size and direction (a read waits for its value,
+/// a write comes with it after the instruction); an instruction fetch from
+/// there is a PAGING exit. Mappings made and removed while the guest runs
+/// take effect at once: a read abandoned after its page was mapped reads
+/// RAM when the guest executes it again, and once the page is unmapped the
+/// same read is MMIO again.
+pub fn unbacked_access_is_mmio_fetch_is_paging() -> TestResult {
     let p = payload!(vmm_guest_unmapped_start, vmm_guest_unmapped_end);
     let t = TestVm::new("unmapped", Mode::Long64, &p)?;
-    // Three pages mapped one by one as the guest faults on them.
+    let read_at = p.addr(sym!(vmm_guest_unmapped_read), LOAD);
+    let write_at = p.addr(sym!(vmm_guest_unmapped_write), LOAD);
+    let reread_at = p.addr(sym!(vmm_guest_unmapped_reread), LOAD);
+    // Pages mapped as the guest needs them: the read's, and the code's.
+    // The write's page (the middle one) is never mapped.
     let late = s(t.vm.alloc_segment(SegKind::SysMem, 3 * PAGE))?;
     let lm = s(t.vm.mmap_segment(&late))?;
     lm.write(0x123, &0xfeed_0123u32.to_le_bytes());
@@ -184,38 +211,58 @@ pub fn unbacked_access_is_a_paging_exit() -> TestResult {
     let mut step = 0;
     let r = t.run_until(RUN, |x, e| {
         step += 1;
-        match step {
+        let rip = |want: u64| {
+            ensure!(e.rip == want, "step {step}: exit at rip {:#x}, want {want:#x}", e.rip);
+            Ok(())
+        };
+        Ok(Next::Enter(match step {
             1 => {
-                expect_paging(e, LATE_READ, VMM_ACCESS_READ, VMM_PAGING_UNMAPPED)?;
+                // A read waits at the instruction; mapping the page and
+                // abandoning the read makes the guest read RAM.
+                expect_mmio(e, LATE_READ, 4, false, 0)?;
+                rip(read_at)?;
                 s(t.vm.map(LATE_READ & !0xfff, &late, 0, PAGE, rw))?;
+                RUN
             }
             2 => {
-                expect_paging(e, LATE_WRITE, VMM_ACCESS_WRITE, VMM_PAGING_UNMAPPED)?;
-                s(t.vm.map(LATE_WRITE & !0xfff, &late, PAGE, PAGE, rw))?;
+                // A write comes after its instruction.
+                expect_mmio(e, LATE_WRITE, 4, true, 7)?;
+                rip(write_at)?;
+                RUN
             }
             3 => {
-                expect_paging(e, LATE_CODE, VMM_ACCESS_EXEC, VMM_PAGING_UNMAPPED)?;
-                s(t.vm.map(LATE_CODE, &late, 2 * PAGE, PAGE, Prot::READ | Prot::EXEC))?;
+                expect_mmio(e, LATE_WRITE + 1, 1, true, 0x5a)?;
+                RUN
             }
             4 => {
-                ensure!(matches!(x, Exit::Hlt), "expected HLT, got {}", describe(e));
-                s(t.vm.unmap(LATE_READ & !0xfff, PAGE))?;
+                expect_mmio(e, LATE_WRITE, 8, false, 0)?;
+                complete(ANSWER_QWORD)
             }
             5 => {
+                expect_paging(e, LATE_CODE, VMM_ACCESS_EXEC, VMM_PAGING_UNMAPPED)?;
+                s(t.vm.map(LATE_CODE, &late, 2 * PAGE, PAGE, Prot::READ | Prot::EXEC))?;
+                RUN
+            }
+            6 => {
+                ensure!(matches!(x, Exit::Hlt), "expected HLT, got {}", describe(e));
+                s(t.vm.unmap(LATE_READ & !0xfff, PAGE))?;
+                RUN
+            }
+            7 => {
                 // The unmap took effect for a page the guest had used.
-                expect_paging(e, LATE_READ, VMM_ACCESS_READ, VMM_PAGING_UNMAPPED)?;
-                let resume = s(t.vcpu.get_reg(reg::R15))?;
-                s(t.vcpu.set_regs(&[(reg::RIP, resume)]))?;
+                expect_mmio(e, LATE_READ, 4, false, 0)?;
+                rip(reread_at)?;
+                complete(ANSWER_AFTER_UNMAP)
             }
             _ => return Err(format!("unexpected {}", describe(e))),
-        }
-        Ok(Next::Enter(RUN))
+        }))
     })?;
-    ensure!(r.passed && step == 5, "after {step} exits: {}", describe(&r.exit));
-    ensure!(r.debug == [0xfeed_0123, 0x77], "debug {:#x?}", r.debug);
-    let mut word = [0u8; 4];
-    lm.read((PAGE + 8) as usize, &mut word);
-    ensure!(word == 7u32.to_le_bytes(), "the retried write did not land: {word:x?}");
+    ensure!(r.passed && step == 7, "after {step} exits: {}", describe(&r.exit));
+    let want = [0xfeed_0123, ANSWER_QWORD as u32, (ANSWER_QWORD >> 32) as u32, 0x77, 0x0bad_cafe];
+    ensure!(r.debug == want, "debug {:#x?}, want {want:#x?}", r.debug);
+    let mut page = vec![0u8; PAGE as usize];
+    lm.read(PAGE as usize, &mut page);
+    ensure!(page.iter().all(|&b| b == 0), "an MMIO write reached the unmapped page's segment");
     Ok(Pass)
 }
 

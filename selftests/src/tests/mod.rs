@@ -5,6 +5,10 @@
 pub mod ctl;
 pub mod fuzz;
 pub mod memory;
+pub mod mmio;
+pub mod mmio_cases;
+pub mod mmio_edges;
+pub mod mmio_fuzz;
 pub mod module;
 pub mod rip;
 pub mod run;

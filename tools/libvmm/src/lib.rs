@@ -291,6 +291,10 @@ pub enum Exit {
     InstEmul(VmmExitInstEmul),
     /// `VMM_VCPU_KICK`.
     Kicked,
+    /// An MMIO access for the sequencer. Complete a read with
+    /// [`VcpuFd::complete`] and the value read; a write needs nothing (the
+    /// next [`VcpuFd::run`] goes on).
+    Mmio(VmmExitMmio),
     /// A reason this library does not know (raw exit kept).
     Other(VmmExit),
 }
@@ -312,6 +316,7 @@ impl Exit {
             exit::VMX => Self::Vmx(VmmExitVmx::from_data(&e.data)),
             exit::INST_EMUL => Self::InstEmul(VmmExitInstEmul::from_data(&e.data)),
             exit::KICKED => Self::Kicked,
+            exit::MMIO => Self::Mmio(VmmExitMmio::from_data(&e.data)),
             _ => Self::Other(*e),
         }
     }

@@ -6,28 +6,42 @@ use libvmm::setup::Mode;
 use libvmm::uapi::VMM_MAX_VM_MEMORY;
 
 use crate::boot::MIN_RAM;
+use crate::uart;
+
+/// Guest-physical addresses are below this (52 bits, the architectural
+/// limit).
+pub const MAX_GPA: u64 = 1 << 52;
 
 /// The usage text.
 pub const USAGE: &str = "\
 usage: vmmrun [-v] [--mem MiB] [--mode real|32|64] [--entry ADDR] [--load ADDR]
-              [--max-exits N] FILE
+              [--max-exits N] [--uart-mmio ADDR] FILE
 
-Runs FILE on one vCPU of a new VM, with a 16550 at 0x3f8 on stdout.
+Runs FILE on one vCPU of a new VM, with a 16550 at port 0x3f8 on stdout.
 FILE is a multiboot (v1) image (started in 32-bit mode, EAX=0x2badb002,
 EBX=multiboot info), an ELF (PT_LOADs at their physical addresses; 64-bit
 mode for ELF64, 32-bit for ELF32), or a flat binary loaded at --load
 (default 0x100000, or 0x7c00 with --mode real) and started in 64-bit mode.
+A data access outside RAM is MMIO: it goes to the device there (--uart-mmio),
+or to nothing, which reads all ones and drops writes (-v reports each).
 
   --mem MiB        guest RAM at address 0 (default 64)
   --mode M         first mode: real, 32 or 64 (ELF and flat images)
   --entry ADDR     start here instead of the image's entry point
   --load ADDR      where a flat binary goes
   --max-exits N    stop (status 5) instead of resuming after the N-th exit (N >= 1)
-  -v               report unhandled ports and MSRs, and the layout
+  --uart-mmio ADDR a second 16550 on stdout, memory-mapped at guest-physical
+                   ADDR (outside RAM; below 4 GiB a 32-bit guest without paging
+                   and a 64-bit one on vmmrun's page tables reach it): register
+                   N at ADDR+N (reg-shift 0), 1-byte accesses only, as Linux's
+                   earlycon=uart8250,mmio,ADDR uses it; a wider access reads
+                   all ones and writes nothing. The 16550 at port 0x3f8 stays.
+  -v               report unhandled ports, MSRs and MMIO accesses, and the layout
 
 Exit status: the low byte of an OUT to port 0x501; 0 when the guest halts;
 1 vmmrun error; 2 triple fault or suspend; 3 unhandled guest-physical
-access; 4 unhandled exit; 5 --max-exits reached.";
+access (an instruction fetch outside RAM); 4 unhandled exit; 5 --max-exits
+reached.";
 
 /// Default RAM size in MiB.
 pub const DEFAULT_MEM_MIB: u64 = 64;
@@ -45,6 +59,8 @@ pub struct Args {
     pub load: Option<u64>,
     /// `--max-exits`, if given.
     pub max_exits: Option<u64>,
+    /// `--uart-mmio`: the MMIO 16550's base address, if given.
+    pub uart_mmio: Option<u64>,
     /// `-v`.
     pub verbose: bool,
     /// The image.
@@ -86,6 +102,7 @@ pub fn parse(argv: &[String]) -> Result<Command, String> {
         entry: None,
         load: None,
         max_exits: None,
+        uart_mmio: None,
         verbose: false,
         file: String::new(),
     };
@@ -113,6 +130,7 @@ pub fn parse(argv: &[String]) -> Result<Command, String> {
                 0 => return Err("--max-exits: N must be at least 1".into()),
                 n => a.max_exits = Some(n),
             },
+            "--uart-mmio" => a.uart_mmio = Some(number(opt, &value()?)?),
             "--" => {
                 file = it.next().cloned();
                 if it.next().is_some() {
@@ -128,6 +146,16 @@ pub fn parse(argv: &[String]) -> Result<Command, String> {
     let max_mib = VMM_MAX_VM_MEMORY >> 20;
     if !(MIN_RAM >> 20..=max_mib).contains(&a.mem_mib) {
         return Err(format!("--mem: {} MiB is not in 1..={max_mib}", a.mem_mib));
+    }
+    if let Some(base) = a.uart_mmio {
+        // RAM is one segment at 0: a UART inside it would never see an access.
+        let ram = a.mem_mib << 20;
+        if base < ram {
+            return Err(format!("--uart-mmio: {base:#x} is inside RAM (0-{:#x}, --mem)", ram - 1));
+        }
+        if base > MAX_GPA - u64::from(uart::REGS) {
+            return Err(format!("--uart-mmio: {base:#x} is not below 2^52 with its 8 registers"));
+        }
     }
     Ok(Command::Run(a))
 }
@@ -153,8 +181,8 @@ mod tests {
         assert_eq!(a.file, "hello.elf");
         assert_eq!(a.mem_mib, 64);
         assert_eq!(
-            (a.mode, a.entry, a.load, a.max_exits, a.verbose),
-            (None, None, None, None, false)
+            (a.mode, a.entry, a.load, a.max_exits, a.uart_mmio, a.verbose),
+            (None, None, None, None, None, false)
         );
     }
 
@@ -169,13 +197,17 @@ mod tests {
             "--load",
             "0X7C00",
             "--max-exits=100",
+            "--uart-mmio",
+            "0xd0000000",
             "-v",
             "x.bin",
         ]);
         assert_eq!(a.mem_mib, 16);
         assert_eq!(a.mode, Some(Mode::Real));
         assert_eq!((a.entry, a.load, a.max_exits), (Some(0x7c00), Some(0x7c00), Some(100)));
+        assert_eq!(a.uart_mmio, Some(0xd000_0000));
         assert!(a.verbose);
+        assert_eq!(run(&["--uart-mmio=1048576", "--mem=1", "f"]).uart_mmio, Some(0x10_0000));
         assert_eq!(run(&["--mode=32", "f"]).mode, Some(Mode::Protected32));
         assert_eq!(run(&["--mode", "64", "f"]).mode, Some(Mode::Long64));
         assert_eq!(run(&["--", "-odd-name"]).file, "-odd-name");
@@ -193,5 +225,13 @@ mod tests {
         assert!(p(&["--mode", "16bit", "f"]).unwrap_err().contains("--mode"));
         assert!(p(&["--max-exits", "0", "f"]).unwrap_err().contains("at least 1"));
         assert!(p(&["--frobnicate", "f"]).unwrap_err().contains("unknown option"));
+        assert!(p(&["--uart-mmio", "f"]).unwrap_err().contains("not a number"));
+        let e = p(&["--uart-mmio", "0x3ffffff", "f"]).unwrap_err();
+        assert!(e.contains("inside RAM (0-0x3ffffff, --mem)"), "{e}");
+        assert!(p(&["--uart-mmio", "0x4000000", "f"]).is_ok(), "right above 64 MiB");
+        assert!(p(&["--uart-mmio", "0x4000000", "--mem", "65", "f"]).is_err());
+        assert!(p(&["--uart-mmio", "0xffffffffffff8", "f"]).is_ok(), "ends at 2^52");
+        assert!(p(&["--uart-mmio", "0xffffffffffff9", "f"]).unwrap_err().contains("2^52"));
+        assert!(p(&["--uart-mmio", "0xffffffffffffffff", "f"]).is_err());
     }
 }

@@ -226,6 +226,7 @@ mod tests {
             entry: None,
             load: None,
             max_exits: None,
+            uart_mmio: None,
             verbose: false,
             file: String::new(),
         }

@@ -1,10 +1,11 @@
 // SPDX-License-Identifier: MIT OR Apache-2.0
 
-//! The port-I/O bus: COM1, the exit port, and nothing else.
+//! The port-I/O bus: COM1, the exit port, and nothing else. (MMIO has its
+//! own bus, [`crate::mmio`].)
 //!
 //! | ports | device |
 //! |---|---|
-//! | `0x3f8`-`0x3ff` | a 16550 ([`Uart`]); bytes sent go to the output |
+//! | `0x3f8`-`0x3ff` | a 16550 ([`Serial`]); bytes sent go to the output |
 //! | `0x501` | exit port: an OUT of any width ends vmmrun with status `value & 0xff` |
 //! | anything else | nothing: IN reads all ones, OUT is dropped |
 //!
@@ -18,7 +19,7 @@ use std::io::Write;
 
 use libvmm::uapi::{VmmExitInout, VMM_INOUT_IN};
 
-use crate::uart::{self, Uart};
+use crate::uart::{self, Serial};
 
 /// COM1's base port.
 pub const COM1: u32 = 0x3f8;
@@ -37,8 +38,7 @@ pub enum IoAction {
 /// The devices on the port bus and where the UART's output goes.
 #[derive(Debug)]
 pub struct Bus<W: Write> {
-    uart: Uart,
-    out: W,
+    com1: Serial<W>,
     verbose: bool,
     /// Ports with no device that the guest touched (each reported once).
     unmapped: BTreeSet<u32>,
@@ -48,7 +48,7 @@ impl<W: Write> Bus<W> {
     /// A bus whose UART writes to `out`; `verbose` reports the first access
     /// to each unmapped port on stderr.
     pub fn new(out: W, verbose: bool) -> Self {
-        Self { uart: Uart::new(), out, verbose, unmapped: BTreeSet::new() }
+        Self { com1: Serial::new(out), verbose, unmapped: BTreeSet::new() }
     }
 
     /// Handles one `INOUT` exit.
@@ -71,12 +71,12 @@ impl<W: Write> Bus<W> {
     }
 
     fn uart_reg(port: u32) -> Option<u8> {
-        port.checked_sub(COM1).filter(|&r| r < uart::PORTS).map(|r| r as u8)
+        port.checked_sub(COM1).filter(|&r| r < uart::REGS).map(|r| r as u8)
     }
 
     fn in_byte(&mut self, port: u32) -> u8 {
         match Self::uart_reg(port) {
-            Some(reg) => self.uart.read(reg),
+            Some(reg) => self.com1.read_reg(reg),
             None => {
                 self.note_unmapped(port, "in");
                 0xff
@@ -86,15 +86,7 @@ impl<W: Write> Bus<W> {
 
     fn out_byte(&mut self, port: u32, byte: u8) {
         match Self::uart_reg(port) {
-            Some(reg) => {
-                if let Some(b) = self.uart.write(reg, byte) {
-                    // Flushed per byte: the guest's output must be on the
-                    // console before anything vmmrun prints after it. A
-                    // closed output is not the guest's problem, so errors
-                    // are dropped as a disconnected serial line drops bytes.
-                    let _ = self.out.write_all(&[b]).and_then(|()| self.out.flush());
-                }
-            }
+            Some(reg) => self.com1.write_reg(reg, byte),
             None => self.note_unmapped(port, "out"),
         }
     }
@@ -113,7 +105,7 @@ impl<W: Write> Bus<W> {
     /// The output the UART writes to.
     #[cfg(test)]
     pub fn output(&self) -> &W {
-        &self.out
+        self.com1.output()
     }
 }
 

@@ -1,19 +1,23 @@
 // SPDX-License-Identifier: MIT OR Apache-2.0
 
 //! `vmmrun`: a minimal sequencer. It loads a multiboot, ELF or flat image
-//! into a new VM's RAM, starts one vCPU on it, and serves port I/O: a 16550
-//! at 0x3f8 on stdout and an exit port at 0x501. See [`args::USAGE`].
+//! into a new VM's RAM, starts one vCPU on it, and serves port I/O (a 16550
+//! at 0x3f8 on stdout and an exit port at 0x501) and MMIO (with
+//! `--uart-mmio ADDR`, a second 16550 on stdout at guest-physical ADDR).
+//! See [`args::USAGE`].
 //!
 //! - [`args`]: the command line;
 //! - [`loader`]: image formats, parsed without side effects;
 //! - [`boot`]: the memory layout, and writing the image into RAM;
-//! - [`uart`], [`bus`]: the devices;
+//! - [`uart`]: the 16550;
+//! - [`bus`], [`mmio`]: the port-I/O bus and the MMIO bus;
 //! - [`run`]: the run loop.
 
 mod args;
 mod boot;
 mod bus;
 mod loader;
+mod mmio;
 mod run;
 mod uart;
 
@@ -26,6 +30,9 @@ use libvmm::Vmm;
 
 use args::Command;
 use run::Outcome;
+
+/// The MMIO UART's name in reports.
+const UART_MMIO: &str = "uart-mmio";
 
 /// Creates the VM, loads the image and runs it.
 fn vmmrun(a: &args::Args) -> Result<Outcome, String> {
@@ -53,7 +60,18 @@ fn vmmrun(a: &args::Args) -> Result<Outcome, String> {
         vcpu.set_regs(&boot.regs).map_err(|e| format!("set registers: {e}"))?;
     }
     let mut bus = bus::Bus::new(io::stdout(), a.verbose);
-    let outcome = run::run(&vcpu, &mut bus, a.max_exits, a.verbose);
+    let mut mmio = mmio::MmioBus::new();
+    if let Some(base) = a.uart_mmio {
+        // Both UARTs write to stdout, each flushing per byte.
+        let dev = Box::new(uart::Serial::new(io::stdout()));
+        mmio.add(base, uart::REGS.into(), UART_MMIO, dev)?;
+    }
+    if a.verbose {
+        for (range, name) in mmio.regions() {
+            eprintln!("vmmrun: MMIO {:#x}-{:#x}: {name}", range.start, range.end - 1);
+        }
+    }
+    let outcome = run::run(&vcpu, &mut bus, &mut mmio, a.max_exits, a.verbose);
     if a.verbose {
         let ports: Vec<String> = bus.unmapped().map(|p| format!("{p:#x}")).collect();
         if !ports.is_empty() {

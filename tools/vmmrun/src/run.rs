@@ -5,6 +5,7 @@
 //! | exit | vmmrun |
 //! |---|---|
 //! | `INOUT` | the [`Bus`]; completed with what an IN reads |
+//! | `MMIO` | the [`MmioBus`]; a read is completed with what it reads, a write resumed with `VMM_ENTRY_RUN` |
 //! | `RDMSR`, `WRMSR` | #GP(0) injected into the guest |
 //! | `KICKED` | re-entered |
 //! | `HLT` | stops: status 0 |
@@ -25,6 +26,7 @@ use libvmm::uapi::{
 use libvmm::{Exit, VcpuFd};
 
 use crate::bus::{Bus, IoAction};
+use crate::mmio::MmioBus;
 
 /// What the loop needs of a vCPU (a trait so tests can script exits).
 pub trait Vcpu {
@@ -165,11 +167,13 @@ fn complete(value: u64) -> VmmEntry {
 
 const INJECT_GP: VmmEntry = VmmEntry { cmd: VMM_ENTRY_INJECT_GP, ..VmmEntry::ZERO };
 
-/// Runs `vcpu` until the guest stops, handing port I/O to `bus`. With
-/// `max_exits`, stops instead of resuming after that many exits.
+/// Runs `vcpu` until the guest stops, handing port I/O to `bus` and MMIO
+/// to `mmio`. With `max_exits`, stops instead of resuming after that many
+/// exits. `verbose` reports MSR exits and MMIO no device took on stderr.
 pub fn run<W: Write>(
     vcpu: &impl Vcpu,
     bus: &mut Bus<W>,
+    mmio: &mut MmioBus,
     max_exits: Option<u64>,
     verbose: bool,
 ) -> Outcome {
@@ -205,6 +209,21 @@ pub fn run<W: Write>(
                 INJECT_GP
             }
             Exit::Kicked => VmmEntry::ZERO,
+            // The MMIO bus answers; an access no device takes reads all
+            // ones, as on a bus with nothing behind the address, or writes
+            // nowhere (see `mmio`), and goes on.
+            Exit::Mmio(m) => {
+                let a = mmio.access(&m);
+                if let Some(line) = a.report(rip).filter(|_| verbose) {
+                    eprintln!("vmmrun: {line}");
+                }
+                // A write has completed in the kernel: nothing to answer.
+                if a.write {
+                    VmmEntry::ZERO
+                } else {
+                    complete(a.value)
+                }
+            }
             Exit::Hlt => return Outcome::Halted { rip },
             Exit::Suspended(data) => return Outcome::Suspended { data, rip },
             Exit::Paging(p) => {
@@ -224,11 +243,14 @@ pub fn run<W: Write>(
 mod tests {
     use super::*;
     use libvmm::uapi::{
-        exit, ExitData, VmmExitInout, VmmExitMsr, VmmExitPaging, VmmExitSvm, VMM_ENTRY_RUN,
-        VMM_INOUT_IN,
+        exit, ExitData, VmmExitInout, VmmExitMmio, VmmExitMsr, VmmExitPaging, VmmExitSvm,
+        VMM_ENTRY_RUN, VMM_INOUT_IN, VMM_MMIO_WRITE,
     };
     use std::cell::RefCell;
     use std::collections::VecDeque;
+
+    use crate::mmio::SharedOut;
+    use crate::uart::{self, Serial};
 
     /// A vCPU that replays scripted results and records each entry.
     struct Script {
@@ -270,6 +292,22 @@ mod tests {
         Err(io::Error::from(io::ErrorKind::Interrupted))
     }
 
+    fn mmio(gpa: u64, size: u32, write: Option<u64>) -> io::Result<VmmExit> {
+        let m = VmmExitMmio {
+            gpa,
+            size,
+            flags: if write.is_some() { VMM_MMIO_WRITE } else { 0 },
+            data: write.unwrap_or(0),
+            ..VmmExitMmio::ZERO
+        };
+        raw(exit::MMIO, m.to_data())
+    }
+
+    /// Runs the script with no MMIO device.
+    fn go(v: &Script, max_exits: Option<u64>) -> Outcome {
+        run(v, &mut Bus::new(Vec::new(), false), &mut MmioBus::new(), max_exits, false)
+    }
+
     const C: u32 = VMM_ENTRY_COMPLETE;
 
     #[test]
@@ -282,7 +320,7 @@ mod tests {
             outb(0x501, 3),
         ]);
         let mut bus = Bus::new(Vec::new(), false);
-        let o = run(&v, &mut bus, None, false);
+        let o = run(&v, &mut bus, &mut MmioBus::new(), None, false);
         assert!(matches!(o, Outcome::ExitPort(3)), "{o:?}");
         assert_eq!(o.status(), 3);
         assert_eq!(o.message(), None);
@@ -293,7 +331,7 @@ mod tests {
     #[test]
     fn eintr_retries_without_repeating_the_completion() {
         let v = Script::new(vec![inb(0x3fd), eintr(), eintr(), raw(exit::HLT, [0; 8])]);
-        let o = run(&v, &mut Bus::new(Vec::new(), false), None, false);
+        let o = go(&v, None);
         assert!(matches!(o, Outcome::Halted { rip: 0x1000 }), "{o:?}");
         assert_eq!(o.status(), 0);
         assert!(o.message().unwrap().contains("guest halted"));
@@ -311,7 +349,7 @@ mod tests {
             raw(exit::KICKED, [0; 8]),
             outb(0x501, 0),
         ]);
-        let o = run(&v, &mut Bus::new(Vec::new(), false), None, false);
+        let o = go(&v, None);
         assert!(matches!(o, Outcome::ExitPort(0)));
         assert_eq!(
             v.cmds(),
@@ -347,7 +385,7 @@ mod tests {
         ];
         for (exit, status, text) in cases {
             let v = Script::new(vec![exit]);
-            let o = run(&v, &mut Bus::new(Vec::new(), false), None, false);
+            let o = go(&v, None);
             assert_eq!(o.status(), status, "{o:?}");
             let m = o.message().unwrap();
             assert!(m.contains(text), "{m}");
@@ -357,12 +395,62 @@ mod tests {
     #[test]
     fn max_exits_stops_before_resuming() {
         let v = Script::new(vec![inb(0x3fd), inb(0x3fd), inb(0x3fd)]);
-        let o = run(&v, &mut Bus::new(Vec::new(), false), Some(2), false);
+        let o = go(&v, Some(2));
         assert!(matches!(o, Outcome::TooManyExits(2)), "{o:?}");
         assert_eq!(o.status(), 5);
         assert_eq!(v.entries.borrow().len(), 2);
         // An exit that ends the run wins over the limit.
         let v = Script::new(vec![inb(0x3fd), outb(0x501, 9)]);
-        assert_eq!(run(&v, &mut Bus::new(Vec::new(), false), Some(2), false).status(), 9);
+        assert_eq!(go(&v, Some(2)).status(), 9);
+    }
+
+    #[test]
+    fn mmio_reads_complete_with_the_device_value_and_writes_just_run() {
+        const UART: u64 = 0xd000_0000;
+        let v = Script::new(vec![
+            mmio(UART + 5, 1, None),
+            mmio(UART, 1, Some(b'm'.into())),
+            mmio(UART + 7, 1, Some(0x1a5)),
+            mmio(UART + 7, 1, None),
+            mmio(UART, 4, None),
+            mmio(0xe000_0000, 2, None),
+            mmio(0xe000_0000, 8, Some(1)),
+            outb(0x3f8, b'p'),
+            mmio(UART, 1, Some(b'\n'.into())),
+            outb(0x501, 0),
+        ]);
+        let out = SharedOut::default();
+        let mut mmio_bus = MmioBus::new();
+        let dev = Box::new(Serial::new(out.clone()));
+        mmio_bus.add(UART, uart::REGS.into(), "uart-mmio", dev).unwrap();
+        let mut bus = Bus::new(Vec::new(), false);
+        let o = run(&v, &mut bus, &mut mmio_bus, None, true);
+        assert!(matches!(o, Outcome::ExitPort(0)), "{o:?}");
+        assert_eq!(*out.0.borrow(), b"m\n", "the MMIO UART's output");
+        assert_eq!(bus.output(), b"p", "COM1 is a UART of its own");
+        // Each entry after the first answers the exit before it.
+        let r = VMM_ENTRY_RUN;
+        assert_eq!(
+            v.cmds(),
+            [
+                (r, 0),
+                (C, 0x60),        // LSR
+                (r, 0),           // THR <- 'm'
+                (r, 0),           // SCR <- 0xa5 (masked to the byte)
+                (C, 0xa5),        // SCR
+                (C, 0xffff_ffff), // a 4-byte read of the UART: refused
+                (C, 0xffff),      // nothing there
+                (r, 0),           // dropped
+                (C, 0),           // the OUT to COM1
+                (r, 0),           // THR <- '\n'
+            ]
+        );
+    }
+
+    #[test]
+    fn unclaimed_mmio_stops_nothing() {
+        let v = Script::new(vec![mmio(0xfee0_0030, 4, None), mmio(0, 8, Some(7)), inb(0x3fd)]);
+        assert!(matches!(go(&v, Some(3)), Outcome::TooManyExits(3)));
+        assert_eq!(v.cmds(), [(VMM_ENTRY_RUN, 0), (C, 0xffff_ffff), (VMM_ENTRY_RUN, 0)]);
     }
 }

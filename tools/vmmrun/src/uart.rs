@@ -14,8 +14,17 @@
 //! going out and MSR mirrors MCR's outputs, as drivers probing the chip
 //! expect. No interrupt is ever pending: IIR reads 0x01 (0xc1 once FCR has
 //! enabled the FIFOs).
+//!
+//! [`Serial`] wires the model to an output; the port bus ([`crate::bus`])
+//! puts one at COM1, and `--uart-mmio ADDR` puts another on the MMIO bus
+//! ([`crate::mmio`]) with its registers one byte apart from ADDR (reg-shift
+//! 0, as Linux's `earlycon=uart8250,mmio,ADDR` expects).
 
-/// Register offsets from the base port.
+use std::io::Write;
+
+use crate::mmio::MmioDevice;
+
+/// Register offsets from the base port or address.
 pub mod off {
     /// RBR (read) / THR (write); DLL with DLAB set.
     pub const DATA: u8 = 0;
@@ -35,8 +44,8 @@ pub mod off {
     pub const SCR: u8 = 7;
 }
 
-/// Number of ports the UART decodes.
-pub const PORTS: u32 = 8;
+/// Number of registers: the ports, or bytes of MMIO, the UART decodes.
+pub const REGS: u32 = 8;
 
 const LCR_DLAB: u8 = 1 << 7;
 const MCR_LOOP: u8 = 1 << 4;
@@ -121,6 +130,66 @@ impl Uart {
     }
 }
 
+/// A [`Uart`] wired to an output: each byte the guest transmits is written
+/// to `out` and flushed.
+#[derive(Debug)]
+pub struct Serial<W: Write> {
+    uart: Uart,
+    out: W,
+}
+
+impl<W: Write> Serial<W> {
+    /// A UART after reset, transmitting to `out`.
+    pub fn new(out: W) -> Self {
+        Self { uart: Uart::new(), out }
+    }
+
+    /// Reads the register at offset `reg` (0-7).
+    pub fn read_reg(&mut self, reg: u8) -> u8 {
+        self.uart.read(reg)
+    }
+
+    /// Writes `value` to the register at offset `reg` (0-7); a byte
+    /// transmitted goes out.
+    pub fn write_reg(&mut self, reg: u8, value: u8) {
+        if let Some(b) = self.uart.write(reg, value) {
+            // Flushed per byte: the guest's output must be on the console
+            // before anything vmmrun prints after it. A closed output is not
+            // the guest's problem, so errors are dropped as a disconnected
+            // serial line drops bytes.
+            let _ = self.out.write_all(&[b]).and_then(|()| self.out.flush());
+        }
+    }
+
+    /// The output.
+    #[cfg(test)]
+    pub fn output(&self) -> &W {
+        &self.out
+    }
+}
+
+/// The UART on the MMIO bus, as an 8250 with reg-shift 0 and 1-byte
+/// registers: register `n` is the byte at offset `n`, and only 1-byte
+/// accesses reach it. A wider access is refused (it reads all ones and
+/// writes nothing, as an unclaimed one): splitting it into bytes, as the
+/// port bus does for `inw`/`outw`, would read RBR or write THR as a side
+/// effect of what is a driver bug (such as `mmio32`, which needs reg-shift
+/// 2), and all ones reads as "no UART here" to a driver probing with it.
+impl<W: Write> MmioDevice for Serial<W> {
+    fn accepts(&self, offset: u64, size: u32) -> bool {
+        size == 1 && offset < u64::from(REGS)
+    }
+
+    fn read(&mut self, offset: u64, _size: u32) -> u64 {
+        // `accepts` keeps offset below REGS.
+        self.read_reg(offset as u8).into()
+    }
+
+    fn write(&mut self, offset: u64, _size: u32, value: u64) {
+        self.write_reg(offset as u8, value as u8);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -192,5 +261,28 @@ mod tests {
         assert_eq!(u.read(off::LSR), 0x60);
         u.write(off::MCR, 0x03);
         assert_eq!(u.write(off::DATA, b'y'), Some(b'y'));
+    }
+
+    #[test]
+    fn serial_sends_what_the_guest_transmits() {
+        let mut s = Serial::new(Vec::new());
+        assert_eq!(s.read_reg(off::LSR), 0x60);
+        s.write_reg(off::DATA, b'o');
+        s.write_reg(off::SCR, b'x');
+        s.write_reg(off::DATA, b'k');
+        assert_eq!(s.output(), b"ok");
+    }
+
+    #[test]
+    fn on_mmio_only_single_bytes_at_the_eight_registers_are_taken() {
+        let s = Serial::new(Vec::new());
+        for offset in 0..8 {
+            assert!(s.accepts(offset, 1), "{offset}");
+            for size in [2, 4, 8] {
+                assert!(!s.accepts(offset, size), "{offset}/{size}");
+            }
+        }
+        assert!(!s.accepts(8, 1));
+        assert!(!s.accepts(0x100, 1), "no aliasing through a truncated offset");
     }
 }
