@@ -84,7 +84,7 @@ pub(crate) fn watchdog(vcpu: &VcpuFd, w: &Watch) {
     }
 }
 
-enum End {
+pub(crate) enum End {
     /// Go on with the next trial on this VM.
     Next,
     /// The VM is suspended: the next trial needs a new one.
@@ -250,25 +250,29 @@ fn trial(
     Ok(End::Next)
 }
 
-fn fuzz(mode: Mode) -> TestResult {
-    let seed = seed(mode);
-    println!("# {mode:?}: seed {seed:#x}, {TRIALS} trials of {CODE_LEN} random bytes");
-    let mut rng = Rng(seed);
-    let mut tally = BTreeMap::new();
-    let mut done = 0;
-    let mut vms = 0;
-    while done < TRIALS {
+/// Runs `trials` trials of `trial` under a watchdog that kicks a guest
+/// that loops, on VMs from `new_vm` (numbered from 0; a new one after each
+/// suspension). Returns how many VMs it took.
+pub(crate) fn run_trials(
+    mode: Mode,
+    seed: u64,
+    trials: u32,
+    mut new_vm: impl FnMut(u32) -> Result<TestVm, String>,
+    mut trial: impl FnMut(&TestVm, &Watch) -> Result<End, String>,
+) -> Result<u32, String> {
+    let (mut done, mut vms) = (0, 0);
+    while done < trials {
         // Every VM but the last ends in a suspension that used up a trial.
-        ensure!(vms <= TRIALS, "more VMs than trials");
-        let t = fuzz_vm(&format!("fuzz-{mode:?}-{vms}"))?;
+        ensure!(vms <= trials, "more VMs than trials");
+        let t = new_vm(vms)?;
         vms += 1;
         let w = Watch::default();
         thread::scope(|sc| {
             sc.spawn(|| watchdog(&t.vcpu, &w));
             let mut r = Ok(());
-            while done < TRIALS {
+            while done < trials {
                 done += 1;
-                match trial(&t, mode, &mut rng, &w, &mut tally) {
+                match trial(&t, &w) {
                     Ok(End::Next) => {}
                     Ok(End::Suspended) => break,
                     Err(e) => {
@@ -285,6 +289,21 @@ fn fuzz(mode: Mode) -> TestResult {
             return Err(e);
         }
     }
+    Ok(vms)
+}
+
+fn fuzz(mode: Mode) -> TestResult {
+    let seed = seed(mode);
+    println!("# {mode:?}: seed {seed:#x}, {TRIALS} trials of {CODE_LEN} random bytes");
+    let mut rng = Rng(seed);
+    let mut tally = BTreeMap::new();
+    let vms = run_trials(
+        mode,
+        seed,
+        TRIALS,
+        |n| fuzz_vm(&format!("fuzz-{mode:?}-{n}")),
+        |t, w| trial(t, mode, &mut rng, w, &mut tally),
+    )?;
     println!("# {mode:?}: {vms} VMs, exits {tally:?}");
     Ok(Pass)
 }

@@ -16,14 +16,13 @@
 //! unmapped and the registers point there.
 
 use std::collections::BTreeMap;
-use std::thread;
 
 use libvmm::setup::Mode;
 use libvmm::uapi::*;
 use libvmm::Exit;
 
-use super::fuzz::{code_byte, Watch};
-use super::fuzz::{fuzz_vm_with_hole, guest_random, random_of_size, reason_name, seed, watchdog};
+use super::fuzz::{code_byte, run_trials, End, Watch};
+use super::fuzz::{fuzz_vm_with_hole, guest_random, random_of_size, reason_name, seed};
 use super::mmio::WINDOW;
 use crate::guest::{complete, inject_gp, s, TestVm, HALT_HANDLER, LOAD, RAM_LEN, RUN};
 use crate::tap::{Outcome::Pass, TestResult};
@@ -65,11 +64,6 @@ struct Tally {
     exits: BTreeMap<&'static str, u32>,
     reads: u32,
     writes: u32,
-}
-
-enum End {
-    Next,
-    Suspended,
 }
 
 /// Checks an MMIO exit and answers it.
@@ -171,34 +165,13 @@ fn fuzz(mode: Mode) -> TestResult {
     let hole = (mode == Mode::Real).then_some(REAL_HOLE);
     let mut rng = Rng(seed);
     let mut tally = Tally::default();
-    let (mut done, mut vms) = (0, 0);
-    while done < TRIALS {
-        ensure!(vms <= TRIALS, "more VMs than trials");
-        let t = fuzz_vm_with_hole(&format!("mmio-fuzz-{mode:?}-{vms}"), hole)?;
-        vms += 1;
-        let w = Watch::default();
-        thread::scope(|sc| {
-            sc.spawn(|| watchdog(&t.vcpu, &w));
-            let mut r = Ok(());
-            while done < TRIALS {
-                done += 1;
-                match trial(&t, mode, hole, &mut rng, &w, &mut tally) {
-                    Ok(End::Next) => {}
-                    Ok(End::Suspended) => break,
-                    Err(e) => {
-                        r = Err(format!("{mode:?} trial {done} (seed {seed:#x}): {e}"));
-                        break;
-                    }
-                }
-            }
-            w.stop.store(true, SeqCst);
-            r
-        })?;
-        let kick_error = w.error.lock().unwrap_or_else(|p| p.into_inner()).take();
-        if let Some(e) = kick_error {
-            return Err(e);
-        }
-    }
+    let vms = run_trials(
+        mode,
+        seed,
+        TRIALS,
+        |n| fuzz_vm_with_hole(&format!("mmio-fuzz-{mode:?}-{n}"), hole),
+        |t, w| trial(t, mode, hole, &mut rng, w, &mut tally),
+    )?;
     println!(
         "# {mode:?}: {vms} VMs, exits {:?}, MMIO reads {} writes {}",
         tally.exits, tally.reads, tally.writes
