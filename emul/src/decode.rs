@@ -22,7 +22,8 @@
 //! escape bytes); pp = VEX's implied 66/F3/F2 prefix.
 
 use super::insn::{
-    Alu, BitOp, CpuMode, Insn, Mem, Op, Operand, Reg, Rep, Seg, VecMove, MAX_LEN, RAX, RBP, RSP,
+    Alu, BitOp, CpuMode, Insn, Mem, Op, Operand, Reg, Rep, Seg, VecMove, MAX_LEN, RAX, RBP, RDX,
+    RSP,
 };
 
 /// Why decoding failed.
@@ -87,6 +88,7 @@ use DecodeErrorKind::{Invalid, Truncated, Unsupported};
 type Result<T, E = DecodeErrorKind> = core::result::Result<T, E>;
 
 mod simd;
+mod system;
 
 struct Cursor<'a> {
     bytes: &'a [u8],
@@ -597,6 +599,8 @@ impl Decoder<'_> {
                 insn.operands = [rm, self.imm(size)?, Operand::None];
                 Ok(insn)
             }
+            0xe4..=0xe7 | 0xec..=0xef => self.port_io(b),
+            0xf4 => Ok(self.no_operands(Op::Hlt)),
             0xf6 | 0xf7 => {
                 let size = self.wsize(b);
                 let m = self.modrm()?;
@@ -652,27 +656,11 @@ impl Decoder<'_> {
     fn map_0f(&mut self, b: u8) -> Result<Insn> {
         let long = self.long();
         match b {
-            0x01 => {
-                let m = self.modrm()?;
-                match m.ext {
-                    4 => {
-                        // smsw: memory is 16 bits, a register the operand size.
-                        let size = if m.md == 3 { self.sizes(false).1 } else { 2 };
-                        let rm = self.rm(m, size)?;
-                        let mut insn = self.new_insn(Op::Smsw, size);
-                        insn.operands[0] = rm;
-                        Ok(insn)
-                    }
-                    6 => {
-                        let rm = self.rm(m, 2)?;
-                        let mut insn = self.new_insn(Op::Lmsw, 2);
-                        insn.operands[0] = rm;
-                        Ok(insn)
-                    }
-                    _ => Err(Unsupported),
-                }
-            }
-            0x06 => Ok(self.new_insn(Op::Clts, 0)),
+            0x01 => self.group7(),
+            0x06 => Ok(self.no_operands(Op::Clts)),
+            0x30 => Ok(self.no_operands(Op::Wrmsr)),
+            0x32 => Ok(self.no_operands(Op::Rdmsr)),
+            0xa2 => Ok(self.no_operands(Op::Cpuid)),
             0x10 | 0x11 | 0x28 | 0x29 | 0x2b | 0x6e | 0x6f | 0x7e | 0x7f | 0xd6 | 0xe7 => {
                 self.sse(b)
             }

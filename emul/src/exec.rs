@@ -286,6 +286,10 @@ impl<C: Cpu, M: Memory> Exec<'_, C, M> {
             Op::Pop => self.pop()?,
             Op::MovToCr | Op::MovFromCr | Op::Clts | Op::Lmsw | Op::Smsw => self.control()?,
             Op::VecMove(kind) => self.vec_move(kind)?,
+            // Decoded for the intercept glue, never executed here.
+            Op::Cpuid | Op::Rdmsr | Op::Wrmsr | Op::Hlt | Op::Xsetbv | Op::In | Op::Out => {
+                return Err(Error::NotEmulated);
+            }
             Op::Movs | Op::Stos | Op::Lods | Op::Cmps | Op::Scas | Op::Ins | Op::Outs => {
                 return self.string();
             }

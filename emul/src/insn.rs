@@ -136,6 +136,24 @@ pub enum Op {
     /// `movupd`/`movntdq`/`movntps`/`movntpd` and their VEX forms: a
     /// vector load or store, see [`VecMove`].
     VecMove(VecMove),
+    /// `cpuid` (0F A2). Decoded for its length only, like the other
+    /// intercept instructions below: [`crate::emulate`] does not execute
+    /// them. They have no explicit operands and an `op_size` of 0.
+    Cpuid,
+    /// `rdmsr` (0F 32).
+    Rdmsr,
+    /// `wrmsr` (0F 30).
+    Wrmsr,
+    /// `hlt` (F4).
+    Hlt,
+    /// `xsetbv` (0F 01 D1).
+    Xsetbv,
+    /// `in al/ax/eax, imm8/dx` (E4, E5, EC, ED): operands `[rAX, port]`,
+    /// the port an 8-bit [`Operand::Imm`] or DX. Not executed.
+    In,
+    /// `out imm8/dx, al/ax/eax` (E6, E7, EE, EF): operands `[port, rAX]`.
+    /// Not executed.
+    Out,
 }
 
 /// Which vector move, for [`Op::VecMove`].
@@ -263,14 +281,18 @@ pub struct Insn {
     /// follow from `op`, `op_size`, `addr_size` and `seg`.
     pub operands: [Operand; 3],
     /// The operand size in bytes (1, 2, 4, 8; 16 or 32 for vector moves).
-    /// For `movzx`/`movsx`/`movsxd` it is the destination's size.
+    /// For `movzx`/`movsx`/`movsxd` it is the destination's size; for
+    /// `in`/`out`/`ins`/`outs` at most 4 (REX.W is ignored); 0 for
+    /// operations without explicit operands (`clts`, `cpuid`, `rdmsr`,
+    /// `wrmsr`, `hlt`, `xsetbv`).
     pub op_size: u8,
     /// The address size in bytes (2, 4 or 8).
     pub addr_size: u8,
     /// The segment override prefix, if any that counts in this mode (64-bit
     /// mode ignores ES, CS, SS and DS overrides).
     pub seg: Option<Seg>,
-    /// A LOCK prefix was present (and is valid here).
+    /// A LOCK prefix was present (and is valid here: on anything else the
+    /// decoder says Invalid, #UD).
     pub lock: bool,
     /// The repeat prefix.
     pub rep: Rep,

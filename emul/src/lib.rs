@@ -133,6 +133,11 @@ pub enum Error<S> {
         /// The entry's guest-physical address.
         gpa: u64,
     },
+    /// An operation [`decode()`] knows but [`emulate`] does not execute
+    /// (the intercept instructions: `cpuid`, `rdmsr`, `wrmsr`, `hlt`,
+    /// `xsetbv`, `in`, `out`, which the glue completes itself); nothing
+    /// was done.
+    NotEmulated,
     /// The guest changed its page tables (or the memory of a locked
     /// operation) under the emulator. The instruction did nothing (page
     /// walks that lost a race may have set accessed bits, which the CPU

@@ -132,12 +132,12 @@ fn errors_carry_their_input() {
         (CpuMode::Long64, &[0x8c, 0x33, 0x90, 0x90], DecodeErrorKind::Invalid),
         // lock mov dword ptr [rbx], eax
         (CpuMode::Long64, &[0xf0, 0x89, 0x03], DecodeErrorKind::Invalid),
-        // hlt
-        (CpuMode::Long64, &[0xf4], DecodeErrorKind::Unsupported),
+        // rdtsc
+        (CpuMode::Long64, &[0x0f, 0x31], DecodeErrorKind::Unsupported),
         // mov ds, ax
         (CpuMode::Real, &[0x8e, 0xd8], DecodeErrorKind::Unsupported),
-        // cpuid
-        (CpuMode::Protected32, &[0x0f, 0xa2], DecodeErrorKind::Unsupported),
+        // xgetbv
+        (CpuMode::Protected32, &[0x0f, 0x01, 0xd0], DecodeErrorKind::Unsupported),
         // add byte ptr [rbx], 0x9b (82 in 64-bit mode)
         (CpuMode::Long64, &[0x82, 0x03, 0x9b], DecodeErrorKind::Invalid),
     ];
@@ -148,7 +148,8 @@ fn errors_carry_their_input() {
         assert_eq!(usize::from(e.len), bytes.len());
     }
     // More than 15 bytes of input: the error keeps the first 15.
-    let mut b = vec![0xf4];
+    // int3, then more int3
+    let mut b = vec![0xcc];
     b.extend([0xcc; 20]);
     let e = decode(&b, CpuMode::Long64).unwrap_err();
     assert_eq!(e.bytes(), &b[..15]);

@@ -56,6 +56,7 @@ fn all_ops() -> Vec<Op> {
     v.extend([Op::Movs, Op::Stos, Op::Lods, Op::Cmps, Op::Scas, Op::Ins, Op::Outs]);
     v.extend([Op::MovToCr, Op::MovFromCr, Op::Clts, Op::Lmsw, Op::Smsw]);
     v.extend([Op::Imul, Op::Bextr, Op::Flush]);
+    v.extend([Op::Cpuid, Op::Rdmsr, Op::Wrmsr, Op::Hlt, Op::Xsetbv, Op::In, Op::Out]);
     v.extend([VecMove::Movd, VecMove::Movq, VecMove::Aligned, VecMove::Unaligned].map(Op::VecMove));
     v
 }

@@ -18,13 +18,13 @@ use kernel::{
 
 use super::{Pending, Vcpu, VcpuState};
 use crate::backend::{Entry, Event, HwExit, VcpuHw};
+use crate::emul::Op;
 use crate::hw;
 use crate::hw::abi::{write_arg, UserArg};
 use crate::uapi::{self, exit, reg, ExitData, VmmExit};
 use crate::vm::Vm;
 use crate::x86::{
     cpuid,
-    insn::Op,
     msr::{self, DirectMsr, Gp, MsrClass},
     regs::{cr0, cr4, EFER_VALID},
 };
@@ -170,7 +170,7 @@ impl Vcpu {
             HwExit::NestedFault { gpa, access }
                 if access != uapi::VMM_ACCESS_EXEC && !vm.is_mapped(gpa) =>
             {
-                st.mmio(vm, gpa)
+                Ok(st.mmio(vm, gpa))
             }
             HwExit::NestedFault { gpa, access } => {
                 let flags = if vm.is_mapped(gpa) {

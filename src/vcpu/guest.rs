@@ -9,10 +9,10 @@ use kernel::prelude::*;
 use super::exits::{Outcome, Step};
 use super::VcpuState;
 use crate::backend::{Event, VcpuHw};
+use crate::emul::{self, CpuMode, Op};
 use crate::uapi::{self, exit, reg, ExitData, VmmExit};
 use crate::vm::Vm;
 use crate::x86::{
-    insn::{self, CpuMode, Op},
     paging::{self, Access, GuestPhys, WalkError},
     regs::{cr4, next_ip_faults},
 };
@@ -128,12 +128,12 @@ impl VcpuState {
         f
     }
 
-    /// Fetches and decodes the instruction at RIP with the length decoder.
-    /// `Err(exit)`: it could not, and the sequencer gets an `INST_EMUL`
-    /// exit with the bytes.
-    pub(super) fn fetch(&mut self, vm: &Vm) -> Result<insn::Insn, VmmExit> {
+    /// Fetches and decodes the instruction at RIP with the emulator's
+    /// decoder. `Err(exit)`: it could not (truncated, unknown, invalid),
+    /// and the sequencer gets an `INST_EMUL` exit with the bytes.
+    pub(super) fn fetch(&mut self, vm: &Vm) -> Result<emul::Insn, VmmExit> {
         let f = self.fetch_bytes(vm);
-        insn::decode(&f.bytes[..f.len], self.mode()).map_err(|_| {
+        emul::decode(&f.bytes[..f.len], self.mode()).map_err(|_| {
             let d = uapi::VmmExitInstEmul {
                 bytes: f.bytes,
                 len: f.len as u32,

@@ -39,7 +39,8 @@ impl VcpuState {
             }
         } else {
             // What the hardware did not decode (the address size, the
-            // source segment) comes from the instruction's prefixes.
+            // source segment) comes from the instruction's prefixes, as
+            // `emul::decode` reads them.
             let fetched = if io.addr_size.is_none() || (!io.input && io.seg.is_none()) {
                 match self.fetch(vm) {
                     Ok(i) => Some(i),

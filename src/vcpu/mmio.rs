@@ -290,19 +290,19 @@ impl emul::Cpu for EmulCpu<'_> {
 impl VcpuState {
     /// A nested page fault at `gpa`, which no mapping covers, by an access
     /// that is not an instruction fetch: emulate the instruction at RIP.
-    pub(super) fn mmio(&mut self, vm: &Vm, gpa: u64) -> Result<Outcome> {
+    pub(super) fn mmio(&mut self, vm: &Vm, gpa: u64) -> Outcome {
         let f = self.fetch_bytes(vm);
         let insn = match emul::decode(&f.bytes[..f.len], self.mode()) {
             Ok(i) => i,
             Err(e) => {
-                return Ok(match (e.kind, f.fault) {
+                return match (e.kind, f.fault) {
                     // The rest of the instruction is on a page the guest
                     // cannot fetch: the fault the CPU would raise.
                     (DecodeErrorKind::Truncated, Some(o)) => o,
                     (DecodeErrorKind::TooLong, _) => Outcome::Fault(Event::GP0),
                     (DecodeErrorKind::Invalid, _) => Outcome::Fault(Event::UD),
                     _ => self.inst_emul_at(&f.bytes, f.len, gpa),
-                });
+                };
             }
         };
         let mut m = MmioInsn {
@@ -313,11 +313,12 @@ impl VcpuState {
             writes: Pieces::default(),
             sent: 0,
         };
-        Ok(self.run_mmio(vm, &mut m))
+        self.run_mmio(vm, &mut m)
     }
 
     /// Runs (or runs again) the saved instruction of `m` and decides what
-    /// follows; keeps `m` in `pending` when an exit must come back to it.
+    /// follows; keeps `m` in `VcpuState::mmio` when an exit must come back
+    /// to it.
     fn run_mmio(&mut self, vm: &Vm, m: &mut MmioInsn) -> Outcome {
         // One string iteration per call, so that the answers belong to the
         // iteration being run: after a call that completed one, they are
@@ -372,7 +373,7 @@ impl VcpuState {
                 self.to_user(exit::PAGING, p.to_data())
             }
             Err(emul::Error::Stop(Stop::WriteBusy | Stop::Unsupported))
-            | Err(emul::Error::Unbacked { .. }) => {
+            | Err(emul::Error::Unbacked { .. } | emul::Error::NotEmulated) => {
                 self.inst_emul_at(&insn.bytes, usize::from(insn.len), m.gpa)
             }
         }

@@ -9,8 +9,8 @@
 //! - [`reset`]: the architectural state after RESET.
 //! - [`paging`]: guest linear-to-physical translation through the guest's
 //!   own page tables, with #PF error codes and A/D updates.
-//! - [`insn`]: a length decoder for the instructions SVM intercepts, for
-//!   CPUs without NRIP save or decode assists.
+//! - [`insn`]: the CPU modes and segment registers instruction decoding
+//!   works with. The decoder is `emul::decode` (`emul/`).
 //! - [`cpuid`]: the guest's default CPUID answers and userspace tables.
 //! - [`msr`]: which guest MSRs the kernel handles, and their rules.
 //!

@@ -93,6 +93,13 @@ pub fn claim(ins: &Instruction, mode: CpuMode) -> Option<Op> {
         // Not AMD TBM's XOP `bextr r, r/m, imm32`.
         M::Bextr if ins.encoding() == EncodingKind::VEX => return Some(Op::Bextr),
         M::Clflush | M::Clflushopt | M::Clwb => return Some(Op::Flush),
+        M::Cpuid => return Some(Op::Cpuid),
+        M::Rdmsr => return Some(Op::Rdmsr),
+        M::Wrmsr => return Some(Op::Wrmsr),
+        M::Hlt => return Some(Op::Hlt),
+        M::Xsetbv => return Some(Op::Xsetbv),
+        M::In => return Some(Op::In),
+        M::Out => return Some(Op::Out),
         _ => {}
     }
     use Code as C;
@@ -406,7 +413,8 @@ pub fn iced_form(
         Op::VecMove(VecMove::Movd) => {
             out.ops.iter().find(|n| !matches!(n, N::Vec { .. })).and_then(N::size).unwrap_or(0)
         }
-        Op::MovToCr => size_of(1),
+        // `out port, acc`: the accumulator is the second operand.
+        Op::MovToCr | Op::Out => size_of(1),
         // Also imul (the destination's size; iced's imm8to16/32/64 are
         // masked to it above), bextr (three registers of one size) and
         // clflush/clflushopt/clwb (iced's m8: the byte the decoder
