@@ -63,6 +63,17 @@ pub(crate) struct Watch {
     pub(crate) error: Mutex<Option<String>>,
 }
 
+impl Watch {
+    /// One `VMM_VCPU_RUN` of `vcpu` with `entry`, under this watch.
+    pub(crate) fn run(&self, vcpu: &VcpuFd, entry: VmmEntry) -> std::io::Result<VmmExit> {
+        self.epoch.fetch_add(1, SeqCst);
+        self.running.store(true, SeqCst);
+        let r = vcpu.run_entry(entry);
+        self.running.store(false, SeqCst);
+        r
+    }
+}
+
 /// Kicks `vcpu` whenever one run has lasted [`WATCH_YIELDS`] yields.
 pub(crate) fn watchdog(vcpu: &VcpuFd, w: &Watch) {
     let mut last = u64::MAX;
@@ -206,10 +217,7 @@ fn trial(
     s(t.vcpu.set_regs(&regs))?;
     let mut entry = RUN;
     for _ in 0..EXITS_PER_TRIAL {
-        w.epoch.fetch_add(1, SeqCst);
-        w.running.store(true, SeqCst);
-        let r = t.vcpu.run_entry(entry);
-        w.running.store(false, SeqCst);
+        let r = w.run(&t.vcpu, entry);
         let e = match r {
             Ok(e) => e,
             Err(err) if err.raw_os_error() == Some(libc::EINTR) => {

@@ -156,10 +156,7 @@ pub(crate) fn run_device(t: &TestVm, dev: &mut Device, entry: VmmEntry) -> Resul
         let r = (|| {
             let (mut entry, mut kicks) = (entry, 0);
             for _ in 0..MAX_EXITS {
-                w.epoch.fetch_add(1, SeqCst);
-                w.running.store(true, SeqCst);
-                let r = t.vcpu.run_entry(entry);
-                w.running.store(false, SeqCst);
+                let r = w.run(&t.vcpu, entry);
                 let e = r.map_err(|err| format!("VMM_VCPU_RUN failed: {err}"))?;
                 match Exit::decode(&e) {
                     Exit::Mmio(m) => entry = dev.access(&m, e.rip)?,

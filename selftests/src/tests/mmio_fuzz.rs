@@ -28,8 +28,6 @@ use crate::guest::{complete, inject_gp, s, TestVm, HALT_HANDLER, LOAD, RAM_LEN, 
 use crate::tap::{Outcome::Pass, TestResult};
 use crate::{ensure, Rng};
 
-use std::sync::atomic::Ordering::SeqCst;
-
 /// Trials per CPU mode.
 const TRIALS: u32 = 64;
 /// Random bytes per trial.
@@ -119,10 +117,7 @@ fn trial(
     let hex: Vec<String> = code[..CODE_LEN].iter().map(|b| format!("{b:02x}")).collect();
     let mut entry = RUN;
     for _ in 0..EXITS_PER_TRIAL {
-        w.epoch.fetch_add(1, SeqCst);
-        w.running.store(true, SeqCst);
-        let r = t.vcpu.run_entry(entry);
-        w.running.store(false, SeqCst);
+        let r = w.run(&t.vcpu, entry);
         let e = match r {
             Ok(e) => e,
             Err(err) if err.raw_os_error() == Some(libc::EINTR) => {
