@@ -19,7 +19,7 @@
 #include <linux/ioctl.h>
 
 /* Interface version; bumped on any incompatible change. */
-#define VMM_API_VERSION		2
+#define VMM_API_VERSION		3
 /* ioctl "type" byte shared by all vmm ioctls. */
 #define VMM_IOC_MAGIC		0xb6
 /* Size of a VM name buffer, including the terminating NUL. */
@@ -187,7 +187,7 @@ struct vmm_map {
 };
 
 /* vCPUs. */
-#define VMM_MAX_VCPUS		16	/* ids 0 .. VMM_MAX_VCPUS - 1 */
+#define VMM_MAX_VCPUS		64	/* ids 0 .. VMM_MAX_VCPUS - 1 */
 #define VMM_MAX_REGS		64	/* registers per GET/SET_REGS or _DESCS */
 #define VMM_MAX_CPUID		256	/* entries in a CPUID table */
 
@@ -328,6 +328,7 @@ struct vmm_exit_paging {
 
 #define VMM_SUSPEND_TRIPLE_FAULT	1
 #define VMM_SUSPEND_USER		2
+#define VMM_SUSPEND_HALT		3	/* every vCPU halted, interrupts off */
 
 struct vmm_exit_suspended {
 	__u32 how;		/* VMM_SUSPEND_* */
@@ -420,5 +421,40 @@ struct vmm_run {
 #define VMM_VCPU_SET_CPUID _IOW(VMM_IOC_MAGIC, 0x85, struct vmm_cpuid)
 #define VMM_VCPU_GET_CPUID _IOWR(VMM_IOC_MAGIC, 0x86, struct vmm_cpuid)
 #define VMM_VCPU_KICK	_IO(VMM_IOC_MAGIC, 0x87)
+
+/* The in-kernel local APIC. */
+#define VMM_OPTION_HLT_EXIT	1	/* HLT exits to the sequencer (0 or 1) */
+
+struct vmm_option {
+	__u32 option;		/* VMM_OPTION_* */
+	__u32 reserved;		/* zero */
+	__u64 value;		/* set: in; get: out */
+};
+
+#define VMM_EVENT_FIXED		0	/* fixed interrupt, vector 16..255 */
+#define VMM_EVENT_NMI		1	/* NMI */
+#define VMM_EVENT_LINT		2	/* pulse LINT<vector> (0 or 1) */
+#define VMM_EVENT_EXCEPTION	3	/* exception, vector 0..31 but 2 */
+#define VMM_EVENT_LEVEL		(1U << 0)	/* level (FIXED); hold (LINT) */
+#define VMM_EVENT_DEASSERT	(1U << 1)	/* release a held LINT pin */
+#define VMM_EVENT_ERROR_CODE	(1U << 2)	/* the exception pushes error */
+
+struct vmm_event {
+	__u32 kind;		/* VMM_EVENT_* */
+	__u32 vector;		/* vector, or LINT pin */
+	__u32 flags;		/* VMM_EVENT_LEVEL, _DEASSERT, _ERROR_CODE */
+	__u32 error;		/* error code, or zero */
+};
+
+struct vmm_msi {
+	__u64 address;		/* 0xfeexxxxx */
+	__u32 data;		/* bits 15:0 */
+	__u32 flags;		/* zero */
+};
+
+#define VMM_VM_MSI		_IOW(VMM_IOC_MAGIC, 0x46, struct vmm_msi)
+#define VMM_VCPU_GET_OPTION	_IOWR(VMM_IOC_MAGIC, 0x88, struct vmm_option)
+#define VMM_VCPU_SET_OPTION	_IOW(VMM_IOC_MAGIC, 0x89, struct vmm_option)
+#define VMM_VCPU_EVENT		_IOW(VMM_IOC_MAGIC, 0x8a, struct vmm_event)
 
 #endif /* _UAPI_VMM_H */

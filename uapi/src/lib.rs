@@ -29,7 +29,11 @@ use core::mem::{offset_of, size_of};
 /// refuses to talk to a module with another version. 2: data accesses to
 /// unmapped guest-physical memory are emulated and exit as `MMIO` (they
 /// were `PAGING` exits).
-pub const VMM_API_VERSION: u32 = 2;
+///
+/// 3: the in-kernel local APIC; HLT blocks in the kernel unless
+/// `VMM_OPTION_HLT_EXIT` is set, application processors wait for SIPI, and
+/// a VM whose vCPUs all halt with interrupts disabled suspends (`HALT`).
+pub const VMM_API_VERSION: u32 = 3;
 
 /// ioctl "type" byte shared by all vmm ioctls.
 pub const VMM_IOC_MAGIC: u32 = 0xb6;
@@ -165,9 +169,11 @@ macro_rules! abi_struct {
     };
 }
 
+mod apic;
 mod memory;
 mod names;
 mod vcpu;
+pub use apic::*;
 pub use memory::*;
 pub use names::*;
 pub use vcpu::*;
@@ -472,6 +478,8 @@ pub const VMM_VM_UNMAP: u32 = iow::<VmmMap>(0x43);
 pub const VMM_VM_CREATE_VCPU: u32 = iow::<VmmCreateVcpu>(0x44);
 /// Suspend the VM: every vCPU leaves the guest and returns `SUSPENDED`.
 pub const VMM_VM_SUSPEND: u32 = io(0x45);
+/// Deliver a message-signalled interrupt to the VM's local APICs.
+pub const VMM_VM_MSI: u32 = iow::<VmmMsi>(0x46);
 
 // --- ioctl numbers: vCPU fd -----------------------------------------------
 
@@ -492,6 +500,13 @@ pub const VMM_VCPU_GET_CPUID: u32 = iowr::<VmmCpuid>(0x86);
 /// Make a running vCPU leave the guest (its `VMM_VCPU_RUN` returns a
 /// `KICKED` exit); a vCPU not running leaves at its next entry.
 pub const VMM_VCPU_KICK: u32 = io(0x87);
+/// Read a per-vCPU option.
+pub const VMM_VCPU_GET_OPTION: u32 = iowr::<VmmOption>(0x88);
+/// Write a per-vCPU option.
+pub const VMM_VCPU_SET_OPTION: u32 = iow::<VmmOption>(0x89);
+/// Raise an event on the vCPU: a fixed interrupt, an NMI, a LINT pulse or
+/// an exception.
+pub const VMM_VCPU_EVENT: u32 = iow::<VmmEvent>(0x8a);
 
 /// Every ABI struct, for the fingerprint and the C header check.
 pub const STRUCTS: &[StructLayout] = &[
@@ -522,6 +537,9 @@ pub const STRUCTS: &[StructLayout] = &[
     VmmExitMmio::LAYOUT,
     VmmExit::LAYOUT,
     VmmRun::LAYOUT,
+    VmmOption::LAYOUT,
+    VmmEvent::LAYOUT,
+    VmmMsi::LAYOUT,
 ];
 
 /// Every ioctl, by its name in `vmm.h`.
@@ -539,6 +557,7 @@ pub const IOCTLS: &[(&str, u32)] = &[
     ("VMM_VM_UNMAP", VMM_VM_UNMAP),
     ("VMM_VM_CREATE_VCPU", VMM_VM_CREATE_VCPU),
     ("VMM_VM_SUSPEND", VMM_VM_SUSPEND),
+    ("VMM_VM_MSI", VMM_VM_MSI),
     ("VMM_VCPU_RUN", VMM_VCPU_RUN),
     ("VMM_VCPU_GET_REGS", VMM_VCPU_GET_REGS),
     ("VMM_VCPU_SET_REGS", VMM_VCPU_SET_REGS),
@@ -547,6 +566,9 @@ pub const IOCTLS: &[(&str, u32)] = &[
     ("VMM_VCPU_SET_CPUID", VMM_VCPU_SET_CPUID),
     ("VMM_VCPU_GET_CPUID", VMM_VCPU_GET_CPUID),
     ("VMM_VCPU_KICK", VMM_VCPU_KICK),
+    ("VMM_VCPU_GET_OPTION", VMM_VCPU_GET_OPTION),
+    ("VMM_VCPU_SET_OPTION", VMM_VCPU_SET_OPTION),
+    ("VMM_VCPU_EVENT", VMM_VCPU_EVENT),
 ];
 
 /// Every other constant of the ABI, by its name in `vmm.h`.
@@ -628,6 +650,15 @@ pub const CONSTANTS: &[(&str, u64)] = &[
     ("VMM_PAGING_PROTECTION", VMM_PAGING_PROTECTION as u64),
     ("VMM_SUSPEND_TRIPLE_FAULT", VMM_SUSPEND_TRIPLE_FAULT as u64),
     ("VMM_SUSPEND_USER", VMM_SUSPEND_USER as u64),
+    ("VMM_SUSPEND_HALT", VMM_SUSPEND_HALT as u64),
+    ("VMM_OPTION_HLT_EXIT", VMM_OPTION_HLT_EXIT as u64),
+    ("VMM_EVENT_FIXED", VMM_EVENT_FIXED as u64),
+    ("VMM_EVENT_NMI", VMM_EVENT_NMI as u64),
+    ("VMM_EVENT_LINT", VMM_EVENT_LINT as u64),
+    ("VMM_EVENT_EXCEPTION", VMM_EVENT_EXCEPTION as u64),
+    ("VMM_EVENT_LEVEL", VMM_EVENT_LEVEL as u64),
+    ("VMM_EVENT_DEASSERT", VMM_EVENT_DEASSERT as u64),
+    ("VMM_EVENT_ERROR_CODE", VMM_EVENT_ERROR_CODE as u64),
 ];
 
 const fn fnv1a(mut hash: u64, value: u64) -> u64 {

@@ -31,7 +31,7 @@ use super::{AbiField, FieldLayout, StructLayout};
 use core::mem::{offset_of, size_of};
 
 /// Most vCPUs one VM may have: ids are `0..VMM_MAX_VCPUS`.
-pub const VMM_MAX_VCPUS: u32 = 16;
+pub const VMM_MAX_VCPUS: u32 = 64;
 /// Most registers one `VMM_VCPU_GET_REGS`/`SET_REGS` moves.
 pub const VMM_MAX_REGS: u32 = 64;
 /// Most entries of a CPUID table.
@@ -357,6 +357,10 @@ abi_struct! {
 pub const VMM_SUSPEND_TRIPLE_FAULT: u32 = 1;
 /// [`VmmExitSuspended::how`]: the sequencer called `VMM_VM_SUSPEND`.
 pub const VMM_SUSPEND_USER: u32 = 2;
+/// [`VmmExitSuspended::how`]: every vCPU halted with interrupts disabled
+/// (or waits for a SIPI no running vCPU can send); `vcpu` is the last to
+/// halt.
+pub const VMM_SUSPEND_HALT: u32 = 3;
 
 abi_struct! {
     /// `SUSPENDED` exit data.

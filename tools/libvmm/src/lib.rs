@@ -260,6 +260,13 @@ impl VmFd {
     pub fn suspend(&self) -> io::Result<()> {
         sys::ioctl_none(self.as_fd(), VMM_VM_SUSPEND).map(drop)
     }
+
+    /// Delivers a message-signalled interrupt (`address` 0xFEExxxxx,
+    /// `data` bits 15:0) to the VM's local APICs.
+    pub fn msi(&self, address: u64, data: u32) -> io::Result<()> {
+        let mut a = VmmMsi { address, data, flags: 0 };
+        sys::ioctl_ptr(self.as_fd(), VMM_VM_MSI, &mut a).map(drop)
+    }
 }
 
 impl AsFd for VmFd {
@@ -439,6 +446,25 @@ impl VcpuFd {
     /// `VMM_VCPU_KICK`.
     pub fn kick(&self) -> io::Result<()> {
         sys::ioctl_none(self.as_fd(), VMM_VCPU_KICK).map(drop)
+    }
+
+    /// Reads a per-vCPU option (`VMM_OPTION_*`).
+    pub fn option(&self, option: u32) -> io::Result<u64> {
+        let mut a = VmmOption { option, reserved: 0, value: 0 };
+        sys::ioctl_ptr(self.as_fd(), VMM_VCPU_GET_OPTION, &mut a)?;
+        Ok(a.value)
+    }
+
+    /// Writes a per-vCPU option (`VMM_OPTION_*`).
+    pub fn set_option(&self, option: u32, value: u64) -> io::Result<()> {
+        let mut a = VmmOption { option, reserved: 0, value };
+        sys::ioctl_ptr(self.as_fd(), VMM_VCPU_SET_OPTION, &mut a).map(drop)
+    }
+
+    /// Raises an event on the vCPU (`VMM_EVENT_*`): see `VmmEvent`.
+    pub fn event(&self, kind: u32, vector: u32, flags: u32, error: u32) -> io::Result<()> {
+        let mut a = VmmEvent { kind, vector, flags, error };
+        sys::ioctl_ptr(self.as_fd(), VMM_VCPU_EVENT, &mut a).map(drop)
     }
 }
 
