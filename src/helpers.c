@@ -24,6 +24,7 @@
 #include <linux/reboot.h>
 #include <linux/smp.h>
 #include <linux/sched/signal.h>
+#include <trace/events/ipi.h>
 #include <asm/apic.h>
 #include <asm/asm.h>
 #include <asm/cpu_entry_area.h>
@@ -34,6 +35,7 @@
 #include <asm/gsseg.h>
 #include <asm/fpu/xcr.h>
 #include <asm/msr.h>
+#include <asm/tsc.h>
 #include <asm/special_insns.h>
 #include <asm/tlbflush.h>
 
@@ -442,17 +444,20 @@ void vmm_cond_resched(void)
 	cond_resched();
 }
 
-static void vmm_kick_noop(void *info)
-{
-}
-
 /*
  * Interrupts cpu without waiting: a vCPU in the guest there takes an
- * INTR exit. Must not be called with interrupts off.
+ * INTR exit. A reschedule IPI, as KVM's kick sends: callable from any
+ * context, hard interrupts (the APIC timer's hrtimer) included.
  */
 void vmm_kick_cpu(int cpu)
 {
-	smp_call_function_single(cpu, vmm_kick_noop, NULL, 0);
+	smp_send_reschedule(cpu);
+}
+
+/* The host TSC frequency in kHz (the guest TSC runs at the same rate). */
+unsigned int vmm_tsc_khz(void)
+{
+	return tsc_khz;
 }
 
 /* --- FPU ---------------------------------------------------------------- */

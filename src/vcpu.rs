@@ -23,7 +23,6 @@
 //! into `EBUSY`. `kick` and `in_guest` are lock-free, for kicks from any
 //! thread.
 
-use core::sync::atomic::{fence, Ordering};
 use kernel::{
     prelude::*,
     sync::{
@@ -35,15 +34,25 @@ use kernel::{
 mod exits;
 mod fd;
 mod guest;
+mod intr;
 mod io;
+mod lapic;
 mod mmio;
+
+pub(crate) use intr::msi;
 
 pub(crate) use fd::install_fd;
 
 use crate::backend::{AnyVcpu, IoExit, VcpuHw};
 use crate::hw::abi::{write_arg, write_array, UserArg};
-use crate::hw::{self, cpu::FpuArea};
+use crate::hw::{
+    self,
+    cpu::FpuArea,
+    timer::{Armed, Timed},
+};
 use crate::uapi::{self, reg};
+use crate::vlapic::{self, Vlapic};
+use lapic::Lapic;
 use crate::vm::{Shared, Vm};
 use crate::x86::{
     cpuid::TableEntry,
@@ -95,6 +104,17 @@ pub(crate) struct VcpuState {
     mmio: Option<mmio::MmioInsn>,
     mtrr: Mtrr,
     tsc_aux: u64,
+    /// The host timer of the APIC timer, while armed.
+    timer: Option<Armed<Lapic>>,
+    /// The guest executed HLT and waits for an interrupt (in-kernel HLT).
+    halted: bool,
+    /// `VMM_OPTION_HLT_EXIT`: HLT exits to the sequencer instead.
+    hlt_exit: bool,
+    /// An NMI waits for the guest to unblock NMIs.
+    nmi_pending: bool,
+    /// The TPR as last given to the backend's CR8 view: a different value
+    /// there is one the guest wrote through CR8.
+    tpr_seen: u8,
 }
 
 /// One vCPU.
@@ -110,9 +130,13 @@ pub(crate) struct Vcpu {
     running: Atomic<bool>,
     /// A `KICKED` exit is due. Lock-free: set by any thread.
     kick: Atomic<bool>,
-    /// The CPU this vCPU is in the guest on, or -1. Written by the vCPU's
-    /// thread with interrupts off around each entry; read by anyone.
-    in_guest: Atomic<i32>,
+    /// The local APIC, the host timer and the wake-up machinery, shared
+    /// with whoever raises interrupts (see `lapic`).
+    lapic: Arc<Timed<Lapic>>,
+    /// Halted with interrupts off, or waiting for SIPI: only an NMI, INIT
+    /// or SIPI can wake it. Written by the vCPU's thread; read by any
+    /// vCPU that halts, to tell whether the whole VM is stuck.
+    dead: Atomic<bool>,
 }
 
 impl Vcpu {
@@ -130,7 +154,15 @@ impl Vcpu {
             mmio: None,
             mtrr: Mtrr::new(shared.caps.phys_addr_bits as u8),
             tsc_aux: 0,
+            timer: None,
+            halted: false,
+            hlt_exit: false,
+            nmi_pending: false,
+            tpr_seen: 0,
         };
+        let cfg = apic_config(shared);
+        let apic = Vlapic::new(cfg, id as u16, id, id == 0).ok_or(EINVAL)?;
+        let lapic = Arc::pin_init(Timed::new(Lapic::new(apic)), GFP_KERNEL)?;
         let state = KBox::pin_init(kernel::new_mutex!(st), GFP_KERNEL)?;
         let v = Arc::new(
             Vcpu {
@@ -139,7 +171,9 @@ impl Vcpu {
                 state,
                 running: Atomic::new(false),
                 kick: Atomic::new(false),
-                in_guest: Atomic::new(-1),
+                lapic,
+                // An application processor starts waiting for SIPI.
+                dead: Atomic::new(id != 0),
             },
             GFP_KERNEL,
         )?;
@@ -159,14 +193,11 @@ impl Vcpu {
         self.poke();
     }
 
-    /// Interrupts the vCPU's CPU if it is in the guest. The caller changed
-    /// some state the vCPU checks before entering (and fenced after it).
+    /// Makes the vCPU re-check its state before it enters again: wakes it
+    /// if it sleeps (HLT, wait-for-SIPI), interrupts its CPU if it is in
+    /// the guest. The caller changed some state the vCPU checks.
     pub(crate) fn poke(&self) {
-        fence(Ordering::SeqCst);
-        let cpu = self.in_guest.load(Acquire);
-        if cpu >= 0 {
-            hw::kick_cpu(cpu);
-        }
+        self.lapic.notify();
     }
 
     fn ioctl(&self, vm: &Vm, cmd: u32, arg: usize) -> Result<isize> {
@@ -186,8 +217,31 @@ impl Vcpu {
                 self.kick();
                 Ok(0)
             }
+            uapi::VMM_VCPU_GET_OPTION => self.option(arg, false),
+            uapi::VMM_VCPU_SET_OPTION => self.option(arg, true),
+            uapi::VMM_VCPU_EVENT => {
+                let e: uapi::VmmEvent = arg.read()?;
+                intr::event(self, &e).map(|()| 0)
+            }
             _ => Err(ENOTTY),
         }
+    }
+
+    fn option(&self, arg: UserArg, set: bool) -> Result<isize> {
+        let mut req: uapi::VmmOption = arg.read()?;
+        if req.reserved != 0 || req.option != uapi::VMM_OPTION_HLT_EXIT {
+            return Err(EINVAL);
+        }
+        if set {
+            if req.value > 1 {
+                return Err(EINVAL);
+            }
+            self.state.lock().hlt_exit = req.value == 1;
+            return Ok(0);
+        }
+        req.value = u64::from(self.state.lock().hlt_exit);
+        write_arg(arg.0, &req)?;
+        Ok(0)
     }
 
     // --- registers ----------------------------------------------------------
@@ -310,6 +364,22 @@ impl Vcpu {
         write_array(req.entries as usize, &out)?;
         write_arg(arg.0, &req)?;
         Ok(0)
+    }
+}
+
+/// The APIC every vCPU of this host gets: x2APIC and TSC-deadline, a
+/// 1 GHz timer clock (as KVM's), the host's TSC rate and physical width.
+/// The CMCI entry exists on Intel only.
+fn apic_config(shared: &Shared) -> vlapic::Config {
+    let tsc_hz = u64::from(hw::tsc_khz()).max(1) * 1000;
+    vlapic::Config {
+        cmci: matches!(shared.backend, crate::backend::Backend::Vmx(_)),
+        eoi_suppression: false,
+        maxphyaddr: (shared.caps.phys_addr_bits as u8).clamp(36, 52),
+        tsc_hz,
+        // Periodic timers no faster than 100 µs.
+        min_period: tsc_hz / 10_000,
+        ..vlapic::Config::DEFAULT
     }
 }
 

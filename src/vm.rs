@@ -20,7 +20,7 @@ use kernel::{
     prelude::*,
     sync::{
         atomic::{Acquire, Atomic, Relaxed, Release},
-        Arc, ArcBorrow, Mutex,
+        Arc, ArcBorrow, Mutex, SetOnce,
     },
 };
 
@@ -103,8 +103,14 @@ pub(crate) struct Vm {
     destroyed: Atomic<bool>,
     /// Segments, mappings and the nested page table.
     mem: Pin<KBox<Mutex<VmMem>>>,
-    /// vCPUs by id.
+    /// vCPUs in creation order; the lock serialises creation.
     vcpus: Pin<KBox<Mutex<KVec<Arc<Vcpu>>>>>,
+    /// vCPUs by id, for lock-free lookup from any context (IPIs). Filled
+    /// once per id under `vcpus`, never emptied while the VM lives.
+    slots: KVec<SetOnce<Arc<Vcpu>>>,
+    /// Some vCPU's APIC ID differs from its index (the guest wrote an
+    /// xAPIC ID register): IPIs are then resolved over every vCPU.
+    apic_renamed: Atomic<bool>,
     /// Zero, or a suspension: `how | vcpu << 32`.
     suspended: Atomic<u64>,
     /// The nested table's generation and root, readable without the memory
@@ -140,6 +146,10 @@ impl Vm {
         for _ in 0..nr_cpus {
             cpu_flushed.push(Atomic::new(0u64), GFP_KERNEL)?;
         }
+        let mut slots = KVec::with_capacity(uapi::VMM_MAX_VCPUS as usize, GFP_KERNEL)?;
+        for _ in 0..uapi::VMM_MAX_VCPUS {
+            slots.push(SetOnce::new(), GFP_KERNEL)?;
+        }
         let vm = Arc::new(
             Vm {
                 name,
@@ -150,6 +160,8 @@ impl Vm {
                 destroyed: Atomic::new(false),
                 mem: KBox::pin_init(kernel::new_mutex!(mem), GFP_KERNEL)?,
                 vcpus: KBox::pin_init(kernel::new_mutex!(KVec::new()), GFP_KERNEL)?,
+                slots,
+                apic_renamed: Atomic::new(false),
                 suspended: Atomic::new(0),
                 generation: Atomic::new(0),
                 root: Atomic::new(root),
@@ -234,13 +246,21 @@ impl Vm {
                 }
                 let vcpu = Vcpu::new(&self.shared, req.id)?;
                 vcpus.push(vcpu.clone(), GFP_KERNEL)?;
-                crate::vcpu::install_fd(self.into(), vcpu).inspect_err(|_| {
+                let fd = crate::vcpu::install_fd(self.into(), vcpu.clone()).inspect_err(|_| {
                     drop(vcpus.pop());
-                })
+                })?;
+                if let Some(slot) = self.slots.get(req.id as usize) {
+                    slot.populate(vcpu);
+                }
+                Ok(fd)
             }
             uapi::VMM_VM_SUSPEND => {
                 self.suspend(uapi::VMM_SUSPEND_USER, 0);
                 Ok(0)
+            }
+            uapi::VMM_VM_MSI => {
+                let m: uapi::VmmMsi = UserArg(arg).read()?;
+                crate::vcpu::msi(&self, &m).map(|()| 0)
             }
             _ => Err(ENOTTY),
         }
@@ -333,6 +353,36 @@ impl Vm {
     /// Runs `f` on the VM's memory, locked.
     pub(crate) fn with_mem<R>(&self, f: impl FnOnce(&VmMem) -> R) -> R {
         f(&self.mem.lock())
+    }
+
+    /// vCPU `id`, if it exists. Lock-free.
+    pub(crate) fn vcpu(&self, id: usize) -> Option<&Arc<Vcpu>> {
+        self.slots.get(id)?.as_ref()
+    }
+
+    /// A guest gave some vCPU an APIC ID other than its index.
+    pub(crate) fn apic_renamed(&self) {
+        self.apic_renamed.store(true, Relaxed);
+    }
+
+    /// Whether a guest ever gave a vCPU an APIC ID other than its index.
+    pub(crate) fn apic_ids_renamed(&self) -> bool {
+        self.apic_renamed.load(Relaxed)
+    }
+
+    /// Whether every vCPU waits for something only an NMI, INIT or SIPI
+    /// could bring, and none is on its way: the VM can never run again.
+    pub(crate) fn all_stuck(&self) -> bool {
+        let mut any = false;
+        for slot in self.slots.iter() {
+            if let Some(v) = slot.as_ref() {
+                if !v.is_stuck() {
+                    return false;
+                }
+                any = true;
+            }
+        }
+        any
     }
 
     /// vCPUs created.

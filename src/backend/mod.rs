@@ -125,6 +125,32 @@ impl Event {
     }
 }
 
+/// What decides whether an event can be injected at the next entry.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct Interruptibility {
+    /// An event is queued already (one an exit interrupted, or an
+    /// exception): nothing else can go in with it.
+    pub(crate) event_queued: bool,
+    /// RFLAGS.IF.
+    pub(crate) if_set: bool,
+    /// Blocking by STI or MOV SS.
+    pub(crate) shadow: bool,
+    /// An NMI handler has not returned yet (its IRET unblocks NMIs).
+    pub(crate) nmi_blocked: bool,
+}
+
+impl Interruptibility {
+    /// Whether an external interrupt can go in now.
+    pub(crate) fn takes_interrupt(&self) -> bool {
+        !self.event_queued && self.if_set && !self.shadow
+    }
+
+    /// Whether an NMI can go in now.
+    pub(crate) fn takes_nmi(&self) -> bool {
+        !self.event_queued && !self.nmi_blocked && !self.shadow
+    }
+}
+
 /// Why the guest stopped, as common code needs to know it.
 #[derive(Clone, Copy, Debug)]
 pub(crate) enum HwExit {
@@ -216,6 +242,22 @@ pub(crate) trait VcpuHw {
     fn direct_msr(&self, msr: DirectMsr) -> u64;
     /// Writes a direct MSR, or refuses the value (the guest gets #GP).
     fn set_direct_msr(&mut self, msr: DirectMsr, value: u64) -> Result<(), Gp>;
+    /// Whether events can be injected now.
+    fn interruptibility(&self) -> Interruptibility;
+    /// Delivers external interrupt `vector` at the next entry
+    /// (`interruptibility` said it can go in).
+    fn inject_interrupt(&mut self, vector: u8);
+    /// Delivers an NMI at the next entry, and blocks NMIs until the
+    /// guest's IRET.
+    fn inject_nmi(&mut self);
+    /// Asks for an exit as soon as the guest can take an interrupt (`irq`)
+    /// or an NMI (`nmi`); `false` withdraws the request.
+    fn set_windows(&mut self, irq: bool, nmi: bool);
+    /// The task priority as the guest's CR8 holds it (bits 7:4; a backend
+    /// may drop bits 3:0 that [`VcpuHw::set_tpr`] gave it).
+    fn tpr(&self) -> u8;
+    /// Sets the task priority that the guest's CR8 reads.
+    fn set_tpr(&mut self, tpr: u8);
     /// Enters the guest once, on this CPU, and says why it came back.
     fn enter(&mut self, entry: Entry<'_>) -> Result<HwExit>;
 }
@@ -251,6 +293,43 @@ impl AnyVcpu {
     /// Puts the architectural reset state (SDM Vol 3, Table 10-1) into
     /// registers and descriptors, the same way on both backends.
     /// Through the ioctl setters, so the values pass the same checks.
+    /// The state INIT puts a vCPU in (SDM Vol 3, Table 10-1): the reset
+    /// state, with the general registers, CR2-CR4 and EFER cleared and the
+    /// processor signature in EDX. PAT, the MTRRs and the FPU keep their
+    /// values, as INIT keeps them. Any queued event is dropped.
+    pub(crate) fn init(&mut self, signature: u64) -> Result {
+        for id in reg::RAX..=reg::R15 {
+            self.set(id, 0)?;
+        }
+        self.set(reg::RDX, signature)?;
+        self.set(reg::CR4, 0)?;
+        self.set(reg::CR3, 0)?;
+        self.set(reg::CR2, 0)?;
+        self.set_efer(0);
+        self.set_windows(false, false);
+        self.clear_event();
+        self.reset()
+    }
+
+    /// Drops an event queued for the next entry.
+    fn clear_event(&mut self) {
+        match self {
+            AnyVcpu::Svm(v) => v.clear_event(),
+            AnyVcpu::Vmx(v) => v.clear_event(),
+        }
+    }
+
+    /// Starts an application processor at a SIPI's `vector`: real mode at
+    /// CS = vector << 8, IP = 0.
+    pub(crate) fn start_at(&mut self, vector: u8) -> Result {
+        let sel = u64::from(vector) << 8;
+        let d = VmmSegDesc { base: sel << 4, limit: 0xffff, access: crate::x86::reset::SEGMENTS[1].access };
+        self.set_desc(reg::CS, &d)?;
+        self.set(reg::CS, sel)?;
+        self.set_rip(0);
+        Ok(())
+    }
+
     fn reset(&mut self) -> Result {
         use crate::x86::reset;
         self.set_rip(reset::RIP);
@@ -330,6 +409,24 @@ impl VcpuHw for AnyVcpu {
     }
     fn set_direct_msr(&mut self, msr: DirectMsr, value: u64) -> Result<(), Gp> {
         dispatch!(self, v => v.set_direct_msr(msr, value))
+    }
+    fn interruptibility(&self) -> Interruptibility {
+        dispatch!(self, v => v.interruptibility())
+    }
+    fn inject_interrupt(&mut self, vector: u8) {
+        dispatch!(self, v => v.inject_interrupt(vector))
+    }
+    fn inject_nmi(&mut self) {
+        dispatch!(self, v => v.inject_nmi())
+    }
+    fn set_windows(&mut self, irq: bool, nmi: bool) {
+        dispatch!(self, v => v.set_windows(irq, nmi))
+    }
+    fn tpr(&self) -> u8 {
+        dispatch!(self, v => v.tpr())
+    }
+    fn set_tpr(&mut self, tpr: u8) {
+        dispatch!(self, v => v.set_tpr(tpr))
     }
     fn enter(&mut self, entry: Entry<'_>) -> Result<HwExit> {
         dispatch!(self, v => v.enter(entry))

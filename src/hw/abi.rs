@@ -46,6 +46,9 @@ plain_abi!(
     VmmEntry,
     VmmExit,
     VmmRun,
+    VmmOption,
+    VmmEvent,
+    VmmMsi,
 );
 
 /// An ioctl's user-space argument address.

@@ -49,6 +49,7 @@ extern "C" {
     pub(crate) fn vmm_vma_insert_page(vma: *mut c_void, addr: c_ulong, phys: u64) -> c_int;
     pub(crate) fn vmm_cond_resched();
     pub(crate) fn vmm_kick_cpu(cpu: c_int);
+    pub(crate) fn vmm_tsc_khz() -> c_uint;
     pub(crate) fn vmm_fpu_begin();
     pub(crate) fn vmm_fpu_end();
     pub(crate) fn vmm_xgetbv0() -> u64;

@@ -11,6 +11,7 @@
 //! - [`svm`]: the SVM window.
 //! - [`ffi`]: declarations of `src/helpers.c`.
 //! - [`on_cpu`]: run a closure on one CPU with interrupts off.
+//! - [`timer`]: a one-shot host timer inside a shared object.
 
 pub(crate) mod abi;
 pub(crate) mod cpu;
@@ -18,6 +19,7 @@ pub(crate) mod ffi;
 pub(crate) mod file;
 pub(crate) mod mem;
 pub(crate) mod svm;
+pub(crate) mod timer;
 pub(crate) mod vmx;
 
 use core::ffi::c_void;
@@ -188,8 +190,15 @@ impl Drop for Hooks {
 
 /// Interrupts `cpu` without waiting, so a vCPU in the guest there exits.
 pub(crate) fn kick_cpu(cpu: i32) {
-    // SAFETY: callable from task context with interrupts on (ioctls).
+    // SAFETY: a reschedule IPI may be sent from any context, hard
+    // interrupts included; `cpu` came from `this_cpu` of a vCPU's entry.
     unsafe { ffi::vmm_kick_cpu(cpu) };
+}
+
+/// The host TSC frequency in kHz (0 if the host has not calibrated it).
+pub(crate) fn tsc_khz() -> u32 {
+    // SAFETY: reads a variable that the host set at boot.
+    unsafe { ffi::vmm_tsc_khz() }
 }
 
 /// Whether the current task has a signal pending.

@@ -16,6 +16,7 @@ use kernel::{
     sync::atomic::{Acquire, Release},
 };
 
+use super::intr::{is_apic_msr, ApicPage};
 use super::{Pending, Vcpu, VcpuState};
 use crate::backend::{Entry, Event, HwExit, VcpuHw};
 use crate::emul::Op;
@@ -65,12 +66,6 @@ macro_rules! go {
 /// MISC_ENABLE as the guest reads it: fast strings; no BTS, no PEBS.
 const MISC_ENABLE: u64 = 1 | (1 << 11) | (1 << 12);
 
-/// IA32_APIC_BASE as the guest reads it: 0xfee00000, enabled, BSP on
-/// vCPU 0.
-fn apic_base(id: u32) -> u64 {
-    0xfee0_0000 | (1 << 11) | if id == 0 { 1 << 8 } else { 0 }
-}
-
 impl Vcpu {
     pub(super) fn run(&self, vm: &Vm, arg: UserArg) -> Result<isize> {
         let mut run: uapi::VmmRun = arg.read()?;
@@ -83,8 +78,10 @@ impl Vcpu {
         }
         let result = (|| {
             let mut st = self.state.lock();
-            let done = st.complete(vm, &run.entry)?;
-            match st.apply(done) {
+            let mut page = ApicPage::new(vm, self, st.guest_tsc());
+            let done = st.complete(vm, &run.entry, &mut page);
+            self.after_mmio(&mut st, page);
+            match st.apply(done?) {
                 Some(exit) => Ok(exit),
                 None => self.run_loop(vm, &mut st),
             }
@@ -111,15 +108,22 @@ impl Vcpu {
                 return Err(EINTR);
             }
             hw::cond_resched();
+            if !self.prepare_entry(vm, st)? {
+                self.sleep(vm, st)?;
+                continue;
+            }
             let (root, generation) = vm.nested();
             let xcr0 = st.guest_xcr0(self.shared.fpu.host_xcr0);
             let fpu = st.fpu.load();
+            let lapic = &self.lapic;
             let mut arrive = |cpu: u32| {
-                self.in_guest.store(cpu as i32, Release);
+                lapic.in_guest.store(cpu as i32, Release);
                 fence(Ordering::SeqCst);
-                !self.kick.load(Acquire) && !vm.must_not_enter(generation)
+                !self.kick.load(Acquire)
+                    && !lapic.request.load(Acquire)
+                    && !vm.must_not_enter(generation)
             };
-            let mut depart = || self.in_guest.store(-1, Release);
+            let mut depart = || lapic.in_guest.store(-1, Release);
             let entry = Entry {
                 root,
                 generation,
@@ -148,6 +152,11 @@ impl Vcpu {
             HwExit::Fault(e) => Ok(Outcome::Fault(e)),
             HwExit::Hlt => {
                 go!(st.skip(vm, Op::Hlt));
+                if !st.hlt_exit {
+                    // `prepare_entry` lets it sleep until it can go on.
+                    st.halted = true;
+                    return Ok(Outcome::Reenter);
+                }
                 let rip = st.rip();
                 Ok(Outcome::ToUser(VmmExit { reason: exit::HLT, rip, ..VmmExit::ZERO }))
             }
@@ -170,7 +179,10 @@ impl Vcpu {
             HwExit::NestedFault { gpa, access }
                 if access != uapi::VMM_ACCESS_EXEC && !vm.is_mapped(gpa) =>
             {
-                Ok(st.mmio(vm, gpa))
+                let mut page = ApicPage::new(vm, self, st.guest_tsc());
+                let o = st.mmio(vm, gpa, &mut page);
+                self.after_mmio(st, page);
+                Ok(o)
             }
             HwExit::NestedFault { gpa, access } => {
                 let flags = if vm.is_mapped(gpa) {
@@ -189,6 +201,19 @@ impl Vcpu {
     fn msr(&self, vm: &Vm, st: &mut VcpuState, write: bool) -> Result<Outcome> {
         let index = st.gpr(reg::RCX) as u32;
         let next_rip = go!(st.next_rip(vm, if write { Op::Wrmsr } else { Op::Rdmsr }));
+        if is_apic_msr(index) {
+            let value = write.then(|| st.edx_eax());
+            return Ok(match self.apic_msr(vm, st, index, value) {
+                Ok(v) => {
+                    if !write {
+                        st.set_edx_eax(v);
+                    }
+                    st.hw.set_rip(next_rip);
+                    Outcome::Reenter
+                }
+                Err(_) => Outcome::Fault(Event::GP0),
+            });
+        }
         let rip = st.rip();
         if msr::classify(index) == MsrClass::User {
             let value = if write { st.edx_eax() } else { 0 };
@@ -200,9 +225,9 @@ impl Vcpu {
             return Ok(Outcome::ToUser(VmmExit { reason, rip, data, ..VmmExit::ZERO }));
         }
         let done = if write {
-            st.wrmsr(self.id, index, st.edx_eax())
+            st.wrmsr(index, st.edx_eax())
         } else {
-            st.rdmsr(self.id, index).map(|v| st.set_edx_eax(v))
+            st.rdmsr(index).map(|v| st.set_edx_eax(v))
         };
         match done {
             Ok(()) => {
@@ -234,8 +259,15 @@ impl VcpuState {
     }
 
     fn cpuid(&self, leaf: u32, sub: u32, id: u32, nr: u32) -> [u32; 4] {
-        let guest =
-            cpuid::Guest { vcpu_id: id, nr_vcpus: nr, cr4: self.gpr(reg::CR4), xcr0: self.xcr0 };
+        let guest = cpuid::Guest {
+            vcpu_id: id,
+            nr_vcpus: nr,
+            cr4: self.gpr(reg::CR4),
+            xcr0: self.xcr0,
+            tsc_khz: hw::tsc_khz(),
+            // The APIC timer's 1 GHz clock (`vcpu::apic_config`).
+            bus_khz: 1_000_000,
+        };
         if self.cpuid.is_empty() {
             cpuid::default_answer(&hw::cpu::HostCpuid, leaf, sub, &guest)
         } else {
@@ -244,15 +276,12 @@ impl VcpuState {
     }
 
     /// The MSRs `msr::classify` leaves to the kernel.
-    fn rdmsr(&self, id: u32, index: u32) -> Result<u64, Gp> {
+    fn rdmsr(&self, index: u32) -> Result<u64, Gp> {
         match index {
             msr::EFER => Ok(self.hw.efer()),
             msr::PAT => Ok(self.hw.pat()),
             msr::TSC => Ok(hw::cpu::rdtsc().wrapping_add(self.hw.tsc_offset())),
             msr::TSC_AUX => Ok(self.tsc_aux),
-            // No local APIC is offered (CPUID hides it); the base reads as
-            // the architectural default, BSP for vCPU 0.
-            msr::APIC_BASE => Ok(apic_base(id)),
             msr::MISC_ENABLE => Ok(MISC_ENABLE),
             msr::PLATFORM_ID | msr::BIOS_SIGN_ID => Ok(0),
             _ => match DirectMsr::from_index(index) {
@@ -262,7 +291,7 @@ impl VcpuState {
         }
     }
 
-    fn wrmsr(&mut self, id: u32, index: u32, v: u64) -> Result<(), Gp> {
+    fn wrmsr(&mut self, index: u32, v: u64) -> Result<(), Gp> {
         match index {
             msr::EFER => {
                 let pg = self.gpr(reg::CR0) & cr0::PG != 0;
@@ -274,7 +303,6 @@ impl VcpuState {
             msr::PAT if msr::pat_valid(v) => self.hw.set_pat(v),
             msr::TSC => self.hw.set_tsc_offset(v.wrapping_sub(hw::cpu::rdtsc())),
             msr::TSC_AUX if v >> 32 == 0 => self.tsc_aux = v,
-            msr::APIC_BASE if v == apic_base(id) => {}
             msr::MISC_ENABLE if v == MISC_ENABLE => {}
             // Writing the microcode signature is how its read is armed.
             msr::BIOS_SIGN_ID => {}

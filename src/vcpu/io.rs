@@ -8,6 +8,7 @@ use kernel::prelude::*;
 
 use super::exits::{Outcome, Step};
 use super::guest::Walked;
+use super::intr::ApicPage;
 use super::{Pending, StringElem, VcpuState};
 use crate::backend::{Event, IoExit, VcpuHw};
 use crate::uapi::{self, exit, reg, ExitData, VmmExit};
@@ -133,14 +134,19 @@ impl VcpuState {
 
     /// Applies the sequencer's completion of the pending exit, and says
     /// what follows (a completed MMIO read may need another exit).
-    pub(super) fn complete(&mut self, vm: &Vm, entry: &uapi::VmmEntry) -> Result<Outcome> {
+    pub(super) fn complete(
+        &mut self,
+        vm: &Vm,
+        entry: &uapi::VmmEntry,
+        apic: &mut ApicPage<'_>,
+    ) -> Result<Outcome> {
         if entry.cmd == uapi::VMM_ENTRY_RUN && entry.value != 0 {
             return Err(EINVAL);
         }
         match (entry.cmd, self.pending) {
             (uapi::VMM_ENTRY_RUN | uapi::VMM_ENTRY_COMPLETE, Pending::Mmio) => {
                 let complete = entry.cmd == uapi::VMM_ENTRY_COMPLETE;
-                return self.complete_mmio(vm, complete, entry.value);
+                return self.complete_mmio(vm, complete, entry.value, apic);
             }
             (uapi::VMM_ENTRY_RUN, _) => {}
             (uapi::VMM_ENTRY_COMPLETE, Pending::Io { io, elem }) => {

@@ -21,6 +21,7 @@ use kernel::prelude::*;
 
 use super::exits::Outcome;
 use super::guest::Phys;
+use super::intr::ApicPage;
 use super::{Pending, VcpuState};
 use crate::backend::{Event, VcpuHw};
 use crate::emul::{self, Bus, DecodeErrorKind, Exception, Insn, Paged, Segment};
@@ -99,14 +100,16 @@ enum Stop {
     Unsupported,
 }
 
-/// Guest-physical memory for the emulator: RAM, else the sequencer.
-struct MmioBus<'a> {
+/// Guest-physical memory for the emulator: RAM, else an in-kernel device
+/// (this vCPU's APIC page), else the sequencer.
+struct MmioBus<'a, 'b> {
     mem: &'a VmMem,
+    apic: &'a mut ApicPage<'b>,
     answers: &'a Pieces,
     writes: &'a mut Pieces,
 }
 
-impl MmioBus<'_> {
+impl MmioBus<'_, '_> {
     /// Whether `gpa` is MMIO: no mapping covers it.
     fn is_mmio(&self, gpa: u64) -> bool {
         self.mem.mapping(gpa).is_none()
@@ -127,7 +130,7 @@ impl MmioBus<'_> {
     }
 }
 
-impl GuestPhys for MmioBus<'_> {
+impl GuestPhys for MmioBus<'_, '_> {
     fn read_u64(&mut self, gpa: u64) -> Option<u64> {
         Phys(self.mem).read_u64(gpa)
     }
@@ -142,12 +145,15 @@ impl GuestPhys for MmioBus<'_> {
     }
 }
 
-impl Bus for MmioBus<'_> {
+impl Bus for MmioBus<'_, '_> {
     type Stop = Stop;
 
     fn read(&mut self, gpa: u64, buf: &mut [u8]) -> Result<(), Stop> {
         if !self.is_mmio(gpa) {
             return if self.mem.read(gpa, buf) { Ok(()) } else { Err(Stop::Protection { gpa }) };
+        }
+        if self.apic.read(gpa, buf) {
+            return Ok(());
         }
         for (g, at, n) in Self::pieces(gpa, buf.len()) {
             let v = self.answers.find(g, n as u8).ok_or(Stop::Read { gpa: g, size: n as u8 })?;
@@ -161,6 +167,9 @@ impl Bus for MmioBus<'_> {
     fn write(&mut self, gpa: u64, data: &[u8]) -> Result<(), Stop> {
         if !self.is_mmio(gpa) {
             return if self.mem.write(gpa, data) { Ok(()) } else { Err(Stop::Protection { gpa }) };
+        }
+        if self.apic.write(gpa, data) {
+            return Ok(());
         }
         if self.writes.len != 0 {
             return Err(Stop::WriteBusy);
@@ -290,7 +299,7 @@ impl emul::Cpu for EmulCpu<'_> {
 impl VcpuState {
     /// A nested page fault at `gpa`, which no mapping covers, by an access
     /// that is not an instruction fetch: emulate the instruction at RIP.
-    pub(super) fn mmio(&mut self, vm: &Vm, gpa: u64) -> Outcome {
+    pub(super) fn mmio(&mut self, vm: &Vm, gpa: u64, apic: &mut ApicPage<'_>) -> Outcome {
         let f = self.fetch_bytes(vm);
         let insn = match emul::decode(&f.bytes[..f.len], self.mode()) {
             Ok(i) => i,
@@ -313,13 +322,13 @@ impl VcpuState {
             writes: Pieces::default(),
             sent: 0,
         };
-        self.run_mmio(vm, &mut m)
+        self.run_mmio(vm, &mut m, apic)
     }
 
     /// Runs (or runs again) the saved instruction of `m` and decides what
     /// follows; keeps `m` in `VcpuState::mmio` when an exit must come back
     /// to it.
-    fn run_mmio(&mut self, vm: &Vm, m: &mut MmioInsn) -> Outcome {
+    fn run_mmio(&mut self, vm: &Vm, m: &mut MmioInsn, apic: &mut ApicPage<'_>) -> Outcome {
         // One string iteration per call, so that the answers belong to the
         // iteration being run: after a call that completed one, they are
         // forgotten (the next iteration's reads go to the sequencer again,
@@ -329,7 +338,8 @@ impl VcpuState {
         let mut r = Ok(emul::Step::Partial);
         for _ in 0..REP_BUDGET {
             r = vm.with_mem(|mem| {
-                let mut bus = MmioBus { mem, answers: &m.answers, writes: &mut m.writes };
+                let mut bus =
+                    MmioBus { mem, apic: &mut *apic, answers: &m.answers, writes: &mut m.writes };
                 let mut cpu = EmulCpu(self);
                 let mut paged = Paged::new(&mut bus, &cpu, 52, 0, 0);
                 emul::emulate(&insn, &mut cpu, &mut paged, &cfg)
@@ -397,7 +407,13 @@ impl VcpuState {
     /// Applies the sequencer's answer to a pending MMIO exit: the value of
     /// a read (`complete`), or nothing for a write. `Err(EINVAL)` for a
     /// completion of the wrong kind or a value wider than the read.
-    pub(super) fn complete_mmio(&mut self, vm: &Vm, complete: bool, value: u64) -> Result<Outcome> {
+    pub(super) fn complete_mmio(
+        &mut self,
+        vm: &Vm,
+        complete: bool,
+        value: u64,
+        apic: &mut ApicPage<'_>,
+    ) -> Result<Outcome> {
         let mut m = self.mmio.take().ok_or(EINVAL)?;
         self.pending = Pending::None;
         match (m.want, complete) {
@@ -410,7 +426,7 @@ impl VcpuState {
                 if !m.answers.push(Piece { gpa, size, value }) {
                     return Ok(self.inst_emul_at(&m.insn.bytes, usize::from(m.insn.len), m.gpa));
                 }
-                Ok(self.run_mmio(vm, &mut m))
+                Ok(self.run_mmio(vm, &mut m, apic))
             }
             // A read left unanswered: the guest executes the instruction
             // again from its state.

@@ -28,6 +28,20 @@ pub const NP_ENABLE: u64 = 1;
 /// `Control::int_ctl` bit 24, V_INTR_MASKING: the guest's RFLAGS.IF and
 /// CR8 mask only virtual interrupts; the host's IF masks physical ones.
 pub const V_INTR_MASKING: u32 = 1 << 24;
+/// `Control::int_ctl` bits 3:0, V_TPR: the guest's CR8.
+pub const V_TPR: u32 = 0xf;
+/// `Control::int_ctl` bit 8, V_IRQ: a virtual interrupt is pending (with
+/// the VINTR intercept, the interrupt window).
+pub const V_IRQ: u32 = 1 << 8;
+/// `Control::int_ctl` bits 19:16, V_INTR_PRIO: the virtual interrupt's
+/// priority class.
+pub const V_INTR_PRIO: u32 = 0xf << 16;
+/// `Control::int_ctl` bit 20, V_IGN_TPR: the virtual interrupt ignores
+/// V_TPR.
+pub const V_IGN_TPR: u32 = 1 << 20;
+/// `Control::int_state` bit 0: the guest is in an interrupt shadow (STI,
+/// MOV SS).
+pub const INT_SHADOW: u32 = 1;
 
 /// The control area (APM Table B-1).
 #[repr(C)]
@@ -390,6 +404,11 @@ impl Vmcb {
         _rest: [0; 4096 - 0x400 - size_of::<Save>()],
     };
 
+    /// The intercepts of word 3.
+    pub fn intercept1(&self) -> Intercept1 {
+        Intercept1::from_bits_retain(self.control.intercepts[3])
+    }
+
     /// Sets the intercepts of word 3.
     pub fn set_intercept1(&mut self, i: Intercept1) {
         self.control.intercepts[3] = i.bits();
@@ -423,6 +442,8 @@ bitflags::bitflags! {
         const CPUID = 1 << 18;
         /// RSM.
         const RSM = 1 << 19;
+        /// IRET.
+        const IRET = 1 << 20;
         /// INVD.
         const INVD = 1 << 22;
         /// PAUSE.

@@ -187,7 +187,7 @@ impl Message {
     }
 
     /// Whether `dest` is this message's broadcast ID.
-    const fn is_broadcast(&self, id: u32) -> bool {
+    pub const fn is_broadcast(&self, id: u32) -> bool {
         id == X2APIC_BROADCAST || (!self.x2apic_format && id == XAPIC_BROADCAST)
     }
 }

@@ -45,6 +45,12 @@ pub const TIME_SLICE_TSC: u64 = 1 << 22;
 pub const EXCEPTION_BITMAP: u32 = 1 << 1 | 1 << 17;
 
 impl Controls {
+    /// The CPU tracks the guest's NMI blocking (virtual NMIs), so an
+    /// NMI-window exit exists.
+    pub fn virtual_nmis(&self) -> bool {
+        self.pin.contains(PinBased::VIRTUAL_NMIS)
+    }
+
     /// The preemption timer is on.
     pub fn preemption_timer(&self) -> bool {
         self.pin.contains(PinBased::PREEMPT_TIMER)
@@ -85,10 +91,13 @@ fn word(
 ///
 /// - Pin-based: external interrupts and NMIs exit (the host takes them);
 ///   the VMX-preemption timer, when present, bounds every stay in the
-///   guest to a time slice ([`TIME_SLICE_TSC`]).
+///   guest to a time slice ([`TIME_SLICE_TSC`]); virtual NMIs, when
+///   present, make the CPU track the guest's NMI blocking and give an
+///   NMI-window exit.
 /// - Primary: HLT, port I/O (bitmaps), MSRs (bitmaps), MWAIT, MONITOR and
 ///   RDPMC exit; a TPR shadow keeps the guest's CR8 off the host's TPR;
-///   TSC offsetting. CR3 and CR8 accesses, INVLPG, RDTSC and MOV DR run
+///   TSC offsetting. Interrupt-window and NMI-window exiting are set per
+///   entry by the backend, not here. CR3 and CR8 accesses, INVLPG, RDTSC and MOV DR run
 ///   in the guest (EPT and a per-vCPU debug-register switch make that
 ///   safe).
 /// - Secondary: EPT; VPID, unrestricted guest, RDTSCP and INVPCID when
@@ -101,8 +110,8 @@ pub fn negotiate(caps: &VmxCaps) -> Result<Controls, Unavailable> {
     let pin = word(
         &caps.pin,
         (PinBased::EXT_INTR_EXITING | PinBased::NMI_EXITING).bits(),
-        PinBased::PREEMPT_TIMER.bits(),
-        (PinBased::VIRTUAL_NMIS | PinBased::POSTED_INTR).bits(),
+        (PinBased::PREEMPT_TIMER | PinBased::VIRTUAL_NMIS).bits(),
+        PinBased::POSTED_INTR.bits(),
         "VT-x lacks external-interrupt or NMI exiting",
     )?;
     let proc = word(

@@ -6,8 +6,12 @@
 //! Glossary: leaf = the EAX input; sub-leaf = the ECX input; XCR0 = the
 //! extended control register that enables XSAVE state components; XSS =
 //! IA32_XSS, the supervisor counterpart; APIC = advanced programmable
-//! interrupt controller; HTT = the leaf-1 "logical processor count is
-//! valid" bit; NC = AMD's thread count in leaf 0x8000_0008.
+//! interrupt controller; x2APIC = its MSR-addressed mode with 32-bit ids;
+//! TSC-deadline = the APIC timer mode armed by IA32_TSC_DEADLINE; ARAT =
+//! "APIC timer always running" (it does not stop in deep C-states); HTT =
+//! the leaf-1 "logical processor count is valid" bit; NC = AMD's thread
+//! count in leaf 0x8000_0008; crystal = the core crystal clock of leaf
+//! 0x15, which the TSC is a ratio of.
 //!
 //! # Default policy
 //!
@@ -15,35 +19,53 @@
 //! virtualize. Where a register is full of features that need a
 //! hypervisor's help, it is filtered through an allow-list, so that
 //! features newer than this table stay hidden until someone decides.
+//! What vmm emulates itself (the local APIC, its TSC-deadline timer) is
+//! shown whatever the host has.
 //!
 //! Leaf by leaf (`n.m` = leaf n, sub-leaf m):
 //!
-//! - **0**: the maximum basic leaf, capped at [`MAX_BASIC`] (later leaves
-//!   have not been reviewed); the vendor string.
+//! - **0**: the maximum basic leaf: the host's, capped at [`MAX_BASIC`]
+//!   (later leaves have not been reviewed) and raised to at least
+//!   [`MIN_BASIC`] so that the topology leaf is there; the vendor string.
+//!   A leaf above the host's own maximum that vmm does not make up
+//!   answers zeros.
 //! - **1**: EAX (family, model, stepping) passes. EBX\[31:24\] = vCPU id
 //!   (the APIC id), EBX\[23:16\] = vCPU count. ECX loses [`L1_ECX_HIDDEN`],
-//!   gains the hypervisor bit, and OSXSAVE = guest CR4.OSXSAVE. EDX loses
-//!   [`L1_EDX_HIDDEN`]; HTT is set when there is more than one vCPU.
-//! - **2, 0x15, 0x16**: pass (cache descriptors, TSC and core frequency).
+//!   gains [`L1_ECX_EMULATED`] (x2APIC, TSC-deadline, hypervisor), and
+//!   OSXSAVE = guest CR4.OSXSAVE. EDX loses [`L1_EDX_HIDDEN`] and gains
+//!   [`L1_EDX_EMULATED`] (APIC); HTT is set when there is more than one
+//!   vCPU.
+//! - **2, 0x16**: pass (cache descriptors, base and maximum frequency).
 //! - **4**: the host's caches; the sharing and core counts follow the
 //!   vCPU count.
-//! - **3, 5, 6, 8-0xC, 0xE-0x14**: zeros. Serial number, MONITOR/MWAIT,
-//!   thermal and power, DCA, perfmon, x2APIC topology, RDT, SGX and PT
-//!   are not virtualized.
+//! - **6**: EAX = ARAT only: the emulated APIC timer runs whatever the
+//!   vCPU does. The thermal and power features are not virtualized.
+//! - **3, 5, 8-0xA, 0xC, 0xE-0x14**: zeros. Serial number, MONITOR/MWAIT,
+//!   DCA, perfmon, RDT, SGX and PT are not virtualized.
 //! - **7.0**: EAX (max sub-leaf) = min(host, 1); EBX, ECX and EDX through
 //!   [`L7_EBX_ALLOWED`], [`L7_ECX_ALLOWED`], [`L7_EDX_ALLOWED`]: no SGX,
 //!   MPX, PT, PKU, WAITPKG, CET, RDPID, AMX, TSC_ADJUST, nor the
 //!   SPEC_CTRL family. **7.1**: [`L7_1_EAX_ALLOWED`], [`L7_1_EDX_ALLOWED`]
 //!   (no FRED, LAM, LASS, ...). **7.2** and up: zeros.
+//! - **0xB**: the x2APIC topology (below).
 //! - **0xD**: components limited to [`guest_xcr0_allowed`], sizes
 //!   recomputed for them and for the guest's XCR0, no XSAVES, no
 //!   supervisor components.
-//! - **0x4000_0000**: EAX = 0x4000_0000, EBX:ECX:EDX = [`SIGNATURE`].
-//!   **0x4000_0001-0x4000_00FF**: zeros (no paravirtual interface).
+//! - **0x15**: with a known guest TSC frequency ([`Guest::tsc_khz`]), made
+//!   up so that crystal × EBX / EAX is exactly that frequency; the
+//!   crystal is the APIC timer's clock ([`Guest::bus_khz`]) when the ratio
+//!   fits, else the TSC itself ([`tsc_leaf`] has the rules). Unknown: the
+//!   host's. The leaf is only there when the host's maximum reaches it.
+//! - **0x4000_0000**: EAX = [`HYPERVISOR_MAX`], EBX:ECX:EDX =
+//!   [`SIGNATURE`]. **0x4000_0001-0x4000_000F**: zeros (no paravirtual
+//!   interface). **0x4000_0010** ([`TIMING_LEAF`]): EAX = TSC kHz, EBX =
+//!   APIC bus kHz, ECX = EDX = 0. **0x4000_0011-0x4000_00FF**: zeros.
 //! - **0x8000_0000**: the maximum extended leaf, capped at
 //!   [`MAX_EXTENDED`].
 //! - **0x8000_0001**: ECX through [`E1_ECX_ALLOWED`] (no SVM, IBS, LWP,
-//!   topology or perf-counter extensions); EDX without APIC and RDTSCP.
+//!   topology or perf-counter extensions); EDX without RDTSCP, and with
+//!   AMD's copy of the APIC bit when the vendor is AMD (on Intel the bit
+//!   is reserved).
 //! - **0x8000_0002-0x8000_0006**: pass (brand string, caches).
 //! - **0x8000_0007**: EDX keeps only the invariant-TSC bit.
 //! - **0x8000_0008**: EAX (address sizes) passes; EBX through
@@ -54,16 +76,50 @@
 //! A leaf above the guest's maximum answers zeros, as AMD and QEMU do,
 //! rather than Intel's "the highest basic leaf's data".
 //!
-//! Topology: one package of `count` cores, one thread each, APIC id =
-//! vCPU id. Leaves 0xB and 0x1F are zero, which tells the guest they are
-//! absent; x2APIC is hidden anyway, so the 8-bit APIC id of leaf 1 is all
-//! there is (ids above 255 wrap).
+//! # Topology
+//!
+//! One package of `count` cores, one thread each, APIC id = x2APIC id =
+//! vCPU id. Every description of it agrees, so that Linux finds the same
+//! topology whichever leaves it reads (leaf 0xB on both vendors when the
+//! maximum reaches it; leaves 1 and 4 on Intel, 1 and 0x8000_0008 on AMD
+//! otherwise): leaf 1 gives `count` logical processors and HTT, leaf 4
+//! `count` cores, 0x8000_0008 `count` threads with the id size left to be
+//! derived from it, and leaf 0xB has
+//!
+//! - 0xB.0: SMT level, shift 0, 1 thread, ECX = 0 | 1 << 8;
+//! - 0xB.1: core level, shift = the bits that hold `count - 1`
+//!   (`get_count_order(count)` in Linux), `count` threads, ECX = 1 | 2 << 8;
+//! - 0xB.2 and up: invalid, ECX = the sub-leaf, type 0;
+//!
+//! with EDX = the x2APIC id in every sub-leaf. Leaf 0x1F is above
+//! [`MAX_BASIC`] and reads as absent. Leaf 1's 8-bit id wraps above 255;
+//! the x2APIC id does not.
+//!
+//! # Hypervisor signature
+//!
+//! We keep our own signature rather than borrow "KVMKVMKVM", which would
+//! make Linux use KVM's paravirtual MSRs (kvmclock, async page faults, PV
+//! EOI), none of which vmm implements. Linux (7.3) then finds no
+//! hypervisor driver (`init_hypervisor_platform`), so
+//! `x86_init.hyper.x2apic_available` stays the default that answers
+//! false; without interrupt remapping (vmm has no IOMMU),
+//! `try_to_enable_x2apic` prints "x2apic: IRQ remapping doesn't support
+//! X2APIC mode" and keeps or puts the APIC in xAPIC mode (it panics
+//! instead if firmware left x2APIC on with an id of 255 or more). The
+//! x2APIC is still there for other guests, and Linux still reads leaf
+//! 0xB for the topology. Linux reads 0x4000_0010 only behind the VMware
+//! (ECX, the hypercall mode) and ACRN (EAX, TSC kHz) signatures, so a
+//! Linux guest takes the TSC frequency from leaf 0x15 (Intel vendor only,
+//! `native_calibrate_tsc`, which also takes the APIC timer's period from
+//! the crystal) or calibrates it; a guest that knows the generic leaf
+//! learns the TSC and APIC bus frequency from 0x4000_0010 (as VMware
+//! defines it: EAX = TSC kHz, EBX = APIC bus kHz).
 //!
 //! Some answers depend on guest state that changes at run time (CR4,
 //! XCR0); [`Guest`] carries it, and [`table_answer_live`] applies the
 //! same updates to userspace tables.
 
-use super::{regs::cr4, CpuInfo};
+use super::{regs::cr4, CpuInfo, Vendor};
 
 /// One CPUID answer: EAX, EBX, ECX, EDX.
 pub type Regs = [u32; 4];
@@ -76,10 +132,20 @@ const ZERO: Regs = [0; 4];
 
 /// The highest basic leaf guests see (the host's, if lower).
 pub const MAX_BASIC: u32 = 0x16;
+/// The lowest maximum basic leaf guests see, whatever the host's: 0xB, the
+/// x2APIC topology, which vmm makes up.
+pub const MIN_BASIC: u32 = 0xb;
+// `clamp` between them must not panic.
+const _: () = assert!(MIN_BASIC <= MAX_BASIC);
 /// The highest extended leaf guests see (the host's, if lower).
 pub const MAX_EXTENDED: u32 = 0x8000_0008;
 /// The hypervisor leaf.
 pub const HYPERVISOR_LEAF: u32 = 0x4000_0000;
+/// The timing leaf: EAX = TSC kHz, EBX = APIC bus kHz (VMware's
+/// definition).
+pub const TIMING_LEAF: u32 = 0x4000_0010;
+/// The highest hypervisor leaf, in 0x4000_0000 EAX.
+pub const HYPERVISOR_MAX: u32 = TIMING_LEAF;
 /// The hypervisor signature in leaf 0x4000_0000 EBX, ECX, EDX.
 pub const SIGNATURE: [u8; 12] = *b"VmmRustVmm\0\0";
 
@@ -94,6 +160,12 @@ pub struct Guest {
     pub cr4: u64,
     /// The guest's XCR0 (leaf 0xD sizes).
     pub xcr0: u64,
+    /// The guest's TSC frequency in kHz, 0 if unknown (then 0x4000_0010
+    /// EAX is 0 and leaf 0x15 is the host's).
+    pub tsc_khz: u32,
+    /// The frequency in kHz of the clock that feeds the APIC timer (before
+    /// its divider).
+    pub bus_khz: u32,
 }
 
 // --- leaf 1 -------------------------------------------------------------------
@@ -149,10 +221,9 @@ pub const L1_EDX_TM: u32 = 1 << 29;
 pub const L1_EDX_PBE: u32 = 1 << 31;
 
 /// 1.ECX bits never passed through: VMX and SMX (no nesting, no TXT);
-/// MONITOR (MWAIT is not virtualized); x2APIC and TSC-deadline (no virtual
-/// local APIC yet); debug store, PDCM, xTPR, SDBG, EIST, TM2, CNXT-ID and
-/// DCA (MSRs and platform features that are not emulated); OSXSAVE (it
-/// follows the guest's CR4 instead).
+/// MONITOR (MWAIT is not virtualized); debug store, PDCM, xTPR, SDBG, EIST,
+/// TM2, CNXT-ID and DCA (MSRs and platform features that are not
+/// emulated); OSXSAVE (it follows the guest's CR4 instead).
 pub const L1_ECX_HIDDEN: u32 = L1_ECX_DTES64
     | L1_ECX_MONITOR
     | L1_ECX_DSCPL
@@ -165,15 +236,32 @@ pub const L1_ECX_HIDDEN: u32 = L1_ECX_DTES64
     | L1_ECX_XTPR
     | L1_ECX_PDCM
     | L1_ECX_DCA
-    | L1_ECX_X2APIC
-    | L1_ECX_TSC_DEADLINE
     | L1_ECX_OSXSAVE;
 
-/// 1.EDX bits never passed through: APIC (no virtual local APIC yet),
-/// serial number, debug store, ACPI thermal control, TM, PBE; HTT follows
-/// the vCPU count instead.
+/// 1.ECX bits always set, whatever the host has: x2APIC and TSC-deadline
+/// (the local APIC is emulated, not passed through), and the hypervisor
+/// bit.
+pub const L1_ECX_EMULATED: u32 = L1_ECX_X2APIC | L1_ECX_TSC_DEADLINE | L1_ECX_HYPERVISOR;
+
+/// 1.EDX bits never passed through: serial number, debug store, ACPI
+/// thermal control, TM, PBE; HTT follows the vCPU count instead.
 pub const L1_EDX_HIDDEN: u32 =
-    L1_EDX_APIC | L1_EDX_PSN | L1_EDX_DS | L1_EDX_ACPI | L1_EDX_HTT | L1_EDX_TM | L1_EDX_PBE;
+    L1_EDX_PSN | L1_EDX_DS | L1_EDX_ACPI | L1_EDX_HTT | L1_EDX_TM | L1_EDX_PBE;
+
+/// 1.EDX bits always set, whatever the host has: the (emulated) local APIC.
+pub const L1_EDX_EMULATED: u32 = L1_EDX_APIC;
+
+// --- leaf 6, leaf 0xB -------------------------------------------------------------
+
+/// 6.EAX: the APIC timer keeps running in deep C-states (ARAT).
+pub const L6_EAX_ARAT: u32 = 1 << 2;
+
+/// 0xB.ECX\[15:8\] level type: invalid (no such level).
+pub const LB_TYPE_INVALID: u32 = 0;
+/// 0xB.ECX\[15:8\] level type: SMT (threads of a core).
+pub const LB_TYPE_SMT: u32 = 1;
+/// 0xB.ECX\[15:8\] level type: core (cores of a package).
+pub const LB_TYPE_CORE: u32 = 2;
 
 // --- leaf 7 ---------------------------------------------------------------------
 
@@ -318,7 +406,7 @@ pub const fn xcr0_valid(v: u64, allowed: u64) -> bool {
 pub const E1_ECX_ALLOWED: u32 =
     1 << 0 | 1 << 5 | 1 << 6 | 1 << 7 | 1 << 8 | 1 << 11 | 1 << 16 | 1 << 21;
 
-/// 0x8000_0001.EDX: AMD's copy of the APIC bit.
+/// 0x8000_0001.EDX: AMD's copy of the APIC bit (reserved on Intel).
 pub const E1_EDX_APIC: u32 = 1 << 9;
 /// 0x8000_0001.EDX: RDTSCP (hidden: TSC_AUX is not switched).
 pub const E1_EDX_RDTSCP: u32 = 1 << 27;
@@ -344,24 +432,31 @@ pub fn default_answer(host: &impl CpuInfo, leaf: u32, sub: u32, guest: &Guest) -
     match leaf {
         0..=0x3fff_ffff => basic(host, leaf, sub, guest),
         HYPERVISOR_LEAF => hypervisor(),
+        TIMING_LEAF => [guest.tsc_khz, guest.bus_khz, 0, 0],
         0x8000_0000..=0x8fff_ffff => extended(host, leaf, sub, guest),
         _ => ZERO,
     }
 }
 
 fn basic(host: &impl CpuInfo, leaf: u32, sub: u32, guest: &Guest) -> Regs {
-    let max = host.cpuid(0, 0)[EAX].min(MAX_BASIC);
+    let host_max = host.cpuid(0, 0)[EAX];
+    let max = host_max.clamp(MIN_BASIC, MAX_BASIC);
     if leaf > max {
         return ZERO;
     }
-    let r = host.cpuid(leaf, sub);
+    // Above its maximum, an Intel host answers with its highest leaf.
+    let r = if leaf <= host_max { host.cpuid(leaf, sub) } else { ZERO };
     match leaf {
         0 => [max, r[EBX], r[ECX], r[EDX]],
         1 => leaf1(r, guest),
-        2 | 0x15 | 0x16 => r,
+        2 | 0x16 => r,
         4 => leaf4(r, guest),
+        6 => [L6_EAX_ARAT, 0, 0, 0],
         7 => leaf7(r, sub),
+        0xb => topology(sub, guest),
         0xd => xsave(|i| host.cpuid(0xd, i), sub, guest),
+        0x15 if guest.tsc_khz != 0 => tsc_leaf(guest.tsc_khz, guest.bus_khz),
+        0x15 => r,
         _ => ZERO,
     }
 }
@@ -374,11 +469,11 @@ fn count(guest: &Guest) -> u32 {
 fn leaf1(r: Regs, guest: &Guest) -> Regs {
     let n = count(guest);
     let ebx = (r[EBX] & 0xffff) | (n.min(0xff) << 16) | ((guest.vcpu_id & 0xff) << 24);
-    let mut ecx = (r[ECX] & !L1_ECX_HIDDEN) | L1_ECX_HYPERVISOR;
+    let mut ecx = (r[ECX] & !L1_ECX_HIDDEN) | L1_ECX_EMULATED;
     if guest.cr4 & cr4::OSXSAVE != 0 {
         ecx |= L1_ECX_OSXSAVE;
     }
-    let mut edx = r[EDX] & !L1_EDX_HIDDEN;
+    let mut edx = (r[EDX] & !L1_EDX_HIDDEN) | L1_EDX_EMULATED;
     if n > 1 {
         edx |= L1_EDX_HTT;
     }
@@ -399,6 +494,61 @@ fn leaf4(r: Regs, guest: &Guest) -> Regs {
     let sharing = if level >= 3 { others.min(0xfff) } else { 0 };
     let eax = (r[EAX] & 0x3fff) | (sharing << 14) | (others.min(0x3f) << 26);
     [eax, r[EBX], r[ECX], r[EDX]]
+}
+
+/// The bits of an APIC id that hold ids `0..n`: `get_count_order(n)` in
+/// Linux, as leaf 0x8000_0008 NC implies and leaf 0xB's core level states.
+fn id_bits(n: u32) -> u32 {
+    u32::BITS - n.saturating_sub(1).leading_zeros()
+}
+
+/// Leaf 0xB, x2APIC topology: see the module documentation.
+fn topology(sub: u32, guest: &Guest) -> Regs {
+    let n = count(guest);
+    let id = guest.vcpu_id;
+    match sub {
+        0 => [0, 1, LB_TYPE_SMT << 8, id],
+        // EAX[4:0] and EBX[15:0] are all the room there is.
+        1 => [id_bits(n).min(0x1f), n.min(0xffff), 1 | LB_TYPE_CORE << 8, id],
+        _ => [0, 0, (sub & 0xff) | LB_TYPE_INVALID << 8, id],
+    }
+}
+
+fn gcd(mut a: u32, mut b: u32) -> u32 {
+    while b != 0 {
+        (a, b) = (b, a % b);
+    }
+    a
+}
+
+/// Leaf 0x15 for a TSC of `tsc_khz` (not zero) and an APIC timer fed at
+/// `bus_khz`: EAX = denominator, EBX = numerator, ECX = crystal Hz, so
+/// that TSC = crystal × EBX / EAX.
+///
+/// Linux (`native_calibrate_tsc`) computes `crystal_khz * EBX / EAX` in
+/// 32 bits with `crystal_khz = ECX / 1000`, and sets the APIC timer's
+/// period from the crystal too. So the crystal is the APIC timer's clock,
+/// with the TSC ratio reduced, when that product fits; otherwise it is the
+/// TSC itself (ratio 1/1, or k/1 with crystal = TSC / k when the TSC in Hz
+/// does not fit ECX), which keeps the TSC exact but not the crystal-derived
+/// APIC timer rate (Linux uses the TSC-deadline timer, which does not
+/// depend on it). A TSC that neither way states exactly gets zeros:
+/// unknown rather than wrong.
+pub fn tsc_leaf(tsc_khz: u32, bus_khz: u32) -> Regs {
+    if bus_khz != 0 && bus_khz <= u32::MAX / 1000 {
+        let g = gcd(tsc_khz, bus_khz);
+        let (den, num) = (bus_khz / g, tsc_khz / g);
+        if bus_khz.checked_mul(num).is_some() {
+            return [den, num, bus_khz * 1000, 0];
+        }
+    }
+    for k in 1..=16 {
+        let crystal_khz = tsc_khz / k;
+        if tsc_khz % k == 0 && crystal_khz <= u32::MAX / 1000 {
+            return [1, k, crystal_khz * 1000, 0];
+        }
+    }
+    ZERO
 }
 
 fn leaf7(r: Regs, sub: u32) -> Regs {
@@ -475,7 +625,7 @@ fn hypervisor() -> Regs {
         let b = |j: usize| SIGNATURE.get(i + j).copied().unwrap_or(0);
         u32::from_le_bytes([b(0), b(1), b(2), b(3)])
     };
-    [HYPERVISOR_LEAF, w(0), w(4), w(8)]
+    [HYPERVISOR_MAX, w(0), w(4), w(8)]
 }
 
 fn extended(host: &impl CpuInfo, leaf: u32, sub: u32, guest: &Guest) -> Regs {
@@ -488,7 +638,9 @@ fn extended(host: &impl CpuInfo, leaf: u32, sub: u32, guest: &Guest) -> Regs {
     match leaf {
         0x8000_0000 => [max, r[EBX], r[ECX], r[EDX]],
         0x8000_0001 => {
-            [r[EAX], r[EBX], r[ECX] & E1_ECX_ALLOWED, r[EDX] & !(E1_EDX_APIC | E1_EDX_RDTSCP)]
+            let apic = if Vendor::detect(host) == Vendor::Amd { E1_EDX_APIC } else { 0 };
+            let edx = (r[EDX] & !(E1_EDX_APIC | E1_EDX_RDTSCP)) | apic;
+            [r[EAX], r[EBX], r[ECX] & E1_ECX_ALLOWED, edx]
         }
         0x8000_0002..=0x8000_0006 => r,
         0x8000_0007 => [0, 0, 0, r[EDX] & E7_EDX_INVARIANT_TSC],

@@ -162,7 +162,8 @@ impl From<Result<u64, Gp>> for MsrAction {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum MsrClass {
     /// The vCPU code in the kernel emulates it (EFER, PAT, TSC, TSC_AUX,
-    /// the MTRRs, APIC_BASE, MISC_ENABLE, PLATFORM_ID, BIOS_SIGN_ID).
+    /// the MTRRs, MISC_ENABLE, PLATFORM_ID, BIOS_SIGN_ID; the local APIC's
+    /// APIC_BASE, TSC_DEADLINE and x2APIC range).
     Kernel,
     /// The hardware switches it with the guest state, so the guest may
     /// access it directly: on SVM, VMLOAD/VMSAVE switch FS_BASE, GS_BASE,
@@ -181,9 +182,9 @@ pub enum MsrClass {
 pub fn classify(msr: u32) -> MsrClass {
     match msr {
         m if DirectMsr::from_index(m).is_some() => MsrClass::Hardware,
-        EFER | PAT | TSC | TSC_AUX | APIC_BASE | MISC_ENABLE | PLATFORM_ID | BIOS_SIGN_ID => {
-            MsrClass::Kernel
-        }
+        EFER | PAT | TSC | TSC_AUX | APIC_BASE | TSC_DEADLINE | MISC_ENABLE | PLATFORM_ID
+        | BIOS_SIGN_ID => MsrClass::Kernel,
+        X2APIC_FIRST..=X2APIC_LAST => MsrClass::Kernel,
         m if is_mtrr(m) => MsrClass::Kernel,
         _ => MsrClass::User,
     }

@@ -198,6 +198,11 @@ fn classification() {
         0x259,
         0x268,
         0x26f,
+        // The local APIC's.
+        0x6e0,
+        0x800,
+        0x830,
+        0x8ff,
     ];
     let hardware = [
         FS_BASE,
@@ -219,9 +224,8 @@ fn classification() {
         0x10b,
         0x1d9,
         0x210,
-        0x6e0,
-        0x800,
-        0x830,
+        0x7ff,
+        0x900,
         0xc000_0080 + 1000,
         0xc001_0015,
         0xc001_0114,

@@ -8,6 +8,7 @@ use super::SvmVcpu;
 use crate::backend::{Event, HwExit, IoExit};
 use crate::svm::{
     caps::SvmFeatures,
+    vmcb::Intercept1,
     exit::{EventInj, ExitCode, IoInfo, NpfInfo},
 };
 use crate::uapi::{self, ExitData, VMM_ACCESS_EXEC, VMM_ACCESS_READ, VMM_ACCESS_WRITE};
@@ -17,6 +18,10 @@ impl SvmVcpu {
     /// Turns the VMCB's exit fields into an [`HwExit`], re-queueing an
     /// event whose delivery the exit interrupted.
     pub(super) fn decode_exit(&mut self) -> HwExit {
+        // The NMI handler's IRET completed: NMIs are unblocked.
+        if self.iret_rip.is_some_and(|r| r != self.v().save.rip) {
+            self.unblock_nmi();
+        }
         let c = &mut self.vm().control;
         c.event_inj = 0;
         // A software interrupt (INT n), or #BP/#OF raised by INT3/INTO, is
@@ -43,6 +48,19 @@ impl SvmVcpu {
         };
         match code {
             ExitCode::Intr | ExitCode::Nmi | ExitCode::Smi | ExitCode::Init => HwExit::Continue,
+            ExitCode::Vintr => {
+                // Withdrawn until the run loop asks again.
+                self.set_windows_raw(false);
+                HwExit::Continue
+            }
+            ExitCode::Iret => {
+                // The IRET has not run yet: it unblocks NMIs once it has.
+                self.iret_rip = Some(self.v().save.rip);
+                let v = self.vm();
+                let i = v.intercept1() - Intercept1::IRET;
+                v.set_intercept1(i);
+                HwExit::Continue
+            }
             // Intercepted only so that their delivery cannot loop without
             // exits: deliver them as they came.
             ExitCode::Exception(v @ (1 | 17)) => {

@@ -29,7 +29,9 @@ use crate::svm::{
     caps::{SvmCaps, SvmFeatures},
     exit::INTERCEPTED_EXCEPTIONS,
     maps::{self, IOPM_BYTES, MSRPM_BYTES},
-    vmcb::{Intercept1, Intercept2, Vmcb, NP_ENABLE, V_INTR_MASKING},
+    vmcb::{
+        Intercept1, Intercept2, Vmcb, NP_ENABLE, V_IGN_TPR, V_INTR_MASKING, V_INTR_PRIO, V_IRQ,
+    },
 };
 use crate::vmspace::gen::Flushed;
 use crate::x86::{msr::DirectMsr, regs::efer};
@@ -83,6 +85,12 @@ pub(crate) struct SvmVcpu {
     guest_dr: [u64; 4],
     asid: VcpuAsid,
     flushed: Flushed,
+    /// An NMI was injected and its handler has not returned: IRET is
+    /// intercepted meanwhile.
+    nmi_blocked: bool,
+    /// The RIP of an intercepted IRET that ends the NMI handler: NMIs are
+    /// unblocked at the first exit with another RIP (the IRET completed).
+    iret_rip: Option<u64>,
 }
 
 impl SvmVcpu {
@@ -141,7 +149,43 @@ impl SvmVcpu {
             guest_dr: [0; 4],
             asid: VcpuAsid::default(),
             flushed: Flushed::NEVER,
+            nmi_blocked: false,
+            iret_rip: None,
         })
+    }
+
+    /// Drops a queued event, the interrupt shadow, NMI blocking and the
+    /// windows (INIT).
+    pub(super) fn clear_event(&mut self) {
+        self.set_windows_raw(false);
+        self.unblock_nmi();
+        let c = &mut self.vm().control;
+        c.event_inj = 0;
+        c.int_state = 0;
+    }
+
+    /// Asks for (or withdraws) a VINTR exit when the guest can take an
+    /// interrupt: a virtual interrupt of the highest priority, ignoring
+    /// V_TPR, that the guest never receives.
+    pub(super) fn set_windows_raw(&mut self, irq: bool) {
+        let v = self.vm();
+        let mut i = v.intercept1();
+        i.set(Intercept1::VINTR, irq);
+        v.set_intercept1(i);
+        let c = &mut v.control;
+        c.int_ctl &= !(V_IRQ | V_INTR_PRIO | V_IGN_TPR);
+        if irq {
+            c.int_ctl |= V_IRQ | V_INTR_PRIO | V_IGN_TPR;
+        }
+    }
+
+    /// Ends NMI blocking and stops intercepting IRET.
+    pub(super) fn unblock_nmi(&mut self) {
+        self.nmi_blocked = false;
+        self.iret_rip = None;
+        let v = self.vm();
+        let i = v.intercept1() - Intercept1::IRET;
+        v.set_intercept1(i);
     }
 
     fn v(&self) -> &Vmcb {

@@ -6,13 +6,17 @@
 use kernel::prelude::*;
 
 use super::SvmVcpu;
-use crate::backend::{check_desc, Entry, Event, HwExit, VcpuHw};
-use crate::svm::{exit::EventInj, maps, vmcb::Segment};
+use crate::backend::{check_desc, Entry, Event, HwExit, Interruptibility, VcpuHw};
+use crate::svm::{
+    exit::EventInj,
+    maps,
+    vmcb::{Intercept1, Segment, INT_SHADOW, V_TPR},
+};
 use crate::uapi::{access, reg, VmmSegDesc};
 use crate::x86::{
     msr::{DirectMsr, Gp},
     paging::canonical,
-    regs::{cr0_valid, efer, CR4_VALID, EFER_VALID, RFLAGS_VALID},
+    regs::{cr0_valid, efer, rflags, CR4_VALID, EFER_VALID, RFLAGS_VALID},
 };
 
 impl SvmVcpu {
@@ -153,6 +157,44 @@ impl VcpuHw for SvmVcpu {
         let c = &mut self.vm().control;
         c.event_inj = EventInj::exception(e.vector, e.error.is_some()).encode();
         c.event_inj_err = e.error.unwrap_or(0);
+    }
+
+    fn interruptibility(&self) -> Interruptibility {
+        let v = self.v();
+        Interruptibility {
+            event_queued: v.control.event_inj & EventInj::VALID != 0,
+            if_set: v.save.rflags & rflags::IF != 0,
+            shadow: v.control.int_state & INT_SHADOW != 0,
+            nmi_blocked: self.nmi_blocked,
+        }
+    }
+
+    fn inject_interrupt(&mut self, vector: u8) {
+        self.vm().control.event_inj = EventInj::intr(vector).encode();
+    }
+
+    fn inject_nmi(&mut self) {
+        self.vm().control.event_inj = EventInj::nmi().encode();
+        self.nmi_blocked = true;
+        self.iret_rip = None;
+        let v = self.vm();
+        let i = v.intercept1() | Intercept1::IRET;
+        v.set_intercept1(i);
+    }
+
+    fn set_windows(&mut self, irq: bool, nmi: bool) {
+        // SVM has no NMI window: once the handler's IRET was seen, the
+        // interrupt window after it (IF is back) ends the blocking.
+        self.set_windows_raw(irq || (nmi && self.iret_rip.is_some()));
+    }
+
+    fn tpr(&self) -> u8 {
+        ((self.v().control.int_ctl & V_TPR) << 4) as u8
+    }
+
+    fn set_tpr(&mut self, tpr: u8) {
+        let c = &mut self.vm().control;
+        c.int_ctl = (c.int_ctl & !V_TPR) | u32::from(tpr >> 4);
     }
 
     fn next_rip(&self) -> Option<u64> {

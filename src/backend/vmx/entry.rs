@@ -166,7 +166,7 @@ impl Inner {
     fn write_controls(&self, v: &mut CurrentVmcs<'_>, eptp: u64) {
         let c = &self.ctl;
         v.write(f::PIN_CONTROLS, c.pin.bits());
-        v.write(f::PROC_CONTROLS, c.proc.bits());
+        v.write(f::PROC_CONTROLS, (c.proc | self.windows).bits());
         v.write(f::PROC_CONTROLS2, c.proc2.bits());
         v.write(f::EXIT_CONTROLS, c.exit.bits());
         let mut entry = c.entry;

@@ -5,6 +5,7 @@
 //! CR0/CR4 on host-owned bits, INVD).
 
 use super::{Inner, Pending};
+use crate::vmx::caps::ProcBased;
 use crate::backend::{Event, HwExit, IoExit};
 use crate::uapi::{VMM_ACCESS_EXEC, VMM_ACCESS_READ, VMM_ACCESS_WRITE};
 use crate::vmx::{
@@ -24,20 +25,26 @@ impl Inner {
     /// whose delivery the exit interrupted.
     pub(super) fn decode_exit(&mut self) -> HwExit {
         let x = self.exit;
+        // Host interrupts and NMIs exit rather than go through the guest's
+        // IDT, so an interrupted external interrupt or NMI is one this
+        // backend injected: it goes in again, exactly once.
         if let Ok(Some(i)) = Interruption::decode(x.idt_info) {
-            if i.kind != EventType::Nmi && i.kind != EventType::External {
-                let soft = matches!(
-                    i.kind,
-                    EventType::SoftwareInterrupt
-                        | EventType::PrivilegedSoftwareException
-                        | EventType::SoftwareException
-                );
-                self.event = Some(Pending {
-                    info: i.encode(),
-                    error: if i.has_error { x.idt_error } else { 0 },
-                    len: if soft { x.len } else { 0 },
-                });
+            let soft = matches!(
+                i.kind,
+                EventType::SoftwareInterrupt
+                    | EventType::PrivilegedSoftwareException
+                    | EventType::SoftwareException
+            );
+            if i.kind == EventType::Nmi {
+                // The NMI was not delivered: it does not block yet (SDM
+                // 27.7.1.2, "Clear bit 'blocking by NMI'").
+                self.g.interruptibility &= !f::interruptibility::NMI;
             }
+            self.event = Some(Pending {
+                info: i.encode(),
+                error: if i.has_error { x.idt_error } else { 0 },
+                len: if soft { x.len } else { 0 },
+            });
         }
         let Ok(info) = ExitInfo::try_from(x.reason) else {
             return x.raw();
@@ -72,7 +79,13 @@ impl Inner {
                 }
                 _ => x.raw(),
             },
+            ExitReason::InterruptWindow | ExitReason::NmiWindow => {
+                // Withdrawn until the run loop asks again.
+                self.windows = ProcBased::empty();
+                HwExit::Continue
+            }
             ExitReason::ExternalInterrupt
+            | ExitReason::TprBelowThreshold
             | ExitReason::PreemptionTimer
             | ExitReason::InitSignal
             | ExitReason::Sipi
@@ -124,6 +137,12 @@ impl Inner {
     pub(super) fn queue(&mut self, e: Event) {
         let i = Interruption::exception(e.vector, e.error.is_some());
         self.event = Some(Pending { info: i.encode(), error: e.error.unwrap_or(0), len: 0 });
+    }
+
+    /// Queues external interrupt `vector`, or an NMI.
+    pub(super) fn queue_interrupt(&mut self, kind: EventType, vector: u8) {
+        let i = Interruption { vector, kind, has_error: false, nmi_unblocking: false };
+        self.event = Some(Pending { info: i.encode(), error: 0, len: 0 });
     }
 
     /// The RIP after the instruction that exited.

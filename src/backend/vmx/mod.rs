@@ -38,7 +38,7 @@ use crate::hw::{
 };
 use crate::vmx::{
     bitmaps::{self, MSR_BITMAP_BYTES},
-    caps::{EptVpidCap, ProcBased2, VmxCaps},
+    caps::{EptVpidCap, ProcBased, ProcBased2, VmxCaps},
     controls::{self, Controls},
     tlb::VpidPool,
 };
@@ -154,6 +154,9 @@ pub(crate) struct Inner {
     ctl: Controls,
     g: Guest,
     event: Option<Pending>,
+    /// Interrupt-window and NMI-window exiting, as the run loop asked for
+    /// them before this entry.
+    windows: ProcBased,
     exit: ExitFields,
     /// The CPU of the last entry.
     last_cpu: Option<u32>,
@@ -168,6 +171,16 @@ pub(crate) struct Inner {
     cr4_fixed: [u64; 2],
     /// The preemption-timer value of one time slice.
     time_slice: u32,
+}
+
+impl Inner {
+    /// Drops a queued event, the interrupt shadow, NMI blocking and the
+    /// windows (INIT).
+    pub(super) fn clear_event(&mut self) {
+        self.event = None;
+        self.g.interruptibility = 0;
+        self.windows = ProcBased::empty();
+    }
 }
 
 impl VmxVcpu {
@@ -204,6 +217,7 @@ impl VmxVcpu {
                 ctl,
                 g: Guest::default(),
                 event: None,
+                windows: ProcBased::empty(),
                 exit: ExitFields::default(),
                 last_cpu: None,
                 regs_changed: false,

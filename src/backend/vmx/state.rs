@@ -11,13 +11,14 @@
 use kernel::prelude::*;
 
 use super::VmxVcpu;
-use crate::backend::{check_desc, Entry, Event, HwExit, VcpuHw};
+use crate::backend::{check_desc, Entry, Event, HwExit, Interruptibility, VcpuHw};
+use crate::vmx::{caps::ProcBased, exit::EventType};
 use crate::uapi::{self, access, reg, ExitData, VmmSegDesc};
 use crate::vmx::vmcs as f;
 use crate::x86::{
     msr::{DirectMsr, Gp},
     paging::canonical,
-    regs::{cr0_valid, EFER_VALID, RFLAGS_VALID},
+    regs::{cr0_valid, rflags, EFER_VALID, RFLAGS_VALID},
 };
 
 /// One segment register's guest fields.
@@ -193,6 +194,45 @@ impl VcpuHw for VmxVcpu {
 
     fn inject(&mut self, e: Event) {
         self.queue(e);
+    }
+
+    fn interruptibility(&self) -> Interruptibility {
+        use f::interruptibility::{MOV_SS, NMI, STI};
+        let i = self.g.interruptibility;
+        Interruptibility {
+            event_queued: self.event.is_some(),
+            if_set: self.g.rflags & rflags::IF != 0,
+            shadow: i & (STI | MOV_SS) != 0,
+            nmi_blocked: i & NMI != 0,
+        }
+    }
+
+    fn inject_interrupt(&mut self, vector: u8) {
+        self.queue_interrupt(EventType::External, vector);
+    }
+
+    fn inject_nmi(&mut self) {
+        self.queue_interrupt(EventType::Nmi, 2);
+        // Without virtual NMIs the CPU does not track the blocking; the
+        // guest's IRET cannot be seen, so NMIs are not blocked at all.
+        if self.ctl.virtual_nmis() {
+            self.g.interruptibility |= f::interruptibility::NMI;
+        }
+    }
+
+    fn set_windows(&mut self, irq: bool, nmi: bool) {
+        let mut w = ProcBased::empty();
+        w.set(ProcBased::INTR_WINDOW, irq);
+        w.set(ProcBased::NMI_WINDOW, nmi && self.ctl.virtual_nmis());
+        self.windows = w;
+    }
+
+    fn tpr(&self) -> u8 {
+        self.vapic.as_ref::<[u8; 4096]>()[0x80]
+    }
+
+    fn set_tpr(&mut self, tpr: u8) {
+        self.vapic.as_mut::<[u8; 4096]>()[0x80] = tpr;
     }
 
     fn next_rip(&self) -> Option<u64> {
