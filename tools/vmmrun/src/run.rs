@@ -8,8 +8,8 @@
 //! | `MMIO` | the [`MmioBus`]; a read is completed with what it reads, a write resumed with `VMM_ENTRY_RUN` |
 //! | `RDMSR`, `WRMSR` | #GP(0) injected into the guest |
 //! | `KICKED` | re-entered |
-//! | `HLT` | stops: status 0 |
-//! | `SUSPENDED` | stops: status 2 (triple fault or suspend) |
+//! | `HLT` (only with `VMM_OPTION_HLT_EXIT`), `SUSPENDED` with `HALT` (every vCPU halted with interrupts off) | stops: status 0 |
+//! | `SUSPENDED` otherwise | stops: status 2 (triple fault or suspend) |
 //! | `PAGING` | stops: status 3 |
 //! | anything else | stops: status 4 |
 //!
@@ -21,7 +21,7 @@ use std::io::{self, Write};
 use libvmm::uapi::{
     VmmEntry, VmmExit, VmmExitSuspended, VMM_ACCESS_EXEC, VMM_ACCESS_READ, VMM_ACCESS_WRITE,
     VMM_ENTRY_COMPLETE, VMM_ENTRY_INJECT_GP, VMM_PAGING_PROTECTION, VMM_PAGING_UNMAPPED,
-    VMM_SUSPEND_TRIPLE_FAULT, VMM_SUSPEND_USER,
+    VMM_SUSPEND_HALT, VMM_SUSPEND_TRIPLE_FAULT, VMM_SUSPEND_USER,
 };
 use libvmm::{Exit, VcpuFd};
 
@@ -225,6 +225,11 @@ pub fn run<W: Write>(
                 }
             }
             Exit::Hlt => return Outcome::Halted { rip },
+            // HLT blocks in the kernel; a guest that halts with interrupts
+            // off has stopped for good.
+            Exit::Suspended(data) if data.how == VMM_SUSPEND_HALT => {
+                return Outcome::Halted { rip }
+            }
             Exit::Suspended(data) => return Outcome::Suspended { data, rip },
             Exit::Paging(p) => {
                 return Outcome::Paging { gpa: p.gpa, access: p.access, flags: p.flags, rip };
@@ -372,8 +377,10 @@ mod tests {
             ..VmmExitPaging::ZERO
         };
         let svm = VmmExitSvm { exit_code: 0x7b, ..VmmExitSvm::ZERO };
-        let cases: [(io::Result<VmmExit>, u8, &str); 5] = [
+        let halt = VmmExitSuspended { how: VMM_SUSPEND_HALT, ..VmmExitSuspended::ZERO };
+        let cases: [(io::Result<VmmExit>, u8, &str); 6] = [
             (raw(exit::SUSPENDED, susp.to_data()), 2, "triple-faulted"),
+            (raw(exit::SUSPENDED, halt.to_data()), 0, "guest halted"),
             (
                 raw(exit::PAGING, pg.to_data()),
                 3,
