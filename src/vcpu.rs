@@ -31,6 +31,7 @@ use kernel::{
     },
 };
 
+mod apic_io;
 mod exits;
 mod fd;
 mod guest;
@@ -39,7 +40,7 @@ mod io;
 mod lapic;
 mod mmio;
 
-pub(crate) use intr::msi;
+pub(crate) use apic_io::msi;
 
 pub(crate) use fd::install_fd;
 
@@ -221,27 +222,14 @@ impl Vcpu {
             uapi::VMM_VCPU_SET_OPTION => self.option(arg, true),
             uapi::VMM_VCPU_EVENT => {
                 let e: uapi::VmmEvent = arg.read()?;
-                intr::event(self, &e).map(|()| 0)
+                self.event(&e).map(|()| 0)
             }
+            uapi::VMM_VCPU_GET_APIC => self.get_apic(vm, arg),
+            uapi::VMM_VCPU_SET_APIC => self.set_apic(vm, arg),
+            uapi::VMM_VCPU_GET_RUN_STATE => self.get_run_state(arg),
+            uapi::VMM_VCPU_SET_RUN_STATE => self.set_run_state(arg),
             _ => Err(ENOTTY),
         }
-    }
-
-    fn option(&self, arg: UserArg, set: bool) -> Result<isize> {
-        let mut req: uapi::VmmOption = arg.read()?;
-        if req.reserved != 0 || req.option != uapi::VMM_OPTION_HLT_EXIT {
-            return Err(EINVAL);
-        }
-        if set {
-            if req.value > 1 {
-                return Err(EINVAL);
-            }
-            self.state.lock().hlt_exit = req.value == 1;
-            return Ok(0);
-        }
-        req.value = u64::from(self.state.lock().hlt_exit);
-        write_arg(arg.0, &req)?;
-        Ok(0)
     }
 
     // --- registers ----------------------------------------------------------

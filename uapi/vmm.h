@@ -452,9 +452,58 @@ struct vmm_msi {
 	__u32 flags;		/* zero */
 };
 
+#define VMM_APIC_STATE_VERSION	1
+
+/* The whole state of one local APIC; times are guest TSC values. */
+struct vmm_apic_state {
+	__u32 version;		/* VMM_APIC_STATE_VERSION */
+	__u32 initial_id;	/* x2APIC ID (the vCPU id) */
+	__u64 taken_at;		/* guest TSC when taken */
+	__u64 apic_base;	/* IA32_APIC_BASE */
+	__u64 icr;		/* x2APIC layout */
+	__u64 timer_start;	/* when the count was timer_count */
+	__u64 tsc_deadline;	/* IA32_TSC_DEADLINE */
+	__u64 timer_next;	/* next expiry, 0 for none */
+	__u32 index;		/* the vCPU id */
+	__u32 xapic_id;		/* xAPIC ID bits 31:24 */
+	__u32 tpr;
+	__u32 ldr;
+	__u32 dfr;
+	__u32 svr;
+	__u32 isr[8];
+	__u32 tmr[8];
+	__u32 irr[8];
+	__u32 esr;
+	__u32 esr_pending;	/* errors not yet latched */
+	__u32 lvt[7];		/* CMCI, timer, thermal, perf, LINT0, LINT1, error */
+	__u32 timer_initial;
+	__u32 timer_dcr;
+	__u32 timer_count;	/* count at timer_start, 0: not counting */
+	__u32 lint;		/* LINT0 bit 0, LINT1 bit 1 levels */
+	__u32 activity;		/* 0 running, 1 waiting for SIPI */
+	__u32 latched;		/* INIT 1, NMI 2, SMI 4, ExtINT 8 */
+	__u32 sipi;		/* latched SIPI vector, 0x100 for none */
+	__u32 reserved[4];	/* zero */
+};
+
+#define VMM_RUN_STATE_RUNNING	0
+#define VMM_RUN_STATE_HALTED	1	/* after HLT, waiting for an interrupt */
+#define VMM_RUN_STATE_WAIT_SIPI	2	/* after INIT, waiting for SIPI */
+#define VMM_RUN_STATE_NMI_PENDING	(1U << 0)
+
+struct vmm_run_state {
+	__u32 state;		/* VMM_RUN_STATE_* */
+	__u32 flags;		/* VMM_RUN_STATE_NMI_PENDING */
+	__u64 reserved[3];	/* zero */
+};
+
 #define VMM_VM_MSI		_IOW(VMM_IOC_MAGIC, 0x46, struct vmm_msi)
 #define VMM_VCPU_GET_OPTION	_IOWR(VMM_IOC_MAGIC, 0x88, struct vmm_option)
 #define VMM_VCPU_SET_OPTION	_IOW(VMM_IOC_MAGIC, 0x89, struct vmm_option)
 #define VMM_VCPU_EVENT		_IOW(VMM_IOC_MAGIC, 0x8a, struct vmm_event)
+#define VMM_VCPU_GET_APIC	_IOR(VMM_IOC_MAGIC, 0x8b, struct vmm_apic_state)
+#define VMM_VCPU_SET_APIC	_IOW(VMM_IOC_MAGIC, 0x8c, struct vmm_apic_state)
+#define VMM_VCPU_GET_RUN_STATE	_IOR(VMM_IOC_MAGIC, 0x8d, struct vmm_run_state)
+#define VMM_VCPU_SET_RUN_STATE	_IOW(VMM_IOC_MAGIC, 0x8e, struct vmm_run_state)
 
 #endif /* _UAPI_VMM_H */

@@ -49,6 +49,8 @@ plain_abi!(
     VmmOption,
     VmmEvent,
     VmmMsi,
+    VmmApicState,
+    VmmRunState,
 );
 
 /// An ioctl's user-space argument address.

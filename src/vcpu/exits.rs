@@ -99,7 +99,7 @@ impl Vcpu {
                 return Err(ENXIO);
             }
             if let Some(e) = vm.suspended_exit() {
-                return Ok(e);
+                return Ok(VmmExit { rip: st.rip(), ..e });
             }
             if self.kick.xchg(false, Acquire) {
                 return Ok(VmmExit { reason: exit::KICKED, rip: st.rip(), ..VmmExit::ZERO });

@@ -15,7 +15,7 @@ use kernel::{
 };
 
 use super::{lapic::Lapic, Vcpu, VcpuState};
-use crate::backend::{Event, VcpuHw};
+use crate::backend::VcpuHw;
 use crate::hw;
 use crate::uapi::{self, reg};
 use crate::vlapic::{
@@ -312,61 +312,4 @@ pub(crate) fn deliver(vm: &Vm, msg: &Message, source: Option<usize>) {
             v.raise(d.interrupt);
         }
     }
-}
-
-/// `VMM_VCPU_EVENT`: checks `e` and raises it on `v`.
-pub(super) fn event(v: &Vcpu, e: &uapi::VmmEvent) -> Result {
-    use uapi::{VMM_EVENT_DEASSERT as DEASSERT, VMM_EVENT_ERROR_CODE as ERR, VMM_EVENT_LEVEL as LEVEL};
-    let only = |allowed: u32| e.flags & !allowed == 0;
-    match e.kind {
-        uapi::VMM_EVENT_FIXED if (16..=255).contains(&e.vector) && only(LEVEL) && e.error == 0 => {
-            let level = e.flags & LEVEL != 0;
-            v.raise(Interrupt::Fixed { vector: e.vector as u8, level });
-        }
-        uapi::VMM_EVENT_NMI if e.vector == 0 && e.flags == 0 && e.error == 0 => {
-            v.raise(Interrupt::Nmi);
-        }
-        uapi::VMM_EVENT_LINT
-            if e.vector <= 1 && only(LEVEL | DEASSERT) && e.flags != (LEVEL | DEASSERT) && e.error == 0 =>
-        {
-            let pin = e.vector as u8;
-            let fx = v.lapic.with(|s| {
-                let mut fx = Effects::NONE;
-                if e.flags & DEASSERT == 0 {
-                    fx.merge(s.apic.set_lint(pin, true));
-                }
-                if e.flags & LEVEL == 0 {
-                    fx.merge(s.apic.set_lint(pin, false));
-                }
-                fx
-            });
-            if fx.wake {
-                v.lapic.notify();
-            }
-        }
-        uapi::VMM_EVENT_EXCEPTION
-            if e.vector < 32 && e.vector != 2 && only(ERR) && (e.flags & ERR != 0 || e.error == 0) =>
-        {
-            let ev = Event { vector: e.vector as u8, error: (e.flags & ERR != 0).then_some(e.error) };
-            v.lapic.with(|s| s.exception = Some(ev));
-            v.lapic.notify();
-        }
-        _ => return Err(EINVAL),
-    }
-    Ok(())
-}
-
-/// `VMM_VM_MSI`: checks `m` and delivers it.
-pub(crate) fn msi(vm: &Vm, m: &uapi::VmmMsi) -> Result {
-    if m.flags != 0 || m.address >> 20 != 0xfee || m.data >> 16 != 0 {
-        return Err(EINVAL);
-    }
-    let dest = ((m.address >> 12) & 0xff) as u32;
-    let logical = m.address & (1 << 2) != 0;
-    // A message the model cannot send (a reserved delivery mode) is dropped,
-    // as the chipset drops it.
-    if let Some(msg) = Message::from_msi(dest, logical, m.data, false) {
-        deliver(vm, &msg, None);
-    }
-    Ok(())
 }

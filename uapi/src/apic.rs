@@ -70,3 +70,94 @@ abi_struct! {
         pub flags: u32,
     }
 }
+
+/// [`VmmApicState::version`]: the layout below.
+pub const VMM_APIC_STATE_VERSION: u32 = 1;
+
+abi_struct! {
+    /// `VMM_VCPU_GET_APIC` / `VMM_VCPU_SET_APIC` argument: the whole state
+    /// of one local APIC. Times are guest TSC values. `SET` checks every
+    /// field against what the guest could have produced and refuses
+    /// (`EINVAL`) a state it could not, changing nothing.
+    pub struct VmmApicState as "vmm_apic_state" {
+        /// [`VMM_APIC_STATE_VERSION`].
+        pub version: u32,
+        /// The x2APIC ID (the vCPU id).
+        pub initial_id: u32,
+        /// Guest TSC when the state was taken.
+        pub taken_at: u64,
+        /// `IA32_APIC_BASE`.
+        pub apic_base: u64,
+        /// ICR (x2APIC layout; xAPIC keeps the destination in 63:56).
+        pub icr: u64,
+        /// When the timer's count was `timer_count`.
+        pub timer_start: u64,
+        /// `IA32_TSC_DEADLINE`.
+        pub tsc_deadline: u64,
+        /// The timer's next expiry, 0 for none.
+        pub timer_next: u64,
+        /// The vCPU id.
+        pub index: u32,
+        /// xAPIC ID register bits 31:24.
+        pub xapic_id: u32,
+        /// TPR.
+        pub tpr: u32,
+        /// LDR as the guest reads it.
+        pub ldr: u32,
+        /// DFR.
+        pub dfr: u32,
+        /// SVR.
+        pub svr: u32,
+        /// ISR, vectors 0-255, 32 per word.
+        pub isr: [u32; 8],
+        /// TMR.
+        pub tmr: [u32; 8],
+        /// IRR.
+        pub irr: [u32; 8],
+        /// ESR as the guest reads it.
+        pub esr: u32,
+        /// Errors not yet latched into the ESR.
+        pub esr_pending: u32,
+        /// LVT: CMCI, timer, thermal, performance, LINT0, LINT1, error.
+        pub lvt: [u32; 7],
+        /// Timer initial count.
+        pub timer_initial: u32,
+        /// Timer divide configuration.
+        pub timer_dcr: u32,
+        /// The count at `timer_start` (0: not counting).
+        pub timer_count: u32,
+        /// LINT0 (bit 0) and LINT1 (bit 1) input levels.
+        pub lint: u32,
+        /// 0: running; 1: waiting for SIPI.
+        pub activity: u32,
+        /// Latched INIT (bit 0), NMI (1), SMI (2), ExtINT (3).
+        pub latched: u32,
+        /// Latched SIPI vector, or 0x100 for none.
+        pub sipi: u32,
+        /// Zero.
+        pub reserved: [u32; 4],
+    }
+}
+
+/// [`VmmRunState::state`]: the vCPU runs guest code.
+pub const VMM_RUN_STATE_RUNNING: u32 = 0;
+/// [`VmmRunState::state`]: the vCPU executed HLT and waits for an
+/// interrupt.
+pub const VMM_RUN_STATE_HALTED: u32 = 1;
+/// [`VmmRunState::state`]: the vCPU waits for SIPI (an application
+/// processor after INIT).
+pub const VMM_RUN_STATE_WAIT_SIPI: u32 = 2;
+/// [`VmmRunState::flags`]: an NMI waits until the guest can take it.
+pub const VMM_RUN_STATE_NMI_PENDING: u32 = 1 << 0;
+
+abi_struct! {
+    /// `VMM_VCPU_GET_RUN_STATE` / `VMM_VCPU_SET_RUN_STATE` argument.
+    pub struct VmmRunState as "vmm_run_state" {
+        /// `VMM_RUN_STATE_*`.
+        pub state: u32,
+        /// `VMM_RUN_STATE_NMI_PENDING`.
+        pub flags: u32,
+        /// Zero.
+        pub reserved: [u64; 3],
+    }
+}

@@ -507,6 +507,14 @@ pub const VMM_VCPU_SET_OPTION: u32 = iow::<VmmOption>(0x89);
 /// Raise an event on the vCPU: a fixed interrupt, an NMI, a LINT pulse or
 /// an exception.
 pub const VMM_VCPU_EVENT: u32 = iow::<VmmEvent>(0x8a);
+/// Read the vCPU's local APIC state.
+pub const VMM_VCPU_GET_APIC: u32 = ior::<VmmApicState>(0x8b);
+/// Replace the vCPU's local APIC state.
+pub const VMM_VCPU_SET_APIC: u32 = iow::<VmmApicState>(0x8c);
+/// Read the vCPU's run state.
+pub const VMM_VCPU_GET_RUN_STATE: u32 = ior::<VmmRunState>(0x8d);
+/// Set the vCPU's run state.
+pub const VMM_VCPU_SET_RUN_STATE: u32 = iow::<VmmRunState>(0x8e);
 
 /// Every ABI struct, for the fingerprint and the C header check.
 pub const STRUCTS: &[StructLayout] = &[
@@ -540,6 +548,8 @@ pub const STRUCTS: &[StructLayout] = &[
     VmmOption::LAYOUT,
     VmmEvent::LAYOUT,
     VmmMsi::LAYOUT,
+    VmmApicState::LAYOUT,
+    VmmRunState::LAYOUT,
 ];
 
 /// Every ioctl, by its name in `vmm.h`.
@@ -569,6 +579,10 @@ pub const IOCTLS: &[(&str, u32)] = &[
     ("VMM_VCPU_GET_OPTION", VMM_VCPU_GET_OPTION),
     ("VMM_VCPU_SET_OPTION", VMM_VCPU_SET_OPTION),
     ("VMM_VCPU_EVENT", VMM_VCPU_EVENT),
+    ("VMM_VCPU_GET_APIC", VMM_VCPU_GET_APIC),
+    ("VMM_VCPU_SET_APIC", VMM_VCPU_SET_APIC),
+    ("VMM_VCPU_GET_RUN_STATE", VMM_VCPU_GET_RUN_STATE),
+    ("VMM_VCPU_SET_RUN_STATE", VMM_VCPU_SET_RUN_STATE),
 ];
 
 /// Every other constant of the ABI, by its name in `vmm.h`.
@@ -659,6 +673,11 @@ pub const CONSTANTS: &[(&str, u64)] = &[
     ("VMM_EVENT_LEVEL", VMM_EVENT_LEVEL as u64),
     ("VMM_EVENT_DEASSERT", VMM_EVENT_DEASSERT as u64),
     ("VMM_EVENT_ERROR_CODE", VMM_EVENT_ERROR_CODE as u64),
+    ("VMM_APIC_STATE_VERSION", VMM_APIC_STATE_VERSION as u64),
+    ("VMM_RUN_STATE_RUNNING", VMM_RUN_STATE_RUNNING as u64),
+    ("VMM_RUN_STATE_HALTED", VMM_RUN_STATE_HALTED as u64),
+    ("VMM_RUN_STATE_WAIT_SIPI", VMM_RUN_STATE_WAIT_SIPI as u64),
+    ("VMM_RUN_STATE_NMI_PENDING", VMM_RUN_STATE_NMI_PENDING as u64),
 ];
 
 const fn fnv1a(mut hash: u64, value: u64) -> u64 {

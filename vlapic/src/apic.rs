@@ -226,6 +226,12 @@ impl<A: Accel> Vlapic<A> {
         self.activity
     }
 
+    /// Moves the vCPU into or out of wait-for-SIPI, as a sequencer that
+    /// restores a saved run state does.
+    pub fn set_activity(&mut self, activity: Activity) {
+        self.activity = activity;
+    }
+
     /// Latched INIT/SIPI/NMI/SMI/ExtINT requests (a level ExtINT on a
     /// LINT pin is not latched; `take_events` reports it).
     pub fn latched(&self) -> Latched {

@@ -461,6 +461,32 @@ impl VcpuFd {
         sys::ioctl_ptr(self.as_fd(), VMM_VCPU_SET_OPTION, &mut a).map(drop)
     }
 
+    /// The vCPU's local APIC state.
+    pub fn apic_state(&self) -> io::Result<VmmApicState> {
+        let mut a = VmmApicState::ZERO;
+        sys::ioctl_ptr(self.as_fd(), VMM_VCPU_GET_APIC, &mut a)?;
+        Ok(a)
+    }
+
+    /// Replaces the vCPU's local APIC state (checked by the kernel).
+    pub fn set_apic_state(&self, state: &VmmApicState) -> io::Result<()> {
+        let mut a = *state;
+        sys::ioctl_ptr(self.as_fd(), VMM_VCPU_SET_APIC, &mut a).map(drop)
+    }
+
+    /// The vCPU's run state (`VMM_RUN_STATE_*`) and flags.
+    pub fn run_state(&self) -> io::Result<VmmRunState> {
+        let mut a = VmmRunState::ZERO;
+        sys::ioctl_ptr(self.as_fd(), VMM_VCPU_GET_RUN_STATE, &mut a)?;
+        Ok(a)
+    }
+
+    /// Sets the vCPU's run state (`VMM_RUN_STATE_*`) and flags.
+    pub fn set_run_state(&self, state: u32, flags: u32) -> io::Result<()> {
+        let mut a = VmmRunState { state, flags, reserved: [0; 3] };
+        sys::ioctl_ptr(self.as_fd(), VMM_VCPU_SET_RUN_STATE, &mut a).map(drop)
+    }
+
     /// Raises an event on the vCPU (`VMM_EVENT_*`): see `VmmEvent`.
     pub fn event(&self, kind: u32, vector: u32, flags: u32, error: u32) -> io::Result<()> {
         let mut a = VmmEvent { kind, vector, flags, error };
