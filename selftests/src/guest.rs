@@ -171,9 +171,21 @@ pub fn s<T, E: Display>(r: Result<T, E>) -> Result<T, String> {
     r.map_err(|e| e.to_string())
 }
 
-/// `VmFd::create_vcpu`, except that a backend that cannot run guests yet
-/// (`EOPNOTSUPP`) skips the test instead of failing it.
+/// `VmFd::create_vcpu` with `VMM_OPTION_HLT_EXIT` set, so that HLT exits
+/// to the test (`VMM_EXIT_HLT`) as the tests written before the in-kernel
+/// local APIC expect. A backend that cannot run guests yet (`EOPNOTSUPP`)
+/// skips the test instead of failing it.
 pub fn create_vcpu(vm: &VmFd, id: u32) -> Result<VcpuFd, String> {
+    let vcpu = create_apic_vcpu(vm, id)?;
+    vcpu.set_option(VMM_OPTION_HLT_EXIT, 1)
+        .map_err(|e| format!("VMM_VCPU_SET_OPTION HLT_EXIT 1 on vCPU {id}: {e}"))?;
+    Ok(vcpu)
+}
+
+/// `VmFd::create_vcpu` with the defaults: HLT blocks in the kernel until
+/// the vCPU has something to do, and a vCPU other than 0 waits for SIPI.
+/// `EOPNOTSUPP` skips the test, as in [`create_vcpu`].
+pub fn create_apic_vcpu(vm: &VmFd, id: u32) -> Result<VcpuFd, String> {
     vm.create_vcpu(id).map_err(|e| match e.raw_os_error() {
         Some(libc::EOPNOTSUPP) => crate::tap::skip("this backend does not run guests yet"),
         _ => format!("VMM_VM_CREATE_VCPU {id}: {e}"),
@@ -267,17 +279,38 @@ pub struct TestVm {
 }
 
 impl TestVm {
-    /// VM `name` with `ram_len` bytes of RAM at 0 and vCPU 0; nothing loaded.
+    /// VM `name` with `ram_len` bytes of RAM at 0 and vCPU 0 (HLT exits,
+    /// see [`create_vcpu`]); nothing loaded.
     pub fn bare(name: &str, flags: CreateFlags, ram_len: u64) -> Result<Self, String> {
+        Self::bare_with(name, flags, ram_len, create_vcpu)
+    }
+
+    /// [`TestVm::bare`] with vCPU 0 made by `create`.
+    fn bare_with(
+        name: &str,
+        flags: CreateFlags,
+        ram_len: u64,
+        create: fn(&VmFd, u32) -> Result<VcpuFd, String>,
+    ) -> Result<Self, String> {
         let vm = s(crate::vmm()?.create_vm(name, flags))?;
         let (_, mem) = s(vm.add_ram(0, ram_len))?;
-        let vcpu = create_vcpu(&vm, 0)?;
+        let vcpu = create(&vm, 0)?;
         Ok(Self { vcpu, mem, vm })
     }
 
     /// VM `name` (destroyed on close) running `p` at [`LOAD`] in `mode`.
     pub fn new(name: &str, mode: Mode, p: &Payload) -> Result<Self, String> {
-        let t = Self::bare(name, CreateFlags::DESTROY_ON_CLOSE, RAM_LEN)?;
+        Self::loaded(Self::bare(name, CreateFlags::DESTROY_ON_CLOSE, RAM_LEN)?, mode, p)
+    }
+
+    /// [`TestVm::new`], but vCPU 0 keeps the default in-kernel HLT (see
+    /// [`create_apic_vcpu`]).
+    pub fn new_apic(name: &str, mode: Mode, p: &Payload) -> Result<Self, String> {
+        let t = Self::bare_with(name, CreateFlags::DESTROY_ON_CLOSE, RAM_LEN, create_apic_vcpu)?;
+        Self::loaded(t, mode, p)
+    }
+
+    fn loaded(t: Self, mode: Mode, p: &Payload) -> Result<Self, String> {
         t.write(LOAD, p.bytes)?;
         t.setup(mode, LOAD)?;
         Ok(t)
@@ -323,22 +356,8 @@ impl TestVm {
     /// IVT at 0 for real mode, 64-bit or 32-bit interrupt gates at [`IDT`]
     /// otherwise) and loads IDTR.
     pub fn install_idt(&self, mode: Mode, handler: impl Fn(u8) -> u64) -> Result<(), String> {
-        let (base, gate_len) = match mode {
-            Mode::Real => (0, 4),
-            Mode::Protected32 => (IDT, 8),
-            Mode::Long64 => (IDT, 16),
-        };
-        let mut table = Vec::with_capacity(256 * gate_len);
-        for v in 0..=255u8 {
-            let h = handler(v);
-            let gate: Vec<u8> = match mode {
-                // offset:segment, segment 0: handlers live below 64 KiB.
-                Mode::Real => [(h as u16).to_le_bytes(), [0, 0]].concat(),
-                Mode::Protected32 => idt_gate(h, libvmm::setup::sel::CODE32)[..8].to_vec(),
-                Mode::Long64 => idt_gate(h, libvmm::setup::sel::CODE64).to_vec(),
-            };
-            table.extend_from_slice(&gate);
-        }
+        let base = if mode == Mode::Real { 0 } else { IDT };
+        let table = idt_table(mode, handler);
         self.write(base, &table)?;
         let idtr = VmmSegDesc { base, limit: table.len() as u32 - 1, access: 0 };
         s(self.vcpu.set_descs(&[(reg::IDTR, idtr)]))
@@ -401,6 +420,30 @@ impl TestVm {
         ensure!(!r.passed, "guest passed before the expected exit; debug {:#x?}", r.debug);
         Ok(r)
     }
+}
+
+/// The bytes of a table whose every vector leads to `handler(vector)`: a
+/// real-mode IVT (handlers below 64 KiB, segment 0), or 32-bit or 64-bit
+/// interrupt gates through the code selectors of `libvmm::setup`.
+pub fn idt_table(mode: Mode, handler: impl Fn(u8) -> u64) -> Vec<u8> {
+    let gate_len = match mode {
+        Mode::Real => 4,
+        Mode::Protected32 => 8,
+        Mode::Long64 => 16,
+    };
+    let mut table = Vec::with_capacity(256 * gate_len);
+    for v in 0..=255u8 {
+        let h = handler(v);
+        match mode {
+            // offset:segment, segment 0: handlers live below 64 KiB.
+            Mode::Real => table.extend_from_slice(&[(h as u16).to_le_bytes(), [0, 0]].concat()),
+            Mode::Protected32 => {
+                table.extend_from_slice(&idt_gate(h, libvmm::setup::sel::CODE32)[..8])
+            }
+            Mode::Long64 => table.extend_from_slice(&idt_gate(h, libvmm::setup::sel::CODE64)),
+        }
+    }
+    table
 }
 
 /// A 16-byte 64-bit interrupt gate (its first 8 bytes are the 32-bit gate)

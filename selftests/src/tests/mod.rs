@@ -2,6 +2,12 @@
 
 //! The tests, by subject.
 
+pub mod apic;
+pub mod apic_events;
+pub mod apic_random;
+pub mod apic_rt;
+pub mod apic_smp;
+pub mod apic_vm;
 pub mod ctl;
 pub mod fuzz;
 pub mod memory;
