@@ -23,6 +23,9 @@
 #include <linux/panic_notifier.h>
 #include <linux/reboot.h>
 #include <linux/smp.h>
+#include <linux/delay.h>
+#include <linux/math64.h>
+#include <linux/timekeeping.h>
 #include <linux/sched/signal.h>
 #include <trace/events/ipi.h>
 #include <asm/apic.h>
@@ -454,10 +457,38 @@ void vmm_kick_cpu(int cpu)
 	smp_send_reschedule(cpu);
 }
 
+static unsigned int vmm_measured_tsc_khz;
+
+/*
+ * Measures the TSC against the monotonic clock when the host kernel did
+ * not calibrate it (tsc_khz is 0 on a machine without PIT, HPET or ACPI PM
+ * timer, such as the test machines). Both ends are taken right after a
+ * clock tick, so a coarse clock (jiffies) costs no precision. Sleeps.
+ */
+unsigned int vmm_tsc_calibrate(void)
+{
+	u64 start, n0, n1, t0, t1;
+
+	if (tsc_khz)
+		return tsc_khz;
+	start = ktime_get_ns();
+	while ((n0 = ktime_get_ns()) == start)
+		cpu_relax();
+	t0 = rdtsc_ordered();
+	msleep(100);
+	start = ktime_get_ns();
+	while ((n1 = ktime_get_ns()) == start)
+		cpu_relax();
+	t1 = rdtsc_ordered();
+	if (n1 > n0 && t1 > t0)
+		vmm_measured_tsc_khz = div64_u64((t1 - t0) * 1000000ULL, n1 - n0);
+	return vmm_measured_tsc_khz;
+}
+
 /* The host TSC frequency in kHz (the guest TSC runs at the same rate). */
 unsigned int vmm_tsc_khz(void)
 {
-	return tsc_khz;
+	return tsc_khz ? tsc_khz : vmm_measured_tsc_khz;
 }
 
 /* --- FPU ---------------------------------------------------------------- */

@@ -53,7 +53,6 @@ use crate::hw::{
 };
 use crate::uapi::{self, reg};
 use crate::vlapic::{self, Vlapic};
-use lapic::Lapic;
 use crate::vm::{Shared, Vm};
 use crate::x86::{
     cpuid::TableEntry,
@@ -62,6 +61,7 @@ use crate::x86::{
     paging::PagingRegs,
     regs::{cr4, rflags},
 };
+use lapic::Lapic;
 
 /// An instruction waiting for the sequencer's answer.
 #[derive(Clone, Copy, Debug)]
@@ -162,7 +162,11 @@ impl Vcpu {
             tpr_seen: 0,
         };
         let cfg = apic_config(shared);
-        let apic = Vlapic::new(cfg, id as u16, id, id == 0).ok_or(EINVAL)?;
+        let mut apic = Vlapic::new(cfg, id as u16, id, id == 0).ok_or(EINVAL)?;
+        if id != 0 {
+            // An application processor waits for INIT and SIPI.
+            apic.set_activity(vlapic::Activity::WaitForSipi);
+        }
         let lapic = Arc::pin_init(Timed::new(Lapic::new(apic)), GFP_KERNEL)?;
         let state = KBox::pin_init(kernel::new_mutex!(st), GFP_KERNEL)?;
         let v = Arc::new(

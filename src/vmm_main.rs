@@ -81,6 +81,11 @@ impl Core {
             EINVAL
         })?;
         let virt = virt::Virt::probe()?;
+        let tsc_khz = hw::calibrate_tsc();
+        if tsc_khz == 0 {
+            pr_err!("not loading: the TSC frequency is unknown and could not be measured\n");
+            return Err(EOPNOTSUPP);
+        }
         // The CPU's linear-address width, not the host's paging mode: a
         // guest may use 5-level paging under a 4-level host.
         let la57 = hw::cpu::host_cpuid(7, 0)[2] & (1 << 16) != 0;

@@ -323,7 +323,11 @@ impl AnyVcpu {
     /// CS = vector << 8, IP = 0.
     pub(crate) fn start_at(&mut self, vector: u8) -> Result {
         let sel = u64::from(vector) << 8;
-        let d = VmmSegDesc { base: sel << 4, limit: 0xffff, access: crate::x86::reset::SEGMENTS[1].access };
+        let d = VmmSegDesc {
+            base: sel << 4,
+            limit: 0xffff,
+            access: crate::x86::reset::SEGMENTS[1].access,
+        };
         self.set_desc(reg::CS, &d)?;
         self.set(reg::CS, sel)?;
         self.set_rip(0);

@@ -195,10 +195,20 @@ pub(crate) fn kick_cpu(cpu: i32) {
     unsafe { ffi::vmm_kick_cpu(cpu) };
 }
 
-/// The host TSC frequency in kHz (0 if the host has not calibrated it).
+/// The host TSC frequency in kHz: the host kernel's, or the one
+/// [`calibrate_tsc`] measured (0 before that, if the host has none).
 pub(crate) fn tsc_khz() -> u32 {
-    // SAFETY: reads a variable that the host set at boot.
+    // SAFETY: reads two variables set before any VM exists.
     unsafe { ffi::vmm_tsc_khz() }
+}
+
+/// Learns the TSC frequency in kHz: the host kernel's, or measured against
+/// the monotonic clock (100 ms) when the host did not calibrate it. Called
+/// once, at load, before any VM exists. 0: unknown.
+pub(crate) fn calibrate_tsc() -> u32 {
+    // SAFETY: task context that may sleep (module init); nothing reads
+    // the result concurrently yet.
+    unsafe { ffi::vmm_tsc_calibrate() }
 }
 
 /// Whether the current task has a signal pending.

@@ -9,7 +9,9 @@ use super::{apic_config, Vcpu};
 use crate::backend::Event;
 use crate::hw::abi::{write_arg, UserArg};
 use crate::uapi::{self, VmmApicState, VmmRunState};
-use crate::vlapic::{snapshot::SNAPSHOT_VERSION, Activity, Effects, Interrupt, Message, Snapshot, Vlapic};
+use crate::vlapic::{
+    snapshot::SNAPSHOT_VERSION, Activity, Effects, Interrupt, Message, Snapshot, Vlapic,
+};
 use crate::vm::Vm;
 
 impl Vcpu {
@@ -34,8 +36,8 @@ impl Vcpu {
     /// `VMM_VCPU_EVENT`: checks `e` and raises it. Never waits for a
     /// running vCPU.
     pub(super) fn event(&self, e: &uapi::VmmEvent) -> Result {
-        use uapi::{VMM_EVENT_DEASSERT as DEASSERT, VMM_EVENT_ERROR_CODE as ERR};
         use uapi::VMM_EVENT_LEVEL as LEVEL;
+        use uapi::{VMM_EVENT_DEASSERT as DEASSERT, VMM_EVENT_ERROR_CODE as ERR};
         let only = |allowed: u32| e.flags & !allowed == 0;
         match e.kind {
             uapi::VMM_EVENT_FIXED

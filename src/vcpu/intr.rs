@@ -19,8 +19,8 @@ use crate::backend::VcpuHw;
 use crate::hw;
 use crate::uapi::{self, reg};
 use crate::vlapic::{
-    resolve, timer::mul_div, Activity, Bus, Dest, Effects, Endpoint, Gp, Interrupt, Kind,
-    Message, TimerAction,
+    resolve, timer::mul_div, Activity, Bus, Dest, Effects, Endpoint, Gp, Interrupt, Kind, Message,
+    TimerAction,
 };
 use crate::vm::Vm;
 use crate::x86::{msr, regs::rflags};
@@ -101,7 +101,8 @@ impl Vcpu {
         let (injected, more, tpr) = self.lapic.with(|s| {
             let v = s.apic.pending_interrupt();
             let injected = v.filter(|v| can_irq && s.apic.accept_interrupt(*v));
-            let more = if injected.is_some() { s.apic.pending_interrupt().is_some() } else { v.is_some() };
+            let more =
+                if injected.is_some() { s.apic.pending_interrupt().is_some() } else { v.is_some() };
             (injected, more, s.apic.tpr())
         });
         if let Some(v) = injected {
@@ -149,7 +150,8 @@ impl Vcpu {
         let woke = self.lapic.sleep_until(|s| {
             s.timer_due
                 || s.latched()
-                || (!wfs && (s.exception.is_some() || (if_set && s.apic.pending_interrupt().is_some())))
+                || (!wfs
+                    && (s.exception.is_some() || (if_set && s.apic.pending_interrupt().is_some())))
         });
         self.dead.store(false, Release);
         if woke {

@@ -287,8 +287,12 @@ mod negotiation {
         assert_eq!(caps.region_size(), 4096);
         let c = negotiate(&caps).unwrap();
         // Must-be-one bits of the TRUE MSRs are kept, CR3 exiting is not.
-        assert_eq!(c.pin.bits(), 0x16 | 1 | 8 | PinBased::PREEMPT_TIMER.bits());
+        assert_eq!(
+            c.pin.bits(),
+            0x16 | 1 | 8 | PinBased::VIRTUAL_NMIS.bits() | PinBased::PREEMPT_TIMER.bits()
+        );
         assert!(c.preemption_timer());
+        assert!(c.virtual_nmis());
         assert_eq!(crate::controls::Controls::time_slice(caps.misc), 1 << 22);
         assert_eq!(crate::controls::Controls::time_slice(0x7004_c1e5), 1 << 17);
         assert_eq!(c.proc.bits() & 0x0400_6172, 0x0400_6172);

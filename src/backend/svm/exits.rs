@@ -8,8 +8,8 @@ use super::SvmVcpu;
 use crate::backend::{Event, HwExit, IoExit};
 use crate::svm::{
     caps::SvmFeatures,
-    vmcb::Intercept1,
     exit::{EventInj, ExitCode, IoInfo, NpfInfo},
+    vmcb::Intercept1,
 };
 use crate::uapi::{self, ExitData, VMM_ACCESS_EXEC, VMM_ACCESS_READ, VMM_ACCESS_WRITE};
 use crate::x86::{insn::Seg, paging::Access};

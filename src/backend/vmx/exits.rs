@@ -5,9 +5,9 @@
 //! CR0/CR4 on host-owned bits, INVD).
 
 use super::{Inner, Pending};
-use crate::vmx::caps::ProcBased;
 use crate::backend::{Event, HwExit, IoExit};
 use crate::uapi::{VMM_ACCESS_EXEC, VMM_ACCESS_READ, VMM_ACCESS_WRITE};
+use crate::vmx::caps::ProcBased;
 use crate::vmx::{
     exit::{
         self as vexit, Access, CrAccess, EptViolation, EventType, ExitInfo, ExitReason,

@@ -12,9 +12,9 @@ use kernel::prelude::*;
 
 use super::VmxVcpu;
 use crate::backend::{check_desc, Entry, Event, HwExit, Interruptibility, VcpuHw};
-use crate::vmx::{caps::ProcBased, exit::EventType};
 use crate::uapi::{self, access, reg, ExitData, VmmSegDesc};
 use crate::vmx::vmcs as f;
+use crate::vmx::{caps::ProcBased, exit::EventType};
 use crate::x86::{
     msr::{DirectMsr, Gp},
     paging::canonical,
