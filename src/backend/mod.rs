@@ -251,8 +251,9 @@ pub(crate) trait VcpuHw {
     /// guest's IRET.
     fn inject_nmi(&mut self);
     /// Asks for an exit as soon as the guest can take an interrupt (`irq`)
-    /// or an NMI (`nmi`); `false` withdraws the request.
-    fn set_windows(&mut self, irq: bool, nmi: bool);
+    /// or an NMI (`nmi`), or lowers its CR8 below priority class
+    /// `tpr_class` (0: no such exit); `false` and 0 withdraw the requests.
+    fn set_windows(&mut self, irq: bool, nmi: bool, tpr_class: u8);
     /// The task priority as the guest's CR8 holds it (bits 7:4; a backend
     /// may drop bits 3:0 that [`VcpuHw::set_tpr`] gave it).
     fn tpr(&self) -> u8;
@@ -306,7 +307,7 @@ impl AnyVcpu {
         self.set(reg::CR3, 0)?;
         self.set(reg::CR2, 0)?;
         self.set_efer(0);
-        self.set_windows(false, false);
+        self.set_windows(false, false, 0);
         self.clear_event();
         self.reset()
     }
@@ -423,8 +424,8 @@ impl VcpuHw for AnyVcpu {
     fn inject_nmi(&mut self) {
         dispatch!(self, v => v.inject_nmi())
     }
-    fn set_windows(&mut self, irq: bool, nmi: bool) {
-        dispatch!(self, v => v.set_windows(irq, nmi))
+    fn set_windows(&mut self, irq: bool, nmi: bool, tpr_class: u8) {
+        dispatch!(self, v => v.set_windows(irq, nmi, tpr_class))
     }
     fn tpr(&self) -> u8 {
         dispatch!(self, v => v.tpr())

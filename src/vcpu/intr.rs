@@ -98,12 +98,15 @@ impl Vcpu {
             took = true;
         }
         let can_irq = !took && intr.takes_interrupt();
-        let (injected, more, tpr) = self.lapic.with(|s| {
+        let (injected, more, tpr, held) = self.lapic.with(|s| {
             let v = s.apic.pending_interrupt();
             let injected = v.filter(|v| can_irq && s.apic.accept_interrupt(*v));
             let more =
                 if injected.is_some() { s.apic.pending_interrupt().is_some() } else { v.is_some() };
-            (injected, more, s.apic.tpr())
+            // A request the TPR holds back: the guest may lower CR8
+            // without an exit, so ask for one when it does.
+            let held = if more { 0 } else { s.apic.highest_request().map_or(0, |r| r >> 4) };
+            (injected, more, s.apic.tpr(), held)
         });
         if let Some(v) = injected {
             st.hw.inject_interrupt(v);
@@ -118,7 +121,8 @@ impl Vcpu {
         }
         st.hw.set_tpr(tpr);
         st.tpr_seen = st.hw.tpr();
-        st.hw.set_windows(more, st.nmi_pending);
+        let tpr_class = if held != 0 && held <= tpr >> 4 { held } else { 0 };
+        st.hw.set_windows(more, st.nmi_pending, tpr_class);
         Ok(true)
     }
 

@@ -336,6 +336,12 @@ impl<A: Accel> Vlapic<A> {
         (vector >> 4 > self.ppr() >> 4).then_some(vector)
     }
 
+    /// The highest vector in IRR, whether or not the priorities let it in.
+    pub fn highest_request(&mut self) -> Option<u8> {
+        self.sync();
+        self.irr.highest()
+    }
+
     /// The CPU took `vector` (from [`Vlapic::pending_interrupt`]): move it
     /// from IRR to ISR. Returns `false`, changing nothing, if `vector` is
     /// not the one pending.

@@ -210,10 +210,12 @@ core::arch::global_asm!(
     "cpuid",
     "movl %ebx, %eax",
     expect_eax!("1000000", "0x204"),
-    // 1. One-shot, divide by 1: 1 ms on vector 0x50. The current count
+    // 1. One-shot: 16 ms on vector 0x50. The current count
     // starts at most at the initial count and goes down; `sti; hlt`
     // sleeps in the kernel until the timer fires, no sooner than 1 ms.
-    "movl $0xb, 0x3e0(%r15)",
+    // Divide by 16 (16 ms): the count must still be running when it is
+    // read back, however slowly the emulator reaches the read.
+    "movl $0x3, 0x3e0(%r15)",
     "movl $0x50, 0x320(%r15)",
     rt_call!(tsc),
     "movq %rax, %r12",
@@ -240,12 +242,15 @@ core::arch::global_asm!(
     expect_elapsed!("%r12", "1000", "200000", "0x208"),
     "movl 0x390(%r15), %eax",
     expect_eax!("0", "0x209"),
-    // 2. Periodic, 200 µs on vector 0x51: five ticks take at least five
-    // periods; initial count 0 stops it for good.
+    // 2. Periodic, 2 ms on vector 0x51 (divide by 1): five ticks take at
+    // least five periods; initial count 0 stops it for good. (Shorter
+    // periods livelock the guest on Bochs, whose every exit costs more
+    // guest time than that.)
+    "movl $0xb, 0x3e0(%r15)",
     "movl $0x20051, 0x320(%r15)",
     rt_call!(tsc),
     "movq %rax, %r12",
-    "movl $200000, 0x380(%r15)",
+    "movl $2000000, 0x380(%r15)",
     "sti",
     wait_vec!("0x51", "5", "200", "0x20a"),
     "cli",

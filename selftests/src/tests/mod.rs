@@ -7,6 +7,7 @@ pub mod apic_events;
 pub mod apic_random;
 pub mod apic_rt;
 pub mod apic_smp;
+pub mod apic_storm;
 pub mod apic_vm;
 pub mod ctl;
 pub mod fuzz;

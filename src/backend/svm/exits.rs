@@ -50,7 +50,7 @@ impl SvmVcpu {
             ExitCode::Intr | ExitCode::Nmi | ExitCode::Smi | ExitCode::Init => HwExit::Continue,
             ExitCode::Vintr => {
                 // Withdrawn until the run loop asks again.
-                self.set_windows_raw(false);
+                self.set_windows_raw(false, None);
                 HwExit::Continue
             }
             ExitCode::Iret => {

@@ -157,7 +157,7 @@ impl SvmVcpu {
     /// Drops a queued event, the interrupt shadow, NMI blocking and the
     /// windows (INIT).
     pub(super) fn clear_event(&mut self) {
-        self.set_windows_raw(false);
+        self.set_windows_raw(false, None);
         self.unblock_nmi();
         let c = &mut self.vm().control;
         c.event_inj = 0;
@@ -165,17 +165,21 @@ impl SvmVcpu {
     }
 
     /// Asks for (or withdraws) a VINTR exit when the guest can take an
-    /// interrupt: a virtual interrupt of the highest priority, ignoring
-    /// V_TPR, that the guest never receives.
-    pub(super) fn set_windows_raw(&mut self, irq: bool) {
+    /// interrupt (`irq`: a virtual interrupt of the highest priority,
+    /// ignoring V_TPR), or when it can take one of priority class `prio`
+    /// (which heeds V_TPR). The guest never receives the virtual interrupt:
+    /// the VINTR exit comes first.
+    pub(super) fn set_windows_raw(&mut self, irq: bool, prio: Option<u8>) {
         let v = self.vm();
         let mut i = v.intercept1();
-        i.set(Intercept1::VINTR, irq);
+        i.set(Intercept1::VINTR, irq || prio.is_some());
         v.set_intercept1(i);
         let c = &mut v.control;
         c.int_ctl &= !(V_IRQ | V_INTR_PRIO | V_IGN_TPR);
         if irq {
             c.int_ctl |= V_IRQ | V_INTR_PRIO | V_IGN_TPR;
+        } else if let Some(p) = prio {
+            c.int_ctl |= V_IRQ | (u32::from(p & 0xf) << 16);
         }
     }
 

@@ -182,10 +182,14 @@ impl VcpuHw for SvmVcpu {
         v.set_intercept1(i);
     }
 
-    fn set_windows(&mut self, irq: bool, nmi: bool) {
+    fn set_windows(&mut self, irq: bool, nmi: bool, tpr_class: u8) {
         // SVM has no NMI window: once the handler's IRET was seen, the
-        // interrupt window after it (IF is back) ends the blocking.
-        self.set_windows_raw(irq || (nmi && self.iret_rip.is_some()));
+        // interrupt window after it (IF is back) ends the blocking. A
+        // virtual interrupt of class `tpr_class` that heeds V_TPR exits
+        // once the guest's CR8 drops below it.
+        let window = irq || (nmi && self.iret_rip.is_some());
+        let prio = if window { None } else { Some(tpr_class).filter(|c| *c != 0) };
+        self.set_windows_raw(window, prio);
     }
 
     fn tpr(&self) -> u8 {

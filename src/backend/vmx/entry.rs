@@ -183,7 +183,7 @@ impl Inner {
         v.write(f::ENTRY_INTR_INFO, e.info);
         v.write(f::ENTRY_EXCEPTION_ERROR, e.error);
         v.write(f::ENTRY_INSTRUCTION_LEN, e.len);
-        v.write(f::TPR_THRESHOLD, 0);
+        v.write(f::TPR_THRESHOLD, u32::from(self.tpr_threshold));
         if c.preemption_timer() {
             v.write(f::PREEMPTION_TIMER, self.time_slice);
         }

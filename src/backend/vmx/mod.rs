@@ -157,6 +157,8 @@ pub(crate) struct Inner {
     /// Interrupt-window and NMI-window exiting, as the run loop asked for
     /// them before this entry.
     windows: ProcBased,
+    /// The TPR threshold: a CR8 write below this class exits.
+    tpr_threshold: u8,
     exit: ExitFields,
     /// The CPU of the last entry.
     last_cpu: Option<u32>,
@@ -180,6 +182,7 @@ impl Inner {
         self.event = None;
         self.g.interruptibility = 0;
         self.windows = ProcBased::empty();
+        self.tpr_threshold = 0;
     }
 }
 
@@ -218,6 +221,7 @@ impl VmxVcpu {
                 g: Guest::default(),
                 event: None,
                 windows: ProcBased::empty(),
+                tpr_threshold: 0,
                 exit: ExitFields::default(),
                 last_cpu: None,
                 regs_changed: false,

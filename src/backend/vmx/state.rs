@@ -220,11 +220,13 @@ impl VcpuHw for VmxVcpu {
         }
     }
 
-    fn set_windows(&mut self, irq: bool, nmi: bool) {
+    fn set_windows(&mut self, irq: bool, nmi: bool, tpr_class: u8) {
         let mut w = ProcBased::empty();
         w.set(ProcBased::INTR_WINDOW, irq);
         w.set(ProcBased::NMI_WINDOW, nmi && self.ctl.virtual_nmis());
         self.windows = w;
+        // VM entry requires the threshold not above the TPR's class.
+        self.tpr_threshold = tpr_class.min(self.tpr() >> 4);
     }
 
     fn tpr(&self) -> u8 {
