@@ -121,6 +121,8 @@ const TESTS: &[Test] = tests![
     apic_smp::apic_smp_bringup,
     apic_smp::apic_icr_c4500_is_init,
     apic_smp::apic_ipi_fixed_between_vcpus,
+    apic_mp::apic_smp_64_vcpus,
+    apic_mp::apic_ipi_modes_x2apic,
     vmx::vmx_controls_are_negotiated_and_logged,
     vmx::unrestricted_guest_runs_real_and_unpaged_modes,
     vmx::bad_guest_state_is_a_vmx_exit,

@@ -125,9 +125,15 @@ pub struct ApLog {
     pub end: ApEnd,
 }
 
+/// What a test makes of an AP's exit that is no report, suspension or
+/// kick: the entry to go on with, or `None` for an unexpected exit (an
+/// error). Called on the AP's thread.
+pub type ApHandler<'h> = dyn Fn(&VcpuFd, &VmmExit) -> Result<Option<VmmEntry>, String> + Sync + 'h;
+
 /// Runs AP `vcpu` until the VM suspends or `w` stops it: reports are
-/// recorded and completed, a FAIL report or any other exit is an error.
-fn ap_loop(vcpu: &VcpuFd, w: &Watch<'_>) -> Result<ApLog, String> {
+/// recorded and completed, a FAIL report is an error, and any other exit
+/// goes to `other`.
+fn ap_loop(vcpu: &VcpuFd, w: &Watch<'_>, other: &ApHandler<'_>) -> Result<ApLog, String> {
     let id = vcpu.id();
     let mut log = ApLog { id, debug: Vec::new(), passed: false, end: ApEnd::Kicked };
     let mut entry = RUN;
@@ -165,13 +171,16 @@ fn ap_loop(vcpu: &VcpuFd, w: &Watch<'_>) -> Result<ApLog, String> {
             Exit::Kicked if w.stopping() => return Ok(log),
             // A kick meant for an earlier run.
             Exit::Kicked => {}
-            _ => {
-                return Err(format!(
-                    "vCPU {id}: unexpected exit {}; debug {:#x?}",
-                    describe(&e),
-                    log.debug
-                ))
-            }
+            _ => match other(vcpu, &e)? {
+                Some(next) => entry = next,
+                None => {
+                    return Err(format!(
+                        "vCPU {id}: unexpected exit {}; debug {:#x?}",
+                        describe(&e),
+                        log.debug
+                    ))
+                }
+            },
         }
     }
     Err(format!("vCPU {id}: no end after {MAX_EXITS} exits; debug {:#x?}", log.debug))
@@ -186,10 +195,21 @@ pub fn run_all<R>(
     v: &ApicVm,
     bsp: impl FnOnce(&Watch<'_>) -> Result<R, String>,
 ) -> Result<(R, Vec<ApLog>), String> {
+    run_all_with(v, &|_, _| Ok(None), bsp)
+}
+
+/// [`run_all`], with `other` deciding about the APs' exits that are no
+/// report, suspension or kick (MMIO, say).
+pub fn run_all_with<R>(
+    v: &ApicVm,
+    other: &ApHandler<'_>,
+    bsp: impl FnOnce(&Watch<'_>) -> Result<R, String>,
+) -> Result<(R, Vec<ApLog>), String> {
     let vcpus = std::iter::once(&v.t.vcpu).chain(&v.aps).collect();
     watched(vcpus, |w| {
         thread::scope(|sc| {
-            let threads: Vec<_> = v.aps.iter().map(|ap| sc.spawn(move || ap_loop(ap, w))).collect();
+            let threads: Vec<_> =
+                v.aps.iter().map(|ap| sc.spawn(move || ap_loop(ap, w, other))).collect();
             let r = bsp(w);
             if r.is_err() {
                 w.stop();

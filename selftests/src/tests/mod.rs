@@ -3,7 +3,9 @@
 //! The tests, by subject.
 
 pub mod apic;
+pub mod apic_ap;
 pub mod apic_events;
+pub mod apic_mp;
 pub mod apic_random;
 pub mod apic_rt;
 pub mod apic_smp;
