@@ -5,6 +5,7 @@
 pub mod apic;
 pub mod apic_ap;
 pub mod apic_events;
+pub mod apic_mixed;
 pub mod apic_mp;
 pub mod apic_random;
 pub mod apic_rt;
