@@ -124,6 +124,7 @@ const TESTS: &[Test] = tests![
     apic_mp::apic_smp_64_vcpus,
     apic_mp::apic_ipi_modes_x2apic,
     apic_mixed::apic_x2apic_mixed,
+    apic_state::apic_state_save_restore,
     vmx::vmx_controls_are_negotiated_and_logged,
     vmx::unrestricted_guest_runs_real_and_unpaged_modes,
     vmx::bad_guest_state_is_a_vmx_exit,

@@ -10,6 +10,7 @@ pub mod apic_mp;
 pub mod apic_random;
 pub mod apic_rt;
 pub mod apic_smp;
+pub mod apic_state;
 pub mod apic_vm;
 pub mod ctl;
 pub mod fuzz;
