@@ -186,9 +186,18 @@ fn ap_loop(vcpu: &VcpuFd, w: &Watch<'_>, other: &ApHandler<'_>) -> Result<ApLog,
     Err(format!("vCPU {id}: no end after {MAX_EXITS} exits; debug {:#x?}", log.debug))
 }
 
+/// Passes `r` on; an error stops every run first, so that a failing AP
+/// ends the test at once instead of at the watchdog.
+fn stop_on_error<T>(w: &Watch<'_>, r: Result<T, String>) -> Result<T, String> {
+    if r.is_err() {
+        w.stop();
+    }
+    r
+}
+
 /// Runs every AP of `v` on a thread of its own and `bsp` on this one, all
-/// under a [`Watch`]. When `bsp` fails the APs are stopped at once;
-/// otherwise they run until the VM suspends (or the watchdog fires).
+/// under a [`Watch`]. When `bsp` or an AP fails every run is stopped at
+/// once; otherwise they run until the VM suspends (or the watchdog fires).
 /// Returns `bsp`'s result and the APs' logs, in vCPU order; any failure,
 /// of `bsp` or of an AP, fails the whole with the guest state appended.
 pub fn run_all<R>(
@@ -208,8 +217,11 @@ pub fn run_all_with<R>(
     let vcpus = std::iter::once(&v.t.vcpu).chain(&v.aps).collect();
     watched(vcpus, |w| {
         thread::scope(|sc| {
-            let threads: Vec<_> =
-                v.aps.iter().map(|ap| sc.spawn(move || ap_loop(ap, w, other))).collect();
+            let threads: Vec<_> = v
+                .aps
+                .iter()
+                .map(|ap| sc.spawn(move || stop_on_error(w, ap_loop(ap, w, other))))
+                .collect();
             let r = bsp(w);
             if r.is_err() {
                 w.stop();
@@ -232,11 +244,35 @@ pub fn run_all_with<R>(
                     if let Err(e) = r {
                         errors.insert(0, e);
                     }
-                    Err(format!("{}\n{}", errors.join("\n"), apic_state(&v.t)))
+                    Err(format!("{}\n{}\n{}", errors.join("\n"), apic_state(&v.t), vcpu_regs(v)))
                 }
             }
         })
     })
+}
+
+/// Every vCPU's RIP, RSP, RFLAGS, CR0, CR3, CR4 and EFER, for failure
+/// messages (the vCPUs must not be running).
+pub fn vcpu_regs(v: &ApicVm) -> String {
+    let ids = [reg::RIP, reg::RSP, reg::RFLAGS, reg::CR0, reg::CR3, reg::CR4, reg::EFER];
+    std::iter::once(&v.t.vcpu)
+        .chain(&v.aps)
+        .map(|c| match c.get_regs(&ids) {
+            Ok(r) => format!(
+                "vCPU {}: rip {:#x} rsp {:#x} rflags {:#x} cr0 {:#x} cr3 {:#x} cr4 {:#x} efer {:#x}",
+                c.id(),
+                r[0],
+                r[1],
+                r[2],
+                r[3],
+                r[4],
+                r[5],
+                r[6]
+            ),
+            Err(e) => format!("vCPU {}: registers unreadable: {e}", c.id()),
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 /// Runs vCPU 0 until the guest reports PASS or `handler` stops it, as
