@@ -118,6 +118,7 @@ const TESTS: &[Test] = tests![
     apic_events::apic_bad_input,
     apic_events::apic_all_halted_suspends,
     apic_random::apic_random_register_writes,
+    apic_random::apic_random_multi,
     apic_smp::apic_smp_bringup,
     apic_smp::apic_icr_c4500_is_init,
     apic_smp::apic_ipi_fixed_between_vcpus,

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: MIT OR Apache-2.0
 
 //! An application-processor (AP) runtime for the multi-vCPU APIC tests:
-//! a trampoline that a SIPI to vector [`SIPI_VECTOR`] starts, and the
+//! a trampoline that a SIPI to vector
+//! [`SIPI_VECTOR`](super::apic_rt::SIPI_VECTOR) starts, and the
 //! handlers it installs.
 //!
 //! Each AP, in real mode, takes its APIC ID from CPUID leaf 1, reports it

@@ -9,7 +9,7 @@
 //! test takes the APIC and run state, builds a second VM from the same
 //! memory, tries bad states on it (each `EINVAL`, each leaving the state as
 //! it was), sets the saved ones, and lets the guest go on in the second VM
-//! at [`vmm_guest_apic_save_phase2`]: it reads the same registers, and
+//! at `vmm_guest_apic_save_phase2`: it reads the same registers, and
 //! once it sets IF it takes the pending vector and the timer keeps
 //! ticking. Guest failures are codes `0x75x`.
 //!
