@@ -18,8 +18,8 @@
 //! | vector | handler |
 //! |---|---|
 //! | 2 (NMI) | bumps [`AP_NMI`]`[id]` |
-//! | 0x41 | bumps [`AP_HITS`]`[id]`, EOI |
-//! | 0x42 | bumps [`AP_LP`]`[id]`, EOI |
+//! | 0x41 | EOI, bumps [`AP_HITS`]`[id]` |
+//! | 0x42 | EOI, bumps [`AP_LP`]`[id]` |
 //! | 0x4f | EOI, then runs the command in [`CMD`] (see [`Cmd`]) |
 //! | any other | reports the vector and fails with `0xbad000 \| id << 8 \| vector` |
 //!
@@ -198,12 +198,15 @@ core::arch::global_asm!(
     "orl %ecx, %eax",
     "orl $0xbad000, %eax",
     asm_fail!(),
+    // EOI before the count: whoever sees the count may rely on the
+    // vector having left ISR (lowest-priority arbitration does).
     "20: lock incl {nmi}(,%esi,4)",
     "jmp 29f",
-    "21: lock incl {hits}(,%esi,4)",
-    "jmp 28f",
-    "22: lock incl {lp}(,%esi,4)",
-    "28: call 40f",
+    "21: call 40f",
+    "lock incl {hits}(,%esi,4)",
+    "jmp 29f",
+    "22: call 40f",
+    "lock incl {lp}(,%esi,4)",
     "29: popl %edx",
     "popl %ecx",
     "popl %eax",
