@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: MIT OR Apache-2.0
 
 //! A small TAP (version 13) harness: every test runs, in order, and a
-//! panicking test is reported as failed without stopping the others.
+//! panicking test is reported as failed without stopping the others. A
+//! comment after each result gives the test's run time.
 
 use std::io::Write;
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -101,8 +102,10 @@ pub fn run(tests: &[Test], out: &mut impl Write) -> usize {
     let mut failed = 0;
     for (i, t) in tests.iter().enumerate() {
         let n = i + 1;
+        let start = std::time::Instant::now();
         let r = catch_unwind(AssertUnwindSafe(t.run))
             .unwrap_or_else(|p| Err(format!("panicked: {}", panic_msg(&p))));
+        let ms = start.elapsed().as_millis();
         let _ = match r {
             Ok(Outcome::Pass) => writeln!(out, "ok {n} - {}", t.name),
             Ok(Outcome::Skip(why)) => writeln!(out, "ok {n} - {} # SKIP {why}", t.name),
@@ -118,6 +121,8 @@ pub fn run(tests: &[Test], out: &mut impl Write) -> usize {
                 write!(out, "{s}")
             }
         };
+        // A TAP comment after the result (and its detail lines).
+        let _ = writeln!(out, "# {}: {ms} ms", t.name);
         let _ = out.flush();
     }
     failed
@@ -148,6 +153,6 @@ mod tests {
         let text = String::from_utf8(out).unwrap();
         assert_eq!(failed, 1);
         assert!(text.contains("ok 1 - a # SKIP not here\n"), "{text}");
-        assert!(text.contains("not ok 2 - b\n  # bad\n"), "{text}");
+        assert!(text.contains("not ok 2 - b\n  # bad\n# b: "), "{text}");
     }
 }

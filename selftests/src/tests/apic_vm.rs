@@ -125,9 +125,15 @@ pub struct ApLog {
     pub end: ApEnd,
 }
 
+/// What a test makes of an AP's exit that is no report, suspension or
+/// kick: the entry to go on with, or `None` for an unexpected exit (an
+/// error). Called on the AP's thread.
+pub type ApHandler<'h> = dyn Fn(&VcpuFd, &VmmExit) -> Result<Option<VmmEntry>, String> + Sync + 'h;
+
 /// Runs AP `vcpu` until the VM suspends or `w` stops it: reports are
-/// recorded and completed, a FAIL report or any other exit is an error.
-fn ap_loop(vcpu: &VcpuFd, w: &Watch<'_>) -> Result<ApLog, String> {
+/// recorded and completed, a FAIL report is an error, and any other exit
+/// goes to `other`.
+fn ap_loop(vcpu: &VcpuFd, w: &Watch<'_>, other: &ApHandler<'_>) -> Result<ApLog, String> {
     let id = vcpu.id();
     let mut log = ApLog { id, debug: Vec::new(), passed: false, end: ApEnd::Kicked };
     let mut entry = RUN;
@@ -165,31 +171,57 @@ fn ap_loop(vcpu: &VcpuFd, w: &Watch<'_>) -> Result<ApLog, String> {
             Exit::Kicked if w.stopping() => return Ok(log),
             // A kick meant for an earlier run.
             Exit::Kicked => {}
-            _ => {
-                return Err(format!(
-                    "vCPU {id}: unexpected exit {}; debug {:#x?}",
-                    describe(&e),
-                    log.debug
-                ))
-            }
+            _ => match other(vcpu, &e)? {
+                Some(next) => entry = next,
+                None => {
+                    return Err(format!(
+                        "vCPU {id}: unexpected exit {}; debug {:#x?}",
+                        describe(&e),
+                        log.debug
+                    ))
+                }
+            },
         }
     }
     Err(format!("vCPU {id}: no end after {MAX_EXITS} exits; debug {:#x?}", log.debug))
 }
 
+/// Passes `r` on; an error stops every run first, so that a failing AP
+/// ends the test at once instead of at the watchdog.
+fn stop_on_error<T>(w: &Watch<'_>, r: Result<T, String>) -> Result<T, String> {
+    if r.is_err() {
+        w.stop();
+    }
+    r
+}
+
 /// Runs every AP of `v` on a thread of its own and `bsp` on this one, all
-/// under a [`Watch`]. When `bsp` fails the APs are stopped at once;
-/// otherwise they run until the VM suspends (or the watchdog fires).
+/// under a [`Watch`]. When `bsp` or an AP fails every run is stopped at
+/// once; otherwise they run until the VM suspends (or the watchdog fires).
 /// Returns `bsp`'s result and the APs' logs, in vCPU order; any failure,
 /// of `bsp` or of an AP, fails the whole with the guest state appended.
 pub fn run_all<R>(
     v: &ApicVm,
     bsp: impl FnOnce(&Watch<'_>) -> Result<R, String>,
 ) -> Result<(R, Vec<ApLog>), String> {
+    run_all_with(v, &|_, _| Ok(None), bsp)
+}
+
+/// [`run_all`], with `other` deciding about the APs' exits that are no
+/// report, suspension or kick (MMIO, say).
+pub fn run_all_with<R>(
+    v: &ApicVm,
+    other: &ApHandler<'_>,
+    bsp: impl FnOnce(&Watch<'_>) -> Result<R, String>,
+) -> Result<(R, Vec<ApLog>), String> {
     let vcpus = std::iter::once(&v.t.vcpu).chain(&v.aps).collect();
     watched(vcpus, |w| {
         thread::scope(|sc| {
-            let threads: Vec<_> = v.aps.iter().map(|ap| sc.spawn(move || ap_loop(ap, w))).collect();
+            let threads: Vec<_> = v
+                .aps
+                .iter()
+                .map(|ap| sc.spawn(move || stop_on_error(w, ap_loop(ap, w, other))))
+                .collect();
             let r = bsp(w);
             if r.is_err() {
                 w.stop();
@@ -212,11 +244,35 @@ pub fn run_all<R>(
                     if let Err(e) = r {
                         errors.insert(0, e);
                     }
-                    Err(format!("{}\n{}", errors.join("\n"), apic_state(&v.t)))
+                    Err(format!("{}\n{}\n{}", errors.join("\n"), apic_state(&v.t), vcpu_regs(v)))
                 }
             }
         })
     })
+}
+
+/// Every vCPU's RIP, RSP, RFLAGS, CR0, CR3, CR4 and EFER, for failure
+/// messages (the vCPUs must not be running).
+pub fn vcpu_regs(v: &ApicVm) -> String {
+    let ids = [reg::RIP, reg::RSP, reg::RFLAGS, reg::CR0, reg::CR3, reg::CR4, reg::EFER];
+    std::iter::once(&v.t.vcpu)
+        .chain(&v.aps)
+        .map(|c| match c.get_regs(&ids) {
+            Ok(r) => format!(
+                "vCPU {}: rip {:#x} rsp {:#x} rflags {:#x} cr0 {:#x} cr3 {:#x} cr4 {:#x} efer {:#x}",
+                c.id(),
+                r[0],
+                r[1],
+                r[2],
+                r[3],
+                r[4],
+                r[5],
+                r[6]
+            ),
+            Err(e) => format!("vCPU {}: registers unreadable: {e}", c.id()),
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 /// Runs vCPU 0 until the guest reports PASS or `handler` stops it, as
@@ -238,7 +294,7 @@ pub fn bsp_pass(t: &TestVm) -> Result<Vec<u32>, String> {
 }
 
 /// Fails unless `e` is SUSPENDED with how `VMM_SUSPEND_HALT`, reserved
-/// fields zero, naming one of the VM's `vcpus` vCPUs (the last to halt).
+/// fields zero, naming a vCPU id below `vcpus` (the last to halt).
 pub fn expect_halt_suspended(e: &VmmExit, vcpus: u32) -> Result<(), String> {
     match Exit::decode(e) {
         Exit::Suspended(su)
@@ -255,7 +311,8 @@ pub fn expect_halt_suspended(e: &VmmExit, vcpus: u32) -> Result<(), String> {
 /// suspends (`VMM_SUSPEND_HALT`). For the end of a [`run_all`] body.
 pub fn halt_after_pass(v: &ApicVm) -> Result<(), String> {
     let e = s(v.t.vcpu.complete(0))?;
-    expect_halt_suspended(&e, v.aps.len() as u32 + 1)
+    // AP ids need not be contiguous.
+    expect_halt_suspended(&e, v.aps.iter().map(|ap| ap.id() + 1).max().unwrap_or(1))
 }
 
 /// Fails unless every AP ended with the VM suspended by HALT.

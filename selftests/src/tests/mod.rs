@@ -3,10 +3,14 @@
 //! The tests, by subject.
 
 pub mod apic;
+pub mod apic_ap;
 pub mod apic_events;
+pub mod apic_mixed;
+pub mod apic_mp;
 pub mod apic_random;
 pub mod apic_rt;
 pub mod apic_smp;
+pub mod apic_state;
 pub mod apic_storm;
 pub mod apic_vm;
 pub mod ctl;
