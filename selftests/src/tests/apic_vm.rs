@@ -26,6 +26,18 @@ use crate::guest::{
     PORT_DEBUG, PORT_FAIL, PORT_PASS, RUN,
 };
 
+/// Skips a multi-vCPU stress test on the QEMU AMD-V machines
+/// (`vmmtest_backend=svm`): QEMU 10.0.2's TCG now and then performs a
+/// #VMEXIT that writes the host's state into a vCPU's VMCB under such load
+/// (Documentation/testing.rst has the evidence); vmm detects it and fails
+/// that vCPU's run with `EIO`, but the test could only report the emulator.
+pub fn skip_on_qemu_svm() -> Result<(), String> {
+    if std::env::var("vmmtest_backend").is_ok_and(|b| b == "svm") {
+        return Err(crate::tap::skip("QEMU 10.0.2 TCG SVM loses VMCB state under multi-vCPU load"));
+    }
+    Ok(())
+}
+
 /// How long [`run_all`] lets a test run before it kicks every vCPU. The
 /// tests need well under a second of guest time; on Bochs a second of
 /// guest time is minutes of ours.

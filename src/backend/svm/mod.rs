@@ -23,6 +23,10 @@ use kernel::{
 };
 
 use super::{Entry, HwExit};
+use kernel::sync::atomic::{Atomic, Relaxed};
+
+/// The lost-VMCB error was logged.
+static CLOBBER_LOGGED: Atomic<bool> = Atomic::new(false);
 use crate::hw::mem::HwPages;
 use crate::svm::{
     asid::{AsidPool, VcpuAsid},
@@ -91,6 +95,8 @@ pub(crate) struct SvmVcpu {
     /// The RIP of an intercepted IRET that ends the NMI handler: NMIs are
     /// unblocked at the first exit with another RIP (the IRET completed).
     iret_rip: Option<u64>,
+    /// A #VMEXIT left a VMCB without this vCPU's state: every run fails.
+    lost: bool,
 }
 
 impl SvmVcpu {
@@ -151,6 +157,7 @@ impl SvmVcpu {
             flushed: Flushed::NEVER,
             nmi_blocked: false,
             iret_rip: None,
+            lost: false,
         })
     }
 
@@ -206,8 +213,29 @@ impl SvmVcpu {
 
     /// Enters the guest once, on this CPU, and decodes the exit.
     pub(super) fn enter(&mut self, e: Entry<'_>) -> Result<HwExit> {
+        if self.lost {
+            return Err(EIO);
+        }
         if !self.run_once(e)? {
             return Ok(HwExit::Continue);
+        }
+        // V_INTR_MASKING is set at creation and never cleared: a VMCB
+        // without it after #VMEXIT holds no guest state of ours. QEMU
+        // 10.0.2's TCG does this now and then under multi-vCPU load (it
+        // writes the host's state into the VMCB, Documentation/testing.rst).
+        // Running on would execute the host's state as the guest's.
+        let int_ctl = self.v().control.int_ctl;
+        if int_ctl & V_INTR_MASKING == 0 {
+            if !CLOBBER_LOGGED.xchg(true, Relaxed) {
+                pr_err!(
+                    "VMRUN came back with a VMCB that is not this vCPU's (int_ctl {:#x}, rip {:#x}): \
+                     the vCPU is stopped (EIO)\n",
+                    int_ctl,
+                    self.v().save.rip
+                );
+            }
+            self.lost = true;
+            return Err(EIO);
         }
         Ok(self.decode_exit())
     }
