@@ -12,7 +12,8 @@
 #   make run          boot QEMU (AMD-V), load vmm.ko, show vmmctl at work, then
 #                     run the hello guest with vmmrun
 #   make check        host tests, module build, selftests on QEMU x2 and Bochs
-#   make fuzz         fuzz the vlapic model, then the instruction emulator, each
+#   make fuzz         fuzz the vlapic model, the platform devices, then the
+#                     instruction emulator, each
 #                     for FUZZ_SECONDS (default 600; FUZZ_TARGETS picks; installs
 #                     cargo-fuzz if missing; not part of `make check`)
 #   make clean        remove build products from the tree
@@ -74,12 +75,13 @@ check: deps
 
 # The fuzzers, one after the other, each for FUZZ_SECONDS: FUZZ_TARGETS
 # lists them as crate/target, by default the vlapic operation fuzzer
-# (vlapic/fuzz) and the emulator's decode-and-emulate fuzzer (emul/fuzz).
+# (vlapic/fuzz), the platform devices' fuzzer (vdev/fuzz) and the
+# emulator's decode-and-emulate fuzzer (emul/fuzz).
 # No sanitizer: the crates forbid unsafe code, and ASan would cost two
 # thirds of the speed. Corpus and crashes go to <crate>/fuzz/corpus and
 # <crate>/fuzz/artifacts; the first target that finds a crash stops the rest.
 FUZZ_SECONDS ?= 600
-FUZZ_TARGETS ?= vlapic/ops emul/emulate
+FUZZ_TARGETS ?= vlapic/ops vdev/devices emul/emulate
 # cargo-fuzz comes from crates.io when missing. It needs nightly flags: the
 # nightly toolchain if rustup has one, else the stable compiler with
 # RUSTC_BOOTSTRAP=1 (no other toolchain is fetched).

@@ -71,14 +71,35 @@ impl fmt::Display for ImportError {
     }
 }
 
-/// `a * b / c`, in 128 bits, rounded down; saturates at `u64::MAX`, and
-/// `c == 0` gives `u64::MAX`.
+/// `a * b / c`, rounded down; saturates at `u64::MAX`, and `c == 0`
+/// gives `u64::MAX`. The product is 128 bits wide; the kernel has no
+/// 128-bit divide, so a product that does not fit 64 bits is divided bit
+/// by bit.
 pub fn mul_div(a: u64, b: u64, c: u64) -> u64 {
     if c == 0 {
         return u64::MAX;
     }
-    let q = u128::from(a) * u128::from(b) / u128::from(c);
-    u64::try_from(q).unwrap_or(u64::MAX)
+    let n = u128::from(a) * u128::from(b);
+    let high = (n >> 64) as u64;
+    if high == 0 {
+        return n as u64 / c;
+    }
+    if high >= c {
+        return u64::MAX;
+    }
+    // Long division: the quotient fits 64 bits, and the remainder stays
+    // below `c` before each shift.
+    let (mut q, mut r) = (0u64, high);
+    for bit in (0..64).rev() {
+        let carry = r >> 63;
+        r = (r << 1) | ((n >> bit) as u64 & 1);
+        q <<= 1;
+        if carry != 0 || r >= c {
+            r = r.wrapping_sub(c);
+            q |= 1;
+        }
+    }
+    q
 }
 
 #[cfg(test)]
@@ -92,5 +113,12 @@ mod tests {
         assert_eq!(mul_div(u64::MAX, 2, 1), u64::MAX);
         assert_eq!(mul_div(5, 1, 0), u64::MAX);
         assert_eq!(mul_div(1_193_182, NANOS_PER_SEC, 1_193_182), NANOS_PER_SEC);
+        // Wide products against 128-bit arithmetic.
+        for (a, b, c) in
+            [(u64::MAX, u64::MAX - 1, u64::MAX), (1 << 63, 3, 5), (12345 << 40, 1 << 30, 7)]
+        {
+            let want = (u128::from(a) * u128::from(b) / u128::from(c)).min(u128::from(u64::MAX));
+            assert_eq!(u128::from(mul_div(a, b, c)), want, "{a} {b} {c}");
+        }
     }
 }
