@@ -485,6 +485,18 @@ unsigned int vmm_tsc_calibrate(void)
 	return vmm_measured_tsc_khz;
 }
 
+/* Nanoseconds on the monotonic clock. */
+u64 vmm_ktime_ns(void)
+{
+	return ktime_get_ns();
+}
+
+/* Seconds since 1970 on the wall clock. */
+u64 vmm_wall_secs(void)
+{
+	return (u64)ktime_get_real_seconds();
+}
+
 /* The host TSC frequency in kHz (the guest TSC runs at the same rate). */
 unsigned int vmm_tsc_khz(void)
 {

@@ -58,6 +58,8 @@ int vmm_vma_insert_page(void *vma, unsigned long addr, u64 phys);
 void vmm_cond_resched(void);
 void vmm_kick_cpu(int cpu);
 unsigned int vmm_tsc_khz(void);
+u64 vmm_ktime_ns(void);
+u64 vmm_wall_secs(void);
 unsigned int vmm_tsc_calibrate(void);
 void vmm_fpu_begin(void);
 void vmm_fpu_end(void);

@@ -40,7 +40,7 @@ mod io;
 mod lapic;
 mod mmio;
 
-pub(crate) use apic_io::msi;
+pub(crate) use apic_io::{deliver_msi, msi};
 
 pub(crate) use fd::install_fd;
 

@@ -20,12 +20,13 @@ use kernel::{
     prelude::*,
     sync::{
         atomic::{Acquire, Atomic, Relaxed, Release},
-        Arc, ArcBorrow, Mutex, SetOnce,
+        Arc, ArcBorrow, Mutex,
     },
 };
 
 use crate::backend::Backend;
 use crate::hw::abi::{write_arg, UserArg};
+use crate::hw::timer::Ticker;
 use crate::hw::{
     cpu::FpuCaps,
     file::{self, AnonFile},
@@ -33,9 +34,13 @@ use crate::hw::{
     ModuleRef,
 };
 use crate::mem::VmMem;
+use crate::platform::Platform;
 use crate::uapi::{self, CreateFlags, VmmCaps, VmmExit, VMM_NAME_MAX};
 use crate::vcpu::Vcpu;
+
+mod cpus;
 use crate::vmspace::{gen::Generation, pte::PageSize};
+pub(crate) use cpus::Cpus;
 
 /// Module-wide state, shared by `/dev/vmm` opens and VMs.
 #[pin_data]
@@ -105,12 +110,12 @@ pub(crate) struct Vm {
     mem: Pin<KBox<Mutex<VmMem>>>,
     /// vCPUs in creation order; the lock serialises creation.
     vcpus: Pin<KBox<Mutex<KVec<Arc<Vcpu>>>>>,
-    /// vCPUs by id, for lock-free lookup from any context (IPIs). Filled
-    /// once per id under `vcpus`, never emptied while the VM lives.
-    slots: KVec<SetOnce<Arc<Vcpu>>>,
-    /// Some vCPU's APIC ID differs from its index (the guest wrote an
-    /// xAPIC ID register): IPIs are then resolved over every vCPU.
-    apic_renamed: Atomic<bool>,
+    /// vCPUs by id, for lock-free lookup from any context (IPIs, device
+    /// interrupts). Filled once per id under `vcpus`.
+    cpus: Arc<Cpus>,
+    /// The platform devices (their own lock; see `platform`). Stopped when
+    /// the VM is destroyed.
+    platform: Arc<Ticker<Platform>>,
     /// Zero, or a suspension: `how | vcpu << 32`.
     suspended: Atomic<u64>,
     /// The nested table's generation and root, readable without the memory
@@ -131,6 +136,7 @@ impl Vm {
         shared: &Arc<Shared>,
         name: [u8; VMM_NAME_MAX],
         flags: CreateFlags,
+        pm_port: u16,
     ) -> Result<Arc<Self>> {
         let c = &shared.caps;
         let large = if c.features & uapi::Features::NPT_1G.bits() != 0 {
@@ -146,10 +152,8 @@ impl Vm {
         for _ in 0..nr_cpus {
             cpu_flushed.push(Atomic::new(0u64), GFP_KERNEL)?;
         }
-        let mut slots = KVec::with_capacity(uapi::VMM_MAX_VCPUS as usize, GFP_KERNEL)?;
-        for _ in 0..uapi::VMM_MAX_VCPUS {
-            slots.push(SetOnce::new(), GFP_KERNEL)?;
-        }
+        let cpus = Cpus::new()?;
+        let platform = Platform::new(cpus.clone(), flags, pm_port)?;
         let vm = Arc::new(
             Vm {
                 name,
@@ -160,8 +164,8 @@ impl Vm {
                 destroyed: Atomic::new(false),
                 mem: KBox::pin_init(kernel::new_mutex!(mem), GFP_KERNEL)?,
                 vcpus: KBox::pin_init(kernel::new_mutex!(KVec::new()), GFP_KERNEL)?,
-                slots,
-                apic_renamed: Atomic::new(false),
+                cpus,
+                platform,
                 suspended: Atomic::new(0),
                 generation: Atomic::new(0),
                 root: Atomic::new(root),
@@ -249,9 +253,7 @@ impl Vm {
                 let fd = crate::vcpu::install_fd(self.into(), vcpu.clone()).inspect_err(|_| {
                     drop(vcpus.pop());
                 })?;
-                if let Some(slot) = self.slots.get(req.id as usize) {
-                    slot.populate(vcpu);
-                }
+                self.cpus.add(req.id, vcpu);
                 Ok(fd)
             }
             uapi::VMM_VM_SUSPEND => {
@@ -262,6 +264,10 @@ impl Vm {
                 let m: uapi::VmmMsi = UserArg(arg).read()?;
                 crate::vcpu::msi(&self, &m).map(|()| 0)
             }
+            uapi::VMM_VM_IRQ_LINE => {
+                let l: uapi::VmmIrqLine = UserArg(arg).read()?;
+                Platform::irq_line(&self.platform, &l).map(|()| 0)
+            }
             _ => Err(ENOTTY),
         }
     }
@@ -271,6 +277,8 @@ impl Vm {
     /// pages go at munmap) and its nested tables. The VM object itself
     /// lives on until its last fd or mapping goes.
     fn release_memory(&self) {
+        // The devices' timer holds the platform: it stops for good.
+        self.platform.stop();
         self.poke_all();
         // Every run sees `destroyed` before it could enter again, and the
         // poke ends any guest entry in progress: this wait is short.
@@ -355,32 +363,25 @@ impl Vm {
         f(&self.mem.lock())
     }
 
-    /// vCPU `id`, if it exists. Lock-free.
-    pub(crate) fn vcpu(&self, id: usize) -> Option<&Arc<Vcpu>> {
-        self.slots.get(id)?.as_ref()
+    /// The platform devices.
+    pub(crate) fn platform(&self) -> &Arc<Ticker<Platform>> {
+        &self.platform
     }
 
-    /// A guest gave some vCPU an APIC ID other than its index.
-    pub(crate) fn apic_renamed(&self) {
-        self.apic_renamed.store(true, Relaxed);
-    }
-
-    /// Whether a guest ever gave a vCPU an APIC ID other than its index.
-    pub(crate) fn apic_ids_renamed(&self) -> bool {
-        self.apic_renamed.load(Relaxed)
+    /// The vCPUs by id (interrupt delivery).
+    pub(crate) fn cpus(&self) -> &Cpus {
+        &self.cpus
     }
 
     /// Whether every vCPU waits for something only an NMI, INIT or SIPI
     /// could bring, and none is on its way: the VM can never run again.
     pub(crate) fn all_stuck(&self) -> bool {
         let mut any = false;
-        for slot in self.slots.iter() {
-            if let Some(v) = slot.as_ref() {
-                if !v.is_stuck() {
-                    return false;
-                }
-                any = true;
+        for v in self.cpus.iter() {
+            if !v.is_stuck() {
+                return false;
             }
+            any = true;
         }
         any
     }
@@ -441,6 +442,9 @@ impl Vm {
 
 impl Drop for Vm {
     fn drop(&mut self) {
+        // Already stopped if the VM was destroyed; not if its creation
+        // failed after this object existed.
+        self.platform.stop();
         self.shared.seg_pages.fetch_sub(self.mem.lock().nr_pages(), Relaxed);
         self.shared.nr_vm_objects.fetch_sub(1, Relaxed);
         self.shared.vm_bytes.fetch_sub(VM_BYTES, Relaxed);
@@ -471,9 +475,10 @@ fn find<'a>(vms: &'a KVec<Named>, name: &[u8; VMM_NAME_MAX]) -> Option<&'a Arc<V
 pub(crate) fn create(shared: &Arc<Shared>, arg: UserArg) -> Result<isize> {
     let req: uapi::VmmCreateVm = arg.read()?;
     let flags = CreateFlags::from_bits(req.flags).ok_or(EINVAL)?;
-    if req.reserved != [0; 7] {
+    if req.reserved != [0; 6] {
         return Err(EINVAL);
     }
+    let pm_port = crate::platform::check_pm_port(flags, req.pm_port)?;
     uapi::check_name(&req.name).map_err(|_| EINVAL)?;
 
     let mut vms = shared.vms.lock();
@@ -483,7 +488,7 @@ pub(crate) fn create(shared: &Arc<Shared>, arg: UserArg) -> Result<isize> {
     if vms.len() >= uapi::VMM_MAX_VMS as usize {
         return Err(ENOSPC);
     }
-    let vm = Vm::new(shared, req.name, flags)?;
+    let vm = Vm::new(shared, req.name, flags, pm_port)?;
     vms.push(Named { vm: vm.clone(), _module: ModuleRef::get() }, GFP_KERNEL)?;
     // The registry lock stays held until the fd exists, so nobody sees the
     // VM before its first fd is counted; a racing close of the new fd waits

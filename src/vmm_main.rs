@@ -4,7 +4,8 @@
 //!
 //! This file is the crate root of `vmm.ko`: the module list and `module!`.
 //! The pure crates (ABI, architectural definitions, VT-x and AMD-V
-//! decisions, the vlapic, the instruction emulator and the guest address
+//! decisions, the vlapic, the platform devices, the instruction emulator
+//! and the guest address
 //! space) are compiled in as modules under `cfg(kernel)`; they are
 //! host-tested with `cargo test`.
 //!
@@ -15,6 +16,8 @@
 //! - [`vm`]: VMs, the registry and VM fds.
 //! - [`mem`]: a VM's segments, mappings and nested page table.
 //! - [`vcpu`]: vCPU fds, registers, CPUID, MSRs and the run loop.
+//! - [`platform`]: the IOAPIC, PICs, PIT, PM timer, RTC and HPET of a VM,
+//!   and the interrupt lines between them and the local APICs.
 //! - [`backend`]: the seam between common code and the two hardware
 //!   backends, `backend::svm` (AMD-V) and `backend::vmx` (VT-x).
 
@@ -24,6 +27,8 @@ pub mod emul;
 pub mod svm;
 #[path = "../uapi/src/lib.rs"]
 pub mod uapi;
+#[path = "../vdev/src/lib.rs"]
+pub mod vdev;
 #[path = "../vlapic/src/lib.rs"]
 pub mod vlapic;
 #[path = "../vmspace/src/lib.rs"]
@@ -37,6 +42,7 @@ mod backend;
 mod ctl;
 mod hw;
 mod mem;
+mod platform;
 mod vcpu;
 mod virt;
 mod vm;

@@ -19,7 +19,7 @@
 #include <linux/ioctl.h>
 
 /* Interface version; bumped on any incompatible change. */
-#define VMM_API_VERSION		3
+#define VMM_API_VERSION		4
 /* ioctl "type" byte shared by all vmm ioctls. */
 #define VMM_IOC_MAGIC		0xb6
 /* Size of a VM name buffer, including the terminating NUL. */
@@ -33,6 +33,13 @@
 
 /* Flags of vmm_create_vm.flags (also reported in vmm_vm_entry/vmm_vm_info). */
 #define VMM_CREATE_DESTROY_ON_CLOSE	(1U << 0) /* destroy on last VM fd close */
+#define VMM_CREATE_NO_PIC		(1U << 1) /* no in-kernel 8259 PICs */
+#define VMM_CREATE_NO_PIT		(1U << 2) /* no in-kernel 8254 PIT */
+#define VMM_CREATE_NO_RTC		(1U << 3) /* no in-kernel RTC/CMOS */
+#define VMM_CREATE_NO_HPET		(1U << 4) /* no in-kernel HPET */
+#define VMM_CREATE_NO_IOAPIC		(1U << 5) /* no in-kernel IOAPIC */
+#define VMM_CREATE_NO_PM_TIMER		(1U << 6) /* no in-kernel PM timer */
+#define VMM_PM_PORT_DEFAULT		0x408	  /* pm_port 0 means this */
 
 /*
  * Bits of vmm_caps.features. Bits 0-15 are vendor-neutral, 16-39 VMX-only,
@@ -101,7 +108,8 @@ struct vmm_caps {
 struct vmm_create_vm {
 	char name[VMM_NAME_MAX];	/* NUL-terminated, zero-filled name */
 	__u32 flags;			/* VMM_CREATE_* */
-	__u32 reserved[7];		/* zero */
+	__u32 pm_port;			/* PM timer port, 0: VMM_PM_PORT_DEFAULT */
+	__u32 reserved[6];		/* zero */
 };
 
 /* VMM_OPEN_VM and VMM_DESTROY_VM argument. */
@@ -452,6 +460,24 @@ struct vmm_msi {
 	__u32 flags;		/* zero */
 };
 
+/* VMM_VM_IRQ_LINE: interrupt lines of the in-kernel PIC and IOAPIC. */
+#define VMM_IRQ_ISA		1	/* ISA IRQ 0-15: PIC input and IOAPIC pin */
+#define VMM_IRQ_IOAPIC		2	/* IOAPIC pin 0-23 */
+#define VMM_LINE_DEASSERT	0
+#define VMM_LINE_ASSERT		1
+#define VMM_LINE_PULSE		2	/* assert, then deassert */
+#define VMM_LINE_SET_EDGE	3	/* ISA: the PIC's ELCR bit clear */
+#define VMM_LINE_SET_LEVEL	4	/* ISA: the PIC's ELCR bit set */
+#define VMM_ISA_IRQS		16
+#define VMM_IOAPIC_PINS		24
+
+struct vmm_irq_line {
+	__u32 kind;		/* VMM_IRQ_ISA or VMM_IRQ_IOAPIC */
+	__u32 line;		/* IRQ or pin */
+	__u32 op;		/* VMM_LINE_* */
+	__u32 flags;		/* zero */
+};
+
 #define VMM_APIC_STATE_VERSION	1
 
 /* The whole state of one local APIC; times are guest TSC values. */
@@ -498,6 +524,7 @@ struct vmm_run_state {
 };
 
 #define VMM_VM_MSI		_IOW(VMM_IOC_MAGIC, 0x46, struct vmm_msi)
+#define VMM_VM_IRQ_LINE		_IOW(VMM_IOC_MAGIC, 0x47, struct vmm_irq_line)
 #define VMM_VCPU_GET_OPTION	_IOWR(VMM_IOC_MAGIC, 0x88, struct vmm_option)
 #define VMM_VCPU_SET_OPTION	_IOW(VMM_IOC_MAGIC, 0x89, struct vmm_option)
 #define VMM_VCPU_EVENT		_IOW(VMM_IOC_MAGIC, 0x8a, struct vmm_event)

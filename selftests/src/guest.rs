@@ -278,15 +278,26 @@ pub struct TestVm {
     pub vm: VmFd,
 }
 
+/// Every in-kernel platform device left out.
+pub const NO_PLATFORM: CreateFlags = CreateFlags::NO_PIC
+    .union(CreateFlags::NO_PIT)
+    .union(CreateFlags::NO_RTC)
+    .union(CreateFlags::NO_HPET)
+    .union(CreateFlags::NO_IOAPIC)
+    .union(CreateFlags::NO_PM_TIMER);
+
 impl TestVm {
     /// VM `name` with `ram_len` bytes of RAM at 0 and vCPU 0 (HLT exits,
-    /// see [`create_vcpu`]); nothing loaded.
+    /// see [`create_vcpu`]); nothing loaded. No in-kernel platform devices
+    /// ([`NO_PLATFORM`]): the tests that use their ports or MMIO ranges
+    /// as the sequencer's ask for them with [`TestVm::bare_with`].
     pub fn bare(name: &str, flags: CreateFlags, ram_len: u64) -> Result<Self, String> {
-        Self::bare_with(name, flags, ram_len, create_vcpu)
+        Self::bare_with(name, flags | NO_PLATFORM, ram_len, create_vcpu)
     }
 
-    /// [`TestVm::bare`] with vCPU 0 made by `create`.
-    fn bare_with(
+    /// [`TestVm::bare`] with vCPU 0 made by `create`, and the platform
+    /// devices `flags` does not leave out.
+    pub fn bare_with(
         name: &str,
         flags: CreateFlags,
         ram_len: u64,

@@ -51,6 +51,7 @@ plain_abi!(
     VmmMsi,
     VmmApicState,
     VmmRunState,
+    VmmIrqLine,
 );
 
 /// An ioctl's user-space argument address.

@@ -50,6 +50,8 @@ extern "C" {
     pub(crate) fn vmm_cond_resched();
     pub(crate) fn vmm_kick_cpu(cpu: c_int);
     pub(crate) fn vmm_tsc_khz() -> c_uint;
+    pub(crate) fn vmm_ktime_ns() -> u64;
+    pub(crate) fn vmm_wall_secs() -> u64;
     pub(crate) fn vmm_tsc_calibrate() -> c_uint;
     pub(crate) fn vmm_fpu_begin();
     pub(crate) fn vmm_fpu_end();

@@ -12,7 +12,7 @@ use crate::uapi::{self, VmmApicState, VmmRunState};
 use crate::vlapic::{
     snapshot::SNAPSHOT_VERSION, Activity, Effects, Interrupt, Message, Snapshot, Vlapic,
 };
-use crate::vm::Vm;
+use crate::vm::{Cpus, Vm};
 
 impl Vcpu {
     /// `VMM_VCPU_GET_OPTION` / `VMM_VCPU_SET_OPTION`.
@@ -113,7 +113,7 @@ impl Vcpu {
             s.timer_due = false;
         });
         if renamed {
-            vm.apic_renamed();
+            vm.cpus().set_renamed();
         }
         self.effects(vm, &mut st, Effects { ipi: None, ..fx });
         drop(st);
@@ -166,13 +166,19 @@ pub(crate) fn msi(vm: &Vm, m: &uapi::VmmMsi) -> Result {
     if m.flags != 0 || m.address >> 20 != 0xfee || m.data >> 16 != 0 {
         return Err(EINVAL);
     }
-    let dest = ((m.address >> 12) & 0xff) as u32;
-    let logical = m.address & (1 << 2) != 0;
-    // A reserved delivery mode sends nothing, as the chipset drops it.
-    if let Some(msg) = Message::from_msi(dest, logical, m.data, false) {
-        super::intr::deliver(vm, &msg, None);
-    }
+    deliver_msi(vm.cpus(), m.address, m.data);
     Ok(())
+}
+
+/// Delivers the MSI of `address` (0xFEExxxxx) and `data` to the local
+/// APICs: from the sequencer, the IOAPIC or the HPET. Any context.
+pub(crate) fn deliver_msi(cpus: &Cpus, address: u64, data: u32) {
+    let dest = ((address >> 12) & 0xff) as u32;
+    let logical = address & (1 << 2) != 0;
+    // A reserved delivery mode sends nothing, as the chipset drops it.
+    if let Some(msg) = Message::from_msi(dest, logical, data, false) {
+        super::intr::deliver(cpus, &msg, None);
+    }
 }
 
 fn to_abi(s: &Snapshot) -> VmmApicState {

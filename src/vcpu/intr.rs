@@ -22,7 +22,7 @@ use crate::vlapic::{
     resolve, timer::mul_div, Activity, Bus, Dest, Effects, Endpoint, Gp, Interrupt, Kind, Message,
     TimerAction,
 };
-use crate::vm::Vm;
+use crate::vm::{Cpus, Vm};
 use crate::x86::{msr, regs::rflags};
 
 /// Whether `index` is an MSR the local APIC answers.
@@ -97,7 +97,21 @@ impl Vcpu {
             st.nmi_pending = false;
             took = true;
         }
-        let can_irq = !took && intr.takes_interrupt();
+        let mut can_irq = !took && intr.takes_interrupt();
+        // The 8259's interrupt goes before the APIC's, as KVM orders them;
+        // the PIC gives the vector at the acknowledge.
+        let mut extint_held = false;
+        if ev.extint {
+            if can_irq {
+                if let Some(v) = vm.platform().intack() {
+                    st.hw.inject_interrupt(v);
+                    took = true;
+                    can_irq = false;
+                }
+            } else {
+                extint_held = true;
+            }
+        }
         let (injected, more, tpr, held) = self.lapic.with(|s| {
             let v = s.apic.pending_interrupt();
             let injected = v.filter(|v| can_irq && s.apic.accept_interrupt(*v));
@@ -112,6 +126,7 @@ impl Vcpu {
             st.hw.inject_interrupt(v);
             took = true;
         }
+        let more = more || extint_held;
         if st.halted {
             // HLT ends with an interrupt the guest takes, or an NMI.
             if !(took || st.nmi_pending || more && st.if_set()) {
@@ -155,7 +170,9 @@ impl Vcpu {
             s.timer_due
                 || s.latched()
                 || (!wfs
-                    && (s.exception.is_some() || (if_set && s.apic.pending_interrupt().is_some())))
+                    && (s.exception.is_some()
+                        || (if_set
+                            && (s.apic.pending_interrupt().is_some() || s.apic.extint_pending()))))
         });
         self.dead.store(false, Release);
         if woke {
@@ -174,12 +191,15 @@ impl Vcpu {
     /// Acts on what an APIC call returned.
     pub(super) fn effects(&self, vm: &Vm, st: &mut VcpuState, fx: Effects) {
         if let Some(msg) = fx.ipi {
-            deliver(vm, &msg, Some(self.id as usize));
+            deliver(vm.cpus(), &msg, Some(self.id as usize));
         }
         if let Some(t) = fx.timer {
             self.set_timer(st, t);
         }
-        // `fx.eoi` waits for the IOAPIC. `fx.mode` needs nothing: every
+        if let Some(vector) = fx.eoi {
+            vm.platform().eoi(vector);
+        }
+        // `fx.mode` needs nothing: every
         // x2APIC MSR exits in every mode, and the MMIO path asks the APIC
         // for its page at each access. `fx.wake` is this vCPU, which is
         // awake.
@@ -220,6 +240,14 @@ impl Vcpu {
         let (value, fx) = r?;
         self.effects(vm, st, fx);
         Ok(value)
+    }
+
+    /// The LINT0 input (the 8259's INTR) changes level. Any thread.
+    pub(crate) fn set_lint0(&self, asserted: bool) {
+        let fx = self.lapic.with(|s| s.apic.set_lint(0, asserted));
+        if fx.wake {
+            self.lapic.notify();
+        }
     }
 
     /// An interrupt from the bus (another vCPU, an MSI, the sequencer).
@@ -264,10 +292,10 @@ impl<'a> ApicPage<'a> {
         });
         let Some((fx, renamed)) = done else { return false };
         if renamed {
-            self.vm.apic_renamed();
+            self.vm.cpus().set_renamed();
         }
         if let Some(msg) = fx.ipi {
-            deliver(self.vm, &msg, Some(id as usize));
+            deliver(self.vm.cpus(), &msg, Some(id as usize));
         }
         self.timer = fx.timer.or(self.timer);
         true
@@ -284,14 +312,14 @@ impl Vcpu {
 }
 
 /// The VM's APICs as the model's bus sees them.
-struct VmBus<'a>(&'a Vm);
+struct VmBus<'a>(&'a Cpus);
 
 impl Bus for VmBus<'_> {
     fn len(&self) -> usize {
         uapi::VMM_MAX_VCPUS as usize
     }
     fn endpoint(&self, index: usize) -> Option<Endpoint> {
-        let v = self.0.vcpu(index)?;
+        let v = self.0.get(index)?;
         Some(v.lapic.with(|s| s.apic.endpoint()))
     }
 }
@@ -300,10 +328,10 @@ impl Bus for VmBus<'_> {
 /// A message for one physical APIC ID goes straight to the vCPU of that
 /// index (an APIC ID is its vCPU's index unless the guest renamed one);
 /// everything else is resolved over every vCPU. Any thread.
-pub(crate) fn deliver(vm: &Vm, msg: &Message, source: Option<usize>) {
+pub(crate) fn deliver(cpus: &Cpus, msg: &Message, source: Option<usize>) {
     if let (Dest::Physical(id), Kind::Interrupt(irq)) = (msg.dest, msg.kind) {
-        if !msg.is_broadcast(id) && !vm.apic_ids_renamed() {
-            if let Some(v) = vm.vcpu(id as usize) {
+        if !msg.is_broadcast(id) && !cpus.renamed() {
+            if let Some(v) = cpus.get(id as usize) {
                 let ep = v.lapic.with(|s| s.apic.endpoint());
                 if ep.id == id && ep.mode != crate::vlapic::Mode::Disabled {
                     v.raise(irq);
@@ -312,9 +340,9 @@ pub(crate) fn deliver(vm: &Vm, msg: &Message, source: Option<usize>) {
             return;
         }
     }
-    let d = resolve(msg, source, &VmBus(vm));
+    let d = resolve(msg, source, &VmBus(cpus));
     for cpu in d.targets.iter().take_while(|c| *c < uapi::VMM_MAX_VCPUS as usize) {
-        if let Some(v) = vm.vcpu(cpu) {
+        if let Some(v) = cpus.get(cpu) {
             v.raise(d.interrupt);
         }
     }

@@ -11,6 +11,7 @@ use super::guest::Walked;
 use super::intr::ApicPage;
 use super::{Pending, StringElem, VcpuState};
 use crate::backend::{Event, IoExit, VcpuHw};
+use crate::platform::Platform;
 use crate::uapi::{self, exit, reg, ExitData, VmmExit};
 use crate::vm::Vm;
 use crate::x86::{
@@ -101,6 +102,13 @@ impl VcpuState {
             data.gpa = first;
             data.count = count;
             elem = Some(StringElem { gpa: first, addr_size });
+        }
+        let platform = vm.platform();
+        if let Some(v) = Platform::port(platform, io.port, io.size, io.input, data.value) {
+            // An in-kernel device took it: complete it as the sequencer
+            // would have.
+            self.complete_io(vm, io, elem, v)?;
+            return Ok(Outcome::Reenter);
         }
         self.pending = Pending::Io { io, elem };
         let data = data.to_data();

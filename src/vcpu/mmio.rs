@@ -17,7 +17,7 @@
 //! (illumos 13253): every stop is a value the emulator returns, before or
 //! between accesses.
 
-use kernel::prelude::*;
+use kernel::{prelude::*, sync::Arc};
 
 use super::exits::Outcome;
 use super::guest::Phys;
@@ -25,7 +25,9 @@ use super::intr::ApicPage;
 use super::{Pending, VcpuState};
 use crate::backend::{Event, VcpuHw};
 use crate::emul::{self, Bus, DecodeErrorKind, Exception, Insn, Paged, Segment};
+use crate::hw::timer::Ticker;
 use crate::mem::VmMem;
+use crate::platform::Platform;
 use crate::uapi::{self, exit, reg, ExitData, VmmExit};
 use crate::vm::Vm;
 use crate::x86::{insn::Seg, paging::GuestPhys, regs::CR4_VALID};
@@ -104,6 +106,7 @@ enum Stop {
 /// (this vCPU's APIC page), else the sequencer.
 struct MmioBus<'a, 'b> {
     mem: &'a VmMem,
+    platform: &'a Arc<Ticker<Platform>>,
     apic: &'a mut ApicPage<'b>,
     answers: &'a Pieces,
     writes: &'a mut Pieces,
@@ -152,7 +155,7 @@ impl Bus for MmioBus<'_, '_> {
         if !self.is_mmio(gpa) {
             return if self.mem.read(gpa, buf) { Ok(()) } else { Err(Stop::Protection { gpa }) };
         }
-        if self.apic.read(gpa, buf) {
+        if self.apic.read(gpa, buf) || self.platform.mmio_read(gpa, buf) {
             return Ok(());
         }
         for (g, at, n) in Self::pieces(gpa, buf.len()) {
@@ -168,7 +171,7 @@ impl Bus for MmioBus<'_, '_> {
         if !self.is_mmio(gpa) {
             return if self.mem.write(gpa, data) { Ok(()) } else { Err(Stop::Protection { gpa }) };
         }
-        if self.apic.write(gpa, data) {
+        if self.apic.write(gpa, data) || Platform::mmio_write(self.platform, gpa, data) {
             return Ok(());
         }
         if self.writes.len != 0 {
@@ -338,8 +341,13 @@ impl VcpuState {
         let mut r = Ok(emul::Step::Partial);
         for _ in 0..REP_BUDGET {
             r = vm.with_mem(|mem| {
-                let mut bus =
-                    MmioBus { mem, apic: &mut *apic, answers: &m.answers, writes: &mut m.writes };
+                let mut bus = MmioBus {
+                    mem,
+                    platform: vm.platform(),
+                    apic: &mut *apic,
+                    answers: &m.answers,
+                    writes: &mut m.writes,
+                };
                 let mut cpu = EmulCpu(self);
                 let mut paged = Paged::new(&mut bus, &cpu, 52, 0, 0);
                 emul::emulate(&insn, &mut cpu, &mut paged, &cfg)

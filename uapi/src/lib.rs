@@ -33,7 +33,11 @@ use core::mem::{offset_of, size_of};
 /// 3: the in-kernel local APIC; HLT blocks in the kernel unless
 /// `VMM_OPTION_HLT_EXIT` is set, application processors wait for SIPI, and
 /// a VM whose vCPUs all halt with interrupts disabled suspends (`HALT`).
-pub const VMM_API_VERSION: u32 = 3;
+///
+/// 4: the in-kernel platform devices (IOAPIC, PIC, PIT, PM timer, RTC,
+/// HPET) claim their ports and MMIO ranges unless the VM is created without
+/// them; `VMM_VM_IRQ_LINE`.
+pub const VMM_API_VERSION: u32 = 4;
 
 /// ioctl "type" byte shared by all vmm ioctls.
 pub const VMM_IOC_MAGIC: u32 = 0xb6;
@@ -172,11 +176,13 @@ macro_rules! abi_struct {
 mod apic;
 mod memory;
 mod names;
+mod platform;
 mod tables;
 mod vcpu;
 pub use apic::*;
 pub use memory::*;
 pub use names::*;
+pub use platform::*;
 pub use tables::*;
 pub use vcpu::*;
 
@@ -186,6 +192,20 @@ bitflags::bitflags! {
     pub struct CreateFlags: u32 {
         /// Destroy the VM when its last VM fd is closed.
         const DESTROY_ON_CLOSE = 1 << 0;
+        /// No in-kernel PIC: ports 0x20, 0x21, 0xA0, 0xA1, 0x4D0 and 0x4D1
+        /// exit to the sequencer, and ISA lines reach only the IOAPIC.
+        const NO_PIC = 1 << 1;
+        /// No in-kernel PIT: ports 0x40-0x43 and 0x61 exit.
+        const NO_PIT = 1 << 2;
+        /// No in-kernel RTC: ports 0x70 and 0x71 exit.
+        const NO_RTC = 1 << 3;
+        /// No in-kernel HPET: 0xFED00000 is ordinary guest-physical space.
+        const NO_HPET = 1 << 4;
+        /// No in-kernel IOAPIC: 0xFEC00000 is ordinary guest-physical
+        /// space, and ISA lines reach only the PIC.
+        const NO_IOAPIC = 1 << 5;
+        /// No in-kernel PM timer: its port exits.
+        const NO_PM_TIMER = 1 << 6;
     }
 }
 
@@ -365,8 +385,11 @@ abi_struct! {
         pub name: [u8; VMM_NAME_MAX],
         /// [`CreateFlags`].
         pub flags: u32,
+        /// The PM timer's port (4 bytes wide, naturally aligned, outside
+        /// the other devices' ports), or 0 for [`VMM_PM_PORT_DEFAULT`].
+        pub pm_port: u32,
         /// Zero.
-        pub reserved: [u32; 7],
+        pub reserved: [u32; 6],
     }
 }
 
@@ -648,7 +671,7 @@ mod tests {
         assert_eq!(Backend::try_from(1), Ok(Backend::Vmx));
         assert_eq!(Backend::try_from(2), Ok(Backend::Svm));
         assert_eq!(Backend::try_from(0), Err(0));
-        assert_eq!(CreateFlags::from_bits(2), None);
+        assert_eq!(CreateFlags::from_bits(1 << 7), None);
         assert_eq!(VmmCreateVm::default(), VmmCreateVm::ZERO);
     }
 }

@@ -38,6 +38,9 @@ pub const VMM_VM_CREATE_VCPU: u32 = iow::<VmmCreateVcpu>(0x44);
 pub const VMM_VM_SUSPEND: u32 = io(0x45);
 /// Deliver a message-signalled interrupt to the VM's local APICs.
 pub const VMM_VM_MSI: u32 = iow::<VmmMsi>(0x46);
+/// Raise, lower or pulse an ISA IRQ or IOAPIC pin; set an ISA line's
+/// trigger mode.
+pub const VMM_VM_IRQ_LINE: u32 = iow::<VmmIrqLine>(0x47);
 
 // --- ioctl numbers: vCPU fd -----------------------------------------------
 
@@ -106,6 +109,7 @@ pub const STRUCTS: &[StructLayout] = &[
     VmmOption::LAYOUT,
     VmmEvent::LAYOUT,
     VmmMsi::LAYOUT,
+    VmmIrqLine::LAYOUT,
     VmmApicState::LAYOUT,
     VmmRunState::LAYOUT,
 ];
@@ -126,6 +130,7 @@ pub const IOCTLS: &[(&str, u32)] = &[
     ("VMM_VM_CREATE_VCPU", VMM_VM_CREATE_VCPU),
     ("VMM_VM_SUSPEND", VMM_VM_SUSPEND),
     ("VMM_VM_MSI", VMM_VM_MSI),
+    ("VMM_VM_IRQ_LINE", VMM_VM_IRQ_LINE),
     ("VMM_VCPU_RUN", VMM_VCPU_RUN),
     ("VMM_VCPU_GET_REGS", VMM_VCPU_GET_REGS),
     ("VMM_VCPU_SET_REGS", VMM_VCPU_SET_REGS),
@@ -152,6 +157,22 @@ pub const CONSTANTS: &[(&str, u64)] = &[
     ("VMM_BACKEND_VMX", Backend::Vmx as u64),
     ("VMM_BACKEND_SVM", Backend::Svm as u64),
     ("VMM_CREATE_DESTROY_ON_CLOSE", CreateFlags::DESTROY_ON_CLOSE.bits() as u64),
+    ("VMM_CREATE_NO_PIC", CreateFlags::NO_PIC.bits() as u64),
+    ("VMM_CREATE_NO_PIT", CreateFlags::NO_PIT.bits() as u64),
+    ("VMM_CREATE_NO_RTC", CreateFlags::NO_RTC.bits() as u64),
+    ("VMM_CREATE_NO_HPET", CreateFlags::NO_HPET.bits() as u64),
+    ("VMM_CREATE_NO_IOAPIC", CreateFlags::NO_IOAPIC.bits() as u64),
+    ("VMM_CREATE_NO_PM_TIMER", CreateFlags::NO_PM_TIMER.bits() as u64),
+    ("VMM_PM_PORT_DEFAULT", VMM_PM_PORT_DEFAULT as u64),
+    ("VMM_IRQ_ISA", VMM_IRQ_ISA as u64),
+    ("VMM_IRQ_IOAPIC", VMM_IRQ_IOAPIC as u64),
+    ("VMM_LINE_DEASSERT", VMM_LINE_DEASSERT as u64),
+    ("VMM_LINE_ASSERT", VMM_LINE_ASSERT as u64),
+    ("VMM_LINE_PULSE", VMM_LINE_PULSE as u64),
+    ("VMM_LINE_SET_EDGE", VMM_LINE_SET_EDGE as u64),
+    ("VMM_LINE_SET_LEVEL", VMM_LINE_SET_LEVEL as u64),
+    ("VMM_ISA_IRQS", VMM_ISA_IRQS as u64),
+    ("VMM_IOAPIC_PINS", VMM_IOAPIC_PINS as u64),
     ("VMM_MAX_SEGMENTS", VMM_MAX_SEGMENTS as u64),
     ("VMM_MAX_MAPPINGS", VMM_MAX_MAPPINGS as u64),
     ("VMM_MAX_VM_MEMORY", VMM_MAX_VM_MEMORY),

@@ -238,6 +238,13 @@ impl<A: Accel> Vlapic<A> {
         self.latched
     }
 
+    /// Whether the 8259 has an interrupt for this vCPU: an ExtINT message
+    /// is latched, or a LINT pin with an unmasked ExtINT entry is asserted.
+    /// [`Vlapic::take_events`] hands it over as `extint`.
+    pub fn extint_pending(&self) -> bool {
+        self.latched.extint || self.extint_asserted()
+    }
+
     /// The IRR, ISR and TMR, after syncing with the hooks.
     pub fn vectors(&mut self) -> (Bits256, Bits256, Bits256) {
         self.sync();

@@ -121,8 +121,17 @@ impl Vmm {
 
     /// `VMM_CREATE_VM`: creates VM `name` and returns a VM fd for it.
     pub fn create_vm(&self, name: &str, flags: CreateFlags) -> io::Result<VmFd> {
-        let mut arg =
-            VmmCreateVm { name: name_buf(name)?, flags: flags.bits(), ..VmmCreateVm::ZERO };
+        self.create_vm_pm(name, flags, 0)
+    }
+
+    /// `VMM_CREATE_VM` with the PM timer at `pm_port` (0: the default).
+    pub fn create_vm_pm(&self, name: &str, flags: CreateFlags, pm_port: u32) -> io::Result<VmFd> {
+        let mut arg = VmmCreateVm {
+            name: name_buf(name)?,
+            flags: flags.bits(),
+            pm_port,
+            ..VmmCreateVm::ZERO
+        };
         let fd = sys::ioctl_ptr(self.as_fd(), VMM_CREATE_VM, &mut arg)?;
         Ok(VmFd { fd: sys::adopt_fd(fd) })
     }
@@ -266,6 +275,13 @@ impl VmFd {
     pub fn msi(&self, address: u64, data: u32) -> io::Result<()> {
         let mut a = VmmMsi { address, data, flags: 0 };
         sys::ioctl_ptr(self.as_fd(), VMM_VM_MSI, &mut a).map(drop)
+    }
+
+    /// `VMM_VM_IRQ_LINE`: `op` (`VMM_LINE_*`) on ISA IRQ `line`
+    /// (`kind` `VMM_IRQ_ISA`) or IOAPIC pin `line` (`VMM_IRQ_IOAPIC`).
+    pub fn irq_line(&self, kind: u32, line: u32, op: u32) -> io::Result<()> {
+        let mut a = VmmIrqLine { kind, line, op, flags: 0 };
+        sys::ioctl_ptr(self.as_fd(), VMM_VM_IRQ_LINE, &mut a).map(drop)
     }
 }
 
