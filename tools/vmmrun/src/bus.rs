@@ -5,7 +5,7 @@
 //!
 //! | ports | device |
 //! |---|---|
-//! | `0x3f8`-`0x3ff` | a 16550 ([`Serial`]); bytes sent go to the output |
+//! | `0x3f8`-`0x3ff` | a 16550 ([`Serial`]) on ISA IRQ 4; bytes sent go to the output |
 //! | `0x501` | exit port: an OUT of any width ends vmmrun with status `value & 0xff` |
 //! | anything else | nothing: IN reads all ones, OUT is dropped |
 //!
@@ -23,6 +23,8 @@ use crate::uart::{self, Serial};
 
 /// COM1's base port.
 pub const COM1: u32 = 0x3f8;
+/// COM1's ISA IRQ.
+pub const COM1_IRQ: u32 = 4;
 /// The exit port (QEMU's `isa-debug-exit` default address).
 pub const EXIT_PORT: u32 = 0x501;
 
@@ -97,7 +99,13 @@ impl<W: Write> Bus<W> {
         }
     }
 
-    /// Unmapped ports accessed so far.
+    /// COM1's interrupt line (ISA IRQ [`COM1_IRQ`]): its new level, if it
+    /// changed since the last call.
+    pub fn irq_change(&mut self) -> Option<bool> {
+        self.com1.irq_change()
+    }
+
+    /// Ports without a device that the guest touched.
     pub fn unmapped(&self) -> impl Iterator<Item = u32> + '_ {
         self.unmapped.iter().copied()
     }

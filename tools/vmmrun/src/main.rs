@@ -71,7 +71,8 @@ fn vmmrun(a: &args::Args) -> Result<Outcome, String> {
             eprintln!("vmmrun: MMIO {:#x}-{:#x}: {name}", range.start, range.end - 1);
         }
     }
-    let outcome = run::run(&vcpu, &mut bus, &mut mmio, a.max_exits, a.verbose);
+    let v = run::VmVcpu { vm: &vm, vcpu: &vcpu };
+    let outcome = run::run(&v, &mut bus, &mut mmio, a.max_exits, a.verbose);
     if a.verbose {
         let ports: Vec<String> = bus.unmapped().map(|p| format!("{p:#x}")).collect();
         if !ports.is_empty() {

@@ -20,23 +20,40 @@ use std::io::{self, Write};
 
 use libvmm::uapi::{
     VmmEntry, VmmExit, VmmExitSuspended, VMM_ACCESS_EXEC, VMM_ACCESS_READ, VMM_ACCESS_WRITE,
-    VMM_ENTRY_COMPLETE, VMM_ENTRY_INJECT_GP, VMM_PAGING_PROTECTION, VMM_PAGING_UNMAPPED,
-    VMM_SUSPEND_HALT, VMM_SUSPEND_TRIPLE_FAULT, VMM_SUSPEND_USER,
+    VMM_ENTRY_COMPLETE, VMM_ENTRY_INJECT_GP, VMM_IRQ_ISA, VMM_LINE_ASSERT, VMM_LINE_DEASSERT,
+    VMM_PAGING_PROTECTION, VMM_PAGING_UNMAPPED, VMM_SUSPEND_HALT, VMM_SUSPEND_TRIPLE_FAULT,
+    VMM_SUSPEND_USER,
 };
-use libvmm::{Exit, VcpuFd};
+use libvmm::{Exit, VcpuFd, VmFd};
 
-use crate::bus::{Bus, IoAction};
+use crate::bus::{Bus, IoAction, COM1_IRQ};
 use crate::mmio::MmioBus;
 
-/// What the loop needs of a vCPU (a trait so tests can script exits).
+/// What the loop needs of a vCPU and its VM (a trait so tests can script
+/// exits).
 pub trait Vcpu {
     /// `VMM_VCPU_RUN` with `entry`.
     fn run_entry(&self, entry: VmmEntry) -> io::Result<VmmExit>;
+    /// Sets ISA IRQ `irq`'s level (`VMM_VM_IRQ_LINE`).
+    fn set_isa_irq(&self, irq: u32, level: bool) -> io::Result<()>;
 }
 
-impl Vcpu for VcpuFd {
+/// The vCPU the loop runs and the VM whose interrupt lines it drives.
+pub struct VmVcpu<'a> {
+    /// The VM.
+    pub vm: &'a VmFd,
+    /// The vCPU.
+    pub vcpu: &'a VcpuFd,
+}
+
+impl Vcpu for VmVcpu<'_> {
     fn run_entry(&self, entry: VmmEntry) -> io::Result<VmmExit> {
-        VcpuFd::run_entry(self, entry)
+        self.vcpu.run_entry(entry)
+    }
+
+    fn set_isa_irq(&self, irq: u32, level: bool) -> io::Result<()> {
+        let op = if level { VMM_LINE_ASSERT } else { VMM_LINE_DEASSERT };
+        self.vm.irq_line(VMM_IRQ_ISA, irq, op)
     }
 }
 
@@ -193,7 +210,14 @@ pub fn run<W: Write>(
         let rip = raw.rip;
         entry = match Exit::decode(&raw) {
             Exit::Inout(io) => match bus.io(&io) {
-                IoAction::Complete(v) => complete(v),
+                IoAction::Complete(v) => {
+                    if let Some(level) = bus.irq_change() {
+                        if let Err(e) = vcpu.set_isa_irq(COM1_IRQ, level) {
+                            return Outcome::Failed(e);
+                        }
+                    }
+                    complete(v)
+                }
                 IoAction::Exit(status) => return Outcome::ExitPort(status),
             },
             Exit::Rdmsr(msr) => {
@@ -261,11 +285,16 @@ mod tests {
     struct Script {
         results: RefCell<VecDeque<io::Result<VmmExit>>>,
         entries: RefCell<Vec<VmmEntry>>,
+        irqs: RefCell<Vec<(u32, bool)>>,
     }
 
     impl Script {
         fn new(results: Vec<io::Result<VmmExit>>) -> Self {
-            Self { results: RefCell::new(results.into()), entries: RefCell::new(Vec::new()) }
+            Self {
+                results: RefCell::new(results.into()),
+                entries: RefCell::new(Vec::new()),
+                irqs: RefCell::new(Vec::new()),
+            }
         }
         fn cmds(&self) -> Vec<(u32, u64)> {
             self.entries.borrow().iter().map(|e| (e.cmd, e.value)).collect()
@@ -277,6 +306,28 @@ mod tests {
             self.entries.borrow_mut().push(entry);
             self.results.borrow_mut().pop_front().expect("the loop ran past the script")
         }
+        fn set_isa_irq(&self, irq: u32, level: bool) -> io::Result<()> {
+            self.irqs.borrow_mut().push((irq, level));
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn com1_interrupt_line_follows_the_uart() {
+        // OUT2 and ETBEI: THRE is pending, IRQ 4 goes up; reading IIR
+        // clears it and the line goes down; a byte sent raises it again.
+        let v = Script::new(vec![
+            outb(0x3fc, 0x08),
+            outb(0x3f9, 0x02),
+            inb(0x3fa),
+            outb(0x3f8, b'k'),
+            outb(0x501, 0),
+        ]);
+        let mut bus = Bus::new(Vec::new(), false);
+        let o = run(&v, &mut bus, &mut MmioBus::new(), None, false);
+        assert!(matches!(o, Outcome::ExitPort(0)), "{o:?}");
+        assert_eq!(*v.irqs.borrow(), [(4, true), (4, false), (4, true)]);
+        assert_eq!(bus.output(), b"k");
     }
 
     fn raw(reason: u32, data: [u64; 8]) -> io::Result<VmmExit> {

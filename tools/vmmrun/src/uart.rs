@@ -12,8 +12,15 @@
 //! every THR write is a byte out. Nothing is ever received, except in
 //! loopback mode (MCR bit 4), where a THR write lands in RBR instead of
 //! going out and MSR mirrors MCR's outputs, as drivers probing the chip
-//! expect. No interrupt is ever pending: IIR reads 0x01 (0xc1 once FCR has
-//! enabled the FIFOs).
+//! expect.
+//!
+//! Two interrupts exist, as a driver needs them: received data available
+//! (a looped-back byte, IER bit 0) and transmitter holding register empty
+//! (IER bit 1). The THRE interrupt is raised when the guest enables it with
+//! THR empty and after every THR write (the byte leaves at once); reading
+//! IIR while it is the reason clears it. The interrupt output reaches the
+//! bus only with MCR OUT2 set and outside loopback, as on a PC, where OUT2
+//! gates the UART's IRQ line ([`Uart::irq`]).
 //!
 //! [`Serial`] wires the model to an output; the port bus ([`crate::bus`])
 //! puts one at COM1, and `--uart-mmio ADDR` puts another on the MMIO bus
@@ -53,6 +60,16 @@ const LSR_DR: u8 = 1 << 0;
 const LSR_THRE: u8 = 1 << 5;
 const LSR_TEMT: u8 = 1 << 6;
 const IIR_NO_INT: u8 = 0x01;
+/// IIR: transmitter holding register empty.
+const IIR_THRE: u8 = 0x02;
+/// IIR: received data available.
+const IIR_RDA: u8 = 0x04;
+/// IER: received data available interrupt.
+const IER_RDA: u8 = 1 << 0;
+/// IER: THR empty interrupt.
+const IER_THRE: u8 = 1 << 1;
+/// MCR OUT2: gates the interrupt output onto the bus on a PC.
+const MCR_OUT2: u8 = 1 << 3;
 const IIR_FIFO: u8 = 0xc0;
 const FCR_FIFO_ENABLE: u8 = 1 << 0;
 /// IER bits a 16550 implements.
@@ -72,6 +89,9 @@ pub struct Uart {
     fifo: bool,
     /// A byte looped back in loopback mode, not yet read.
     rbr: Option<u8>,
+    /// The THR-empty interrupt is latched (cleared by reading IIR while it
+    /// is the reason).
+    thre: bool,
 }
 
 impl Uart {
@@ -88,6 +108,24 @@ impl Uart {
         self.mcr & MCR_LOOP != 0
     }
 
+    /// The pending interrupt's IIR code, highest priority first.
+    fn pending(&self) -> Option<u8> {
+        if self.ier & IER_RDA != 0 && self.rbr.is_some() {
+            Some(IIR_RDA)
+        } else if self.ier & IER_THRE != 0 && self.thre {
+            Some(IIR_THRE)
+        } else {
+            None
+        }
+    }
+
+    /// The level of the interrupt line on the bus: an interrupt is pending
+    /// and OUT2 lets it out (never in loopback, where OUT2 is looped back
+    /// to MSR instead).
+    pub fn irq(&self) -> bool {
+        self.pending().is_some() && self.mcr & MCR_OUT2 != 0 && !self.loopback()
+    }
+
     /// Reads the register at offset `reg` (0-7).
     pub fn read(&mut self, reg: u8) -> u8 {
         match reg {
@@ -95,7 +133,13 @@ impl Uart {
             off::DATA => self.rbr.take().unwrap_or(0),
             off::IER if self.dlab() => self.dlm,
             off::IER => self.ier,
-            off::IIR_FCR => IIR_NO_INT | if self.fifo { IIR_FIFO } else { 0 },
+            off::IIR_FCR => {
+                let id = self.pending();
+                if id == Some(IIR_THRE) {
+                    self.thre = false;
+                }
+                id.unwrap_or(IIR_NO_INT) | if self.fifo { IIR_FIFO } else { 0 }
+            }
             off::LCR => self.lcr,
             off::MCR => self.mcr,
             off::LSR => LSR_THRE | LSR_TEMT | if self.rbr.is_some() { LSR_DR } else { 0 },
@@ -115,10 +159,23 @@ impl Uart {
     pub fn write(&mut self, reg: u8, value: u8) -> Option<u8> {
         match reg {
             off::DATA if self.dlab() => self.dll = value,
-            off::DATA if self.loopback() => self.rbr = Some(value),
-            off::DATA => return Some(value),
+            off::DATA => {
+                // The byte leaves at once: THR is empty again.
+                self.thre = true;
+                if self.loopback() {
+                    self.rbr = Some(value);
+                } else {
+                    return Some(value);
+                }
+            }
             off::IER if self.dlab() => self.dlm = value,
-            off::IER => self.ier = value & IER_MASK,
+            off::IER => {
+                // Enabling the THRE interrupt with THR empty raises it.
+                if value & IER_THRE != 0 && self.ier & IER_THRE == 0 {
+                    self.thre = true;
+                }
+                self.ier = value & IER_MASK;
+            }
             off::IIR_FCR => self.fifo = value & FCR_FIFO_ENABLE != 0,
             off::LCR => self.lcr = value,
             off::MCR => self.mcr = value & MCR_MASK,
@@ -136,12 +193,20 @@ impl Uart {
 pub struct Serial<W: Write> {
     uart: Uart,
     out: W,
+    /// The interrupt line's level as last reported ([`Serial::irq_change`]).
+    irq: bool,
 }
 
 impl<W: Write> Serial<W> {
     /// A UART after reset, transmitting to `out`.
     pub fn new(out: W) -> Self {
-        Self { uart: Uart::new(), out }
+        Self { uart: Uart::new(), out, irq: false }
+    }
+
+    /// The interrupt line's new level, if it changed since the last call.
+    pub fn irq_change(&mut self) -> Option<bool> {
+        let now = self.uart.irq();
+        (now != core::mem::replace(&mut self.irq, now)).then_some(now)
     }
 
     /// Reads the register at offset `reg` (0-7).
@@ -205,14 +270,68 @@ mod tests {
     }
 
     #[test]
-    fn no_interrupt_is_ever_pending() {
+    fn no_interrupt_without_ier() {
         let mut u = Uart::new();
-        u.write(off::IER, 0x0f);
         assert_eq!(u.read(off::IIR_FCR), 0x01);
         u.write(off::IIR_FCR, 0x07); // enable and clear FIFOs
         assert_eq!(u.read(off::IIR_FCR), 0xc1);
+        u.write(off::DATA, b'x');
+        assert_eq!(u.read(off::IIR_FCR), 0xc1, "THRE latched but not enabled");
         u.write(off::IIR_FCR, 0x00);
         assert_eq!(u.read(off::IIR_FCR), 0x01);
+    }
+
+    #[test]
+    fn thre_interrupt_as_a_16550_raises_and_clears_it() {
+        let mut u = Uart::new();
+        u.write(off::MCR, MCR_OUT2);
+        assert!(!u.irq());
+        // Enabling ETBEI with THR empty raises it at once.
+        u.write(off::IER, IER_THRE);
+        assert!(u.irq());
+        // Reading IIR names it and clears it.
+        assert_eq!(u.read(off::IIR_FCR), IIR_THRE);
+        assert!(!u.irq());
+        assert_eq!(u.read(off::IIR_FCR), IIR_NO_INT);
+        // Each byte sent empties THR again.
+        assert_eq!(u.write(off::DATA, b'a'), Some(b'a'));
+        assert!(u.irq());
+        // Disabling and enabling again raises it again.
+        u.write(off::IER, 0);
+        assert!(!u.irq());
+        u.write(off::IER, IER_THRE);
+        assert!(u.irq());
+        // OUT2 gates the line, not the interrupt.
+        u.write(off::MCR, 0);
+        assert!(!u.irq());
+        assert_eq!(u.read(off::IIR_FCR), IIR_THRE);
+    }
+
+    #[test]
+    fn received_data_interrupt_goes_first_and_loopback_keeps_the_line_down() {
+        let mut u = Uart::new();
+        u.write(off::MCR, MCR_LOOP | MCR_OUT2);
+        u.write(off::IER, IER_RDA | IER_THRE);
+        u.write(off::DATA, 0x42);
+        assert_eq!(u.read(off::IIR_FCR), IIR_RDA, "RDA has priority over THRE");
+        assert!(!u.irq(), "loopback disconnects the line");
+        assert_eq!(u.read(off::DATA), 0x42);
+        assert_eq!(u.read(off::IIR_FCR), IIR_THRE);
+    }
+
+    #[test]
+    fn serial_reports_each_line_change_once() {
+        let mut s = Serial::new(Vec::new());
+        assert_eq!(s.irq_change(), None);
+        s.write_reg(off::MCR, MCR_OUT2);
+        s.write_reg(off::IER, IER_THRE);
+        assert_eq!(s.irq_change(), Some(true));
+        assert_eq!(s.irq_change(), None);
+        s.read_reg(off::IIR_FCR);
+        assert_eq!(s.irq_change(), Some(false));
+        s.write_reg(off::DATA, b'z');
+        assert_eq!(s.irq_change(), Some(true));
+        assert_eq!(s.output(), b"z");
     }
 
     #[test]
