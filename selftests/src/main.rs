@@ -127,6 +127,15 @@ const TESTS: &[Test] = tests![
     apic_mp::apic_ipi_modes_x2apic,
     apic_mixed::apic_x2apic_mixed,
     apic_state::apic_state_save_restore,
+    platform::platform_pit_through_pic,
+    platform::platform_pit_through_ioapic,
+    platform_lines::platform_ioapic_lines,
+    platform_pic::platform_pic_behaviour,
+    platform_clock::platform_rtc_cmos,
+    platform_clock::platform_pm_timer,
+    platform_hpet::platform_hpet,
+    platform_bad::platform_bad_input,
+    platform_random::platform_random_io,
     vmx::vmx_controls_are_negotiated_and_logged,
     vmx::unrestricted_guest_runs_real_and_unpaged_modes,
     vmx::bad_guest_state_is_a_vmx_exit,
@@ -145,10 +154,26 @@ const TESTS: &[Test] = tests![
 ];
 
 fn main() -> ExitCode {
-    let only: Vec<String> = std::env::args().skip(1).collect();
-    let selected: Vec<&Test> =
-        TESTS.iter().filter(|t| only.is_empty() || only.iter().any(|o| o == t.name)).collect();
-    let owned: Vec<Test> = selected.iter().map(|t| Test { name: t.name, run: t.run }).collect();
+    // `NAME` runs a test, `NAME*N` runs it N times (for a flaky one);
+    // no argument runs them all.
+    let only: Vec<(String, usize)> = std::env::args()
+        .skip(1)
+        .map(|a| match a.split_once('*') {
+            Some((n, k)) => (n.to_string(), k.parse().unwrap_or(1)),
+            None => (a, 1),
+        })
+        .collect();
+    let owned: Vec<Test> = TESTS
+        .iter()
+        .flat_map(|t| {
+            let times = if only.is_empty() {
+                1
+            } else {
+                only.iter().filter(|(o, _)| o == t.name).map(|(_, k)| k).sum()
+            };
+            (0..times).map(|_| Test { name: t.name, run: t.run })
+        })
+        .collect();
     let failed = tap::run(&owned, &mut std::io::stdout());
     if failed == 0 {
         ExitCode::SUCCESS

@@ -54,7 +54,7 @@ impl Vcpu {
         let now = st.guest_tsc();
         let cr8 = st.hw.tpr();
         let changed_cr8 = cr8 != st.tpr_seen;
-        let (fx, ev, exception, wfs) = self.lapic.with(|s| {
+        let (fx, ev, exception, wfs, extint_msg) = self.lapic.with(|s| {
             if changed_cr8 {
                 s.apic.set_tpr(cr8);
             }
@@ -63,10 +63,13 @@ impl Vcpu {
             } else {
                 Effects::NONE
             };
+            // An ExtINT message stays pending until the PIC is asked for
+            // its vector; `take_events` hands it over once.
+            let extint_msg = s.apic.latched().extint;
             let ev = s.apic.take_events();
             let wfs = s.apic.activity() == Activity::WaitForSipi;
             let exception = if wfs { None } else { s.exception.take() };
-            (fx, ev, exception, wfs)
+            (fx, ev, exception, wfs, extint_msg)
         });
         self.effects(vm, st, fx);
         self.effects(vm, st, ev.effects);
@@ -110,6 +113,11 @@ impl Vcpu {
                 }
             } else {
                 extint_held = true;
+                if extint_msg {
+                    // Latched again for the entry that can take it (a
+                    // LINT0 level is read again anyway).
+                    let _ = self.lapic.with(|s| s.apic.deliver(Interrupt::ExtInt));
+                }
             }
         }
         let (injected, more, tpr, held) = self.lapic.with(|s| {
@@ -296,6 +304,9 @@ impl<'a> ApicPage<'a> {
         }
         if let Some(msg) = fx.ipi {
             deliver(self.vm.cpus(), &msg, Some(id as usize));
+        }
+        if let Some(vector) = fx.eoi {
+            self.vm.platform().eoi(vector);
         }
         self.timer = fx.timer.or(self.timer);
         true
