@@ -268,6 +268,10 @@ impl Vm {
                 let l: uapi::VmmIrqLine = UserArg(arg).read()?;
                 Platform::irq_line(&self.platform, &l).map(|()| 0)
             }
+            uapi::VMM_VM_GET_DEVICE => self.platform.get_state(UserArg(arg)).map(|()| 0),
+            uapi::VMM_VM_SET_DEVICE => {
+                Platform::set_state(&self.platform, UserArg(arg)).map(|()| 0)
+            }
             _ => Err(ENOTTY),
         }
     }

@@ -523,8 +523,144 @@ struct vmm_run_state {
 	__u64 reserved[3];	/* zero */
 };
 
+/*
+ * VMM_VM_GET_DEVICE / VMM_VM_SET_DEVICE: one platform device's state. Each
+ * state struct mirrors the device model's snapshot; version is the model's
+ * snapshot version. Times are ns of the host's CLOCK_MONOTONIC (absolute:
+ * a state restores on the host boot that took it).
+ */
+#define VMM_DEVICE_IOAPIC	1	/* struct vmm_ioapic_state */
+#define VMM_DEVICE_PIC		2	/* struct vmm_pic_state */
+#define VMM_DEVICE_PIT		3	/* struct vmm_pit_state */
+#define VMM_DEVICE_PM_TIMER	4	/* struct vmm_pm_timer_state */
+#define VMM_DEVICE_RTC		5	/* struct vmm_rtc_state */
+#define VMM_DEVICE_HPET		6	/* struct vmm_hpet_state */
+#define VMM_IOAPIC_STATE_VERSION	1
+#define VMM_PIC_STATE_VERSION		1
+#define VMM_PIT_STATE_VERSION		1
+#define VMM_PM_TIMER_STATE_VERSION	1
+#define VMM_RTC_STATE_VERSION		1
+#define VMM_HPET_STATE_VERSION		1
+#define VMM_HPET_TIMERS		8
+#define VMM_CMOS_SIZE		128
+
+struct vmm_device_state {
+	__u32 device;		/* VMM_DEVICE_* */
+	__u32 size;		/* bytes at data: the device's state struct */
+	__u32 flags;		/* zero */
+	__u32 reserved;		/* zero */
+	__u64 data;		/* user address of the state struct */
+};
+
+struct vmm_ioapic_state {
+	__u32 version;		/* VMM_IOAPIC_STATE_VERSION */
+	__u32 id;		/* IOAPICID bits 27:24 */
+	__u32 ioregsel;
+	__u32 lines;		/* input levels, bit n for pin n */
+	__u64 rte[VMM_IOAPIC_PINS];	/* as the guest reads them */
+};
+
+/* One 8259; flags are 0 or 1. */
+struct vmm_pic_chip_state {
+	__u32 irr;
+	__u32 isr;
+	__u32 imr;
+	__u32 lines;		/* input levels */
+	__u32 elcr;		/* bit set: level-triggered */
+	__u32 lowest_priority;	/* 0-7 */
+	__u32 vector_base;	/* ICW2, bits 2:0 clear */
+	__u32 init;		/* 0 reset, 1 ready, 2-4 waiting for ICW2-4 */
+	__u32 icw1;		/* IC4 bit 0, SNGL bit 1 */
+	__u32 read_isr;		/* reads return the ISR (1) or IRR (0) */
+	__u32 poll;
+	__u32 special_mask;
+	__u32 auto_eoi;
+	__u32 rotate_on_aeoi;
+	__u32 sfnm;
+	__u32 reserved;		/* zero */
+};
+
+struct vmm_pic_state {
+	__u32 version;		/* VMM_PIC_STATE_VERSION */
+	__u32 reserved;		/* zero */
+	struct vmm_pic_chip_state master;
+	struct vmm_pic_chip_state slave;
+};
+
+/* One 8254 counter; flags are 0 or 1; times are PIT clock edges. */
+struct vmm_pit_counter_state {
+	__u32 control;		/* control word bits 5:0 */
+	__u32 count_register;
+	__u32 has_count;
+	__u32 write_lsb;	/* LSB awaiting its MSB, or 0x100 */
+	__u32 read_msb;
+	__u32 latched_count;	/* or 0x10000 */
+	__u32 latched_status;	/* or 0x100 */
+	__u32 null_count;
+	__u32 gate;
+	__u32 count;		/* count of the current cycle, 0 when idle */
+	__u32 phase;		/* mode 3: the cycle's starting phase */
+	__u32 run;		/* 0 idle, 1 counting, 2 paused by the gate */
+	__u32 strobed;
+	__u32 load_low_half;
+	__u32 load_cycle_end;
+	__u32 reserved;		/* zero */
+	__u64 run_value;	/* idle: CE; counting: start edge; paused: edges */
+	__u64 paused_since;	/* paused: last edge before the gate fell */
+	__u64 load_at;		/* edge the count register loads at, or 0 */
+};
+
+struct vmm_pit_state {
+	__u32 version;		/* VMM_PIT_STATE_VERSION */
+	__u32 speaker;		/* port 0x61 bit 1 */
+	__u64 taken_at;		/* ns */
+	__u64 irq_next;		/* edge of counter 0's next OUT rise, or 0 */
+	__u64 deadline;		/* ns the host timer fires for it, or 0 */
+	struct vmm_pit_counter_state counters[3];
+};
+
+struct vmm_pm_timer_state {
+	__u32 version;		/* VMM_PM_TIMER_STATE_VERSION */
+	__u32 width;		/* 24 or 32 */
+	__u64 origin;		/* ns */
+	__u32 count;		/* the count at origin */
+	__u32 reserved;		/* zero */
+};
+
+struct vmm_rtc_state {
+	__u32 version;		/* VMM_RTC_STATE_VERSION */
+	__u32 index;		/* port 0x70 bits 6:0 */
+	__u64 synced;		/* ns up to which updates were applied */
+	__u64 divider_age;	/* ns */
+	__u64 secs;		/* clock 0: seconds since 1970, else 0 */
+	__u32 nmi_disabled;	/* port 0x70 bit 7 */
+	__u32 reg_a;		/* without UIP */
+	__u32 reg_b;
+	__u32 flags;		/* register C's PF, AF, UF */
+	__u32 alarm[3];		/* seconds, minutes, hours */
+	__u32 clock;		/* 0 counting secs, 1 holding held */
+	__u8 held[8];		/* clock 1: the time bytes, else 0 */
+	__u8 cmos[VMM_CMOS_SIZE];	/* clock registers' slots 0 */
+};
+
+struct vmm_hpet_state {
+	__u32 version;		/* VMM_HPET_STATE_VERSION */
+	__u32 reserved;		/* zero */
+	__u64 config;		/* GEN_CONF */
+	__u64 status;		/* GINTR_STA */
+	__u64 counter;		/* at base_ns if running, else its value */
+	__u64 base_ns;		/* 0 if halted */
+	__u64 checked;		/* count up to which matches were worked out */
+	__u64 timer_conf[VMM_HPET_TIMERS];
+	__u64 timer_comparator[VMM_HPET_TIMERS];
+	__u64 timer_period[VMM_HPET_TIMERS];
+	__u64 timer_fsb[VMM_HPET_TIMERS];
+};
+
 #define VMM_VM_MSI		_IOW(VMM_IOC_MAGIC, 0x46, struct vmm_msi)
 #define VMM_VM_IRQ_LINE		_IOW(VMM_IOC_MAGIC, 0x47, struct vmm_irq_line)
+#define VMM_VM_GET_DEVICE	_IOWR(VMM_IOC_MAGIC, 0x48, struct vmm_device_state)
+#define VMM_VM_SET_DEVICE	_IOW(VMM_IOC_MAGIC, 0x49, struct vmm_device_state)
 #define VMM_VCPU_GET_OPTION	_IOWR(VMM_IOC_MAGIC, 0x88, struct vmm_option)
 #define VMM_VCPU_SET_OPTION	_IOW(VMM_IOC_MAGIC, 0x89, struct vmm_option)
 #define VMM_VCPU_EVENT		_IOW(VMM_IOC_MAGIC, 0x8a, struct vmm_event)

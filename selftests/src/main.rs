@@ -136,6 +136,7 @@ const TESTS: &[Test] = tests![
     platform_hpet::platform_hpet,
     platform_bad::platform_bad_input,
     platform_random::platform_random_io,
+    platform_state::platform_device_state,
     vmx::vmx_controls_are_negotiated_and_logged,
     vmx::unrestricted_guest_runs_real_and_unpaged_modes,
     vmx::bad_guest_state_is_a_vmx_exit,

@@ -52,6 +52,15 @@ plain_abi!(
     VmmApicState,
     VmmRunState,
     VmmIrqLine,
+    VmmDeviceState,
+    VmmIoapicState,
+    VmmPicChipState,
+    VmmPicState,
+    VmmPitCounterState,
+    VmmPitState,
+    VmmPmTimerState,
+    VmmRtcState,
+    VmmHpetState,
 );
 
 /// An ioctl's user-space argument address.

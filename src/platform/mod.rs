@@ -57,6 +57,7 @@ use crate::vdev::{
 use crate::vm::Cpus;
 
 mod ports;
+mod state;
 
 /// Where the IOAPIC's registers are.
 pub(crate) const IOAPIC_BASE: u64 = 0xfec0_0000;

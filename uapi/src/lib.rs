@@ -36,7 +36,8 @@ use core::mem::{offset_of, size_of};
 ///
 /// 4: the in-kernel platform devices (IOAPIC, PIC, PIT, PM timer, RTC,
 /// HPET) claim their ports and MMIO ranges unless the VM is created without
-/// them; `VMM_VM_IRQ_LINE`.
+/// them; `VMM_VM_IRQ_LINE`. `VMM_VM_GET_DEVICE` and `VMM_VM_SET_DEVICE`
+/// save and restore each device's state.
 pub const VMM_API_VERSION: u32 = 4;
 
 /// ioctl "type" byte shared by all vmm ioctls.
@@ -174,12 +175,14 @@ macro_rules! abi_struct {
 }
 
 mod apic;
+mod devstate;
 mod memory;
 mod names;
 mod platform;
 mod tables;
 mod vcpu;
 pub use apic::*;
+pub use devstate::*;
 pub use memory::*;
 pub use names::*;
 pub use platform::*;

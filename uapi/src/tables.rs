@@ -41,6 +41,10 @@ pub const VMM_VM_MSI: u32 = iow::<VmmMsi>(0x46);
 /// Raise, lower or pulse an ISA IRQ or IOAPIC pin; set an ISA line's
 /// trigger mode.
 pub const VMM_VM_IRQ_LINE: u32 = iow::<VmmIrqLine>(0x47);
+/// Read one platform device's state.
+pub const VMM_VM_GET_DEVICE: u32 = iowr::<VmmDeviceState>(0x48);
+/// Replace one platform device's state.
+pub const VMM_VM_SET_DEVICE: u32 = iow::<VmmDeviceState>(0x49);
 
 // --- ioctl numbers: vCPU fd -----------------------------------------------
 
@@ -112,6 +116,15 @@ pub const STRUCTS: &[StructLayout] = &[
     VmmIrqLine::LAYOUT,
     VmmApicState::LAYOUT,
     VmmRunState::LAYOUT,
+    VmmDeviceState::LAYOUT,
+    VmmIoapicState::LAYOUT,
+    VmmPicChipState::LAYOUT,
+    VmmPicState::LAYOUT,
+    VmmPitCounterState::LAYOUT,
+    VmmPitState::LAYOUT,
+    VmmPmTimerState::LAYOUT,
+    VmmRtcState::LAYOUT,
+    VmmHpetState::LAYOUT,
 ];
 
 /// Every ioctl, by its name in `vmm.h`.
@@ -131,6 +144,8 @@ pub const IOCTLS: &[(&str, u32)] = &[
     ("VMM_VM_SUSPEND", VMM_VM_SUSPEND),
     ("VMM_VM_MSI", VMM_VM_MSI),
     ("VMM_VM_IRQ_LINE", VMM_VM_IRQ_LINE),
+    ("VMM_VM_GET_DEVICE", VMM_VM_GET_DEVICE),
+    ("VMM_VM_SET_DEVICE", VMM_VM_SET_DEVICE),
     ("VMM_VCPU_RUN", VMM_VCPU_RUN),
     ("VMM_VCPU_GET_REGS", VMM_VCPU_GET_REGS),
     ("VMM_VCPU_SET_REGS", VMM_VCPU_SET_REGS),
@@ -257,4 +272,18 @@ pub const CONSTANTS: &[(&str, u64)] = &[
     ("VMM_RUN_STATE_HALTED", VMM_RUN_STATE_HALTED as u64),
     ("VMM_RUN_STATE_WAIT_SIPI", VMM_RUN_STATE_WAIT_SIPI as u64),
     ("VMM_RUN_STATE_NMI_PENDING", VMM_RUN_STATE_NMI_PENDING as u64),
+    ("VMM_DEVICE_IOAPIC", VMM_DEVICE_IOAPIC as u64),
+    ("VMM_DEVICE_PIC", VMM_DEVICE_PIC as u64),
+    ("VMM_DEVICE_PIT", VMM_DEVICE_PIT as u64),
+    ("VMM_DEVICE_PM_TIMER", VMM_DEVICE_PM_TIMER as u64),
+    ("VMM_DEVICE_RTC", VMM_DEVICE_RTC as u64),
+    ("VMM_DEVICE_HPET", VMM_DEVICE_HPET as u64),
+    ("VMM_IOAPIC_STATE_VERSION", VMM_IOAPIC_STATE_VERSION as u64),
+    ("VMM_PIC_STATE_VERSION", VMM_PIC_STATE_VERSION as u64),
+    ("VMM_PIT_STATE_VERSION", VMM_PIT_STATE_VERSION as u64),
+    ("VMM_PM_TIMER_STATE_VERSION", VMM_PM_TIMER_STATE_VERSION as u64),
+    ("VMM_RTC_STATE_VERSION", VMM_RTC_STATE_VERSION as u64),
+    ("VMM_HPET_STATE_VERSION", VMM_HPET_STATE_VERSION as u64),
+    ("VMM_HPET_TIMERS", VMM_HPET_TIMERS as u64),
+    ("VMM_CMOS_SIZE", VMM_CMOS_SIZE as u64),
 ];

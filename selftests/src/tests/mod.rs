@@ -28,6 +28,7 @@ pub mod platform_hpet;
 pub mod platform_lines;
 pub mod platform_pic;
 pub mod platform_random;
+pub mod platform_state;
 pub mod rip;
 pub mod run;
 pub mod stress;

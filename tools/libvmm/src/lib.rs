@@ -27,6 +27,7 @@
 //! | `VMM_VCPU_GET_DESCS` / `SET_DESCS` | [`VcpuFd::get_descs`] / [`VcpuFd::set_descs`] | vCPU fd |
 //! | `VMM_VCPU_SET_CPUID` / `GET_CPUID` | [`VcpuFd::set_cpuid`] / [`VcpuFd::cpuid`] | vCPU fd |
 //! | `VMM_VCPU_KICK` | [`VcpuFd::kick`] | vCPU fd |
+//! | `VMM_VM_GET_DEVICE` / `SET_DEVICE` | [`VmFd::get_device`] / [`VmFd::set_device`] | VM fd |
 //!
 //! [`setup::setup_vcpu`] combines `mmap` writes, `SET_REGS` and `SET_DESCS`
 //! to start a vCPU in real, 32-bit protected or 64-bit long mode.
@@ -283,7 +284,66 @@ impl VmFd {
         let mut a = VmmIrqLine { kind, line, op, flags: 0 };
         sys::ioctl_ptr(self.as_fd(), VMM_VM_IRQ_LINE, &mut a).map(drop)
     }
+
+    /// `VMM_VM_GET_DEVICE`: the state of the platform device `T` is for.
+    pub fn get_device<T: DeviceState>(&self) -> io::Result<T> {
+        let mut state = T::ZERO;
+        self.device_ioctl(VMM_VM_GET_DEVICE, &raw mut state)?;
+        Ok(state)
+    }
+
+    /// `VMM_VM_SET_DEVICE`: replaces the state of the platform device `T`
+    /// is for (checked by the kernel; refused, it changes nothing).
+    pub fn set_device<T: DeviceState>(&self, state: &T) -> io::Result<()> {
+        let mut copy = *state;
+        self.device_ioctl(VMM_VM_SET_DEVICE, &raw mut copy)
+    }
+
+    fn device_ioctl<T: DeviceState>(&self, cmd: u32, state: *mut T) -> io::Result<()> {
+        // The kernel moves exactly `size` bytes at `data`: one `T`, plain
+        // integers, which we own for the call.
+        let mut a = VmmDeviceState {
+            device: T::DEVICE,
+            size: size_of::<T>() as u32,
+            data: state as u64,
+            ..VmmDeviceState::ZERO
+        };
+        sys::ioctl_ptr(self.as_fd(), cmd, &mut a).map(drop)
+    }
 }
+
+mod sealed {
+    pub trait Sealed {}
+}
+
+/// A platform device's state struct (`VmmIoapicState`, ...), for
+/// [`VmFd::get_device`] and [`VmFd::set_device`]. Sealed: only the ABI's
+/// state structs, which are plain integers, implement it.
+pub trait DeviceState: Copy + sealed::Sealed {
+    /// The device's `VMM_DEVICE_*`.
+    const DEVICE: u32;
+    /// The all-zero value.
+    const ZERO: Self;
+}
+
+macro_rules! device_state {
+    ($($t:ty => $dev:expr),* $(,)?) => {$(
+        impl sealed::Sealed for $t {}
+        impl DeviceState for $t {
+            const DEVICE: u32 = $dev;
+            const ZERO: Self = <$t>::ZERO;
+        }
+    )*};
+}
+
+device_state!(
+    VmmIoapicState => VMM_DEVICE_IOAPIC,
+    VmmPicState => VMM_DEVICE_PIC,
+    VmmPitState => VMM_DEVICE_PIT,
+    VmmPmTimerState => VMM_DEVICE_PM_TIMER,
+    VmmRtcState => VMM_DEVICE_RTC,
+    VmmHpetState => VMM_DEVICE_HPET,
+);
 
 impl AsFd for VmFd {
     fn as_fd(&self) -> BorrowedFd<'_> {
