@@ -8,8 +8,9 @@
 //! # Wiring
 //!
 //! - An ISA IRQ goes to the PIC input of its number and to the IOAPIC pin
-//!   it maps to (IRQ 0 to pin 2, the others to the pin of their number),
-//!   as on a PC with an ACPI MADT interrupt override for IRQ 0.
+//!   it maps to (IRQ 0 to pin 2, the cascade IRQ 2 to none, the others to
+//!   the pin of their number), as on a PC with an ACPI MADT interrupt
+//!   override for IRQ 0. A line's level is the OR of its sources'.
 //! - The PIT's channel 0 drives ISA IRQ 0 and the RTC ISA IRQ 8; the HPET's
 //!   comparators drive IOAPIC pins, ISA IRQs 0 and 8 (legacy replacement)
 //!   or MSIs.
@@ -48,6 +49,7 @@ use crate::vcpu::deliver_msi;
 use crate::vdev::{
     hpet::{self, Hpet},
     ioapic::{self, Ioapic},
+    lines::{self, Change, Lines, Source},
     pic::{self, Pic},
     pit::{self, Pit},
     pmtimer::{PmTimer, Width},
@@ -90,6 +92,8 @@ struct Chipset {
     /// The HPET's legacy replacement routing is on: it drives ISA IRQs 0
     /// and 8, and the PIT's and RTC's interrupts go nowhere.
     legacy: bool,
+    /// Which sources hold each ISA IRQ and IOAPIC pin up.
+    lines: Lines,
 }
 
 /// Most MSIs one chipset operation sends: every IOAPIC pin (an EOI), and
@@ -130,21 +134,42 @@ impl Out {
 }
 
 impl Chipset {
-    /// ISA IRQ `irq` (0-15): its PIC input and its IOAPIC pin.
-    fn isa(&mut self, irq: u8, op: LineOp, out: &mut Out) {
-        if let Some(p) = &mut self.pic {
+    /// `op` from `src` on ISA IRQ `irq` (0-15): its PIC input and its
+    /// IOAPIC pin.
+    fn isa(&mut self, irq: u8, src: Source, op: LineOp, out: &mut Out) {
+        let c = self.lines.isa(usize::from(irq), src, op);
+        self.apply(c, out);
+    }
+
+    /// `op` from `src` on IOAPIC pin `pin` (0-23) directly.
+    fn pin(&mut self, pin: u8, src: Source, op: LineOp, out: &mut Out) {
+        let c = self.lines.pin(usize::from(pin), src, op);
+        self.apply(c, out);
+    }
+
+    /// Tells the PIC and the IOAPIC what a line operation did to them.
+    fn apply(&mut self, c: Change, out: &mut Out) {
+        if let (Some((irq, op)), Some(p)) = (c.pic, &mut self.pic) {
             out.pic(p.set_irq(irq, op));
         }
-        if let Some(io) = &mut self.ioapic {
-            let pin = if irq == 0 { 2 } else { irq };
+        if let (Some((pin, op)), Some(io)) = (c.ioapic, &mut self.ioapic) {
             out.ioapic(&io.set_pin(pin, op));
         }
     }
 
-    /// IOAPIC pin `pin`.
-    fn pin(&mut self, pin: u8, op: LineOp, out: &mut Out) {
-        if let Some(io) = &mut self.ioapic {
-            out.ioapic(&io.set_pin(pin, op));
+    /// After an IOAPIC state was restored: the sources follow its levels.
+    fn adopt_ioapic_lines(&mut self) {
+        let Some(io) = &self.ioapic else { return };
+        for p in 0..lines::PINS {
+            self.lines.adopt_pin(p, io.line(p as u8));
+        }
+    }
+
+    /// After a PIC state was restored: the ISA sources follow its input
+    /// levels (`levels`, master then slave).
+    fn adopt_pic_lines(&mut self, levels: u16) {
+        for i in 0..lines::ISA_IRQS {
+            self.lines.adopt_isa(i, levels & (1 << i) != 0);
         }
     }
 
@@ -162,14 +187,14 @@ impl Chipset {
 
     fn pit_fx(&mut self, fx: pit::Effects, out: &mut Out) {
         if let Some(op) = fx.irq0.filter(|_| !self.legacy) {
-            self.isa(0, op, out);
+            self.isa(0, Source::Pit, op, out);
         }
         self.timer(Timer::Pit, fx.timer, out);
     }
 
     fn rtc_fx(&mut self, fx: rtc::Effects, out: &mut Out) {
         if let Some(op) = fx.irq8.filter(|_| !self.legacy) {
-            self.isa(8, op, out);
+            self.isa(8, Source::Rtc, op, out);
         }
         self.timer(Timer::Rtc, fx.timer, out);
     }
@@ -178,11 +203,13 @@ impl Chipset {
         if let Some(on) = fx.legacy {
             self.legacy = on;
         }
-        for irq in fx.irqs.iter().flatten() {
+        for (n, irq) in fx.irqs.iter().enumerate() {
+            let src = Source::Hpet(n);
             match *irq {
-                hpet::Irq::Ioapic { pin, op } => self.pin(pin, op, out),
-                hpet::Irq::Isa { irq, op } => self.isa(irq, op, out),
-                hpet::Irq::Msi(m) => out.msi(m),
+                Some(hpet::Irq::Ioapic { pin, op }) => self.pin(pin, src, op, out),
+                Some(hpet::Irq::Isa { irq, op }) => self.isa(irq, src, op, out),
+                Some(hpet::Irq::Msi(m)) => out.msi(m),
+                None => {}
             }
         }
         self.timer(Timer::Hpet, fx.timer, out);
@@ -243,6 +270,7 @@ impl Platform {
             hpet: has(CreateFlags::NO_HPET).then(Hpet::new),
             deadline: [None; 3],
             legacy: false,
+            lines: Lines::new(),
         };
         Arc::pin_init(
             Ticker::new(pin_init!(Platform {
@@ -358,7 +386,7 @@ impl Platform {
                 let irq = req.line as u8;
                 this.with(None, |c, out| match op {
                     _ if c.pic.is_none() && c.ioapic.is_none() => r = Err(ENODEV),
-                    Some(op) => c.isa(irq, op, out),
+                    Some(op) => c.isa(irq, Source::Sequencer, op, out),
                     None => {
                         let level = req.op == uapi::VMM_LINE_SET_LEVEL;
                         r = match &mut c.pic {
@@ -371,7 +399,7 @@ impl Platform {
             uapi::VMM_IRQ_IOAPIC if req.line < uapi::VMM_IOAPIC_PINS => {
                 let op = op.ok_or(EINVAL)?;
                 this.with(None, |c, out| match c.ioapic {
-                    Some(_) => c.pin(req.line as u8, op, out),
+                    Some(_) => c.pin(req.line as u8, Source::Sequencer, op, out),
                     None => r = Err(ENODEV),
                 });
             }

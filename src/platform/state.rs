@@ -173,11 +173,13 @@ fn put(c: &mut Chipset, state: &State, now: Nanos, out: &mut Out) -> Result {
             let io = c.ioapic.as_mut().ok_or(ENODEV)?;
             let s = ioapic_snap(a).ok_or(EINVAL)?;
             io.restore(&s).map_err(|_| EINVAL)?;
+            c.adopt_ioapic_lines();
         }
         State::Pic(a) => {
             let p = c.pic.as_mut().ok_or(ENODEV)?;
             let s = pic_snap(a).ok_or(EINVAL)?;
             out.pic(p.restore(&s).map_err(|_| EINVAL)?);
+            c.adopt_pic_lines(u16::from(s.master.lines) | u16::from(s.slave.lines) << 8);
         }
         State::Pit(a) => {
             let p = c.pit.as_mut().ok_or(ENODEV)?;

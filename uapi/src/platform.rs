@@ -6,8 +6,8 @@
 use super::*;
 
 /// [`VmmIrqLine::kind`]: an ISA IRQ, 0-15. It drives the PIC input of that
-/// number and the IOAPIC pin it maps to (IRQ 0 to pin 2, every other IRQ to
-/// the pin of its number), as bhyve's `VM_ISA_*_IRQ` do.
+/// number and the IOAPIC pin it maps to (IRQ 0 to pin 2, IRQ 2 to none,
+/// every other IRQ to the pin of its number), as bhyve's `VM_ISA_*_IRQ` do.
 pub const VMM_IRQ_ISA: u32 = 1;
 /// [`VmmIrqLine::kind`]: an IOAPIC pin, 0-23.
 pub const VMM_IRQ_IOAPIC: u32 = 2;

@@ -6,6 +6,8 @@
 //! timer ([`pmtimer`]), the MC146818 RTC with its CMOS ([`rtc`]) and the
 //! HPET ([`hpet`]).
 //!
+//! [`lines`] keeps which sources hold each interrupt line up.
+//!
 //! One crate for the six: they share the vocabulary of [`common`] (time,
 //! timer requests, interrupt-line operations, snapshot errors), the
 //! kernel links them as one unit, and none is large. Each device lives in
@@ -42,6 +44,7 @@
 pub mod common;
 pub mod hpet;
 pub mod ioapic;
+pub mod lines;
 pub mod pic;
 pub mod pit;
 pub mod pmtimer;
