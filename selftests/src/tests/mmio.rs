@@ -179,6 +179,11 @@ pub(crate) fn run_device(t: &TestVm, dev: &mut Device, entry: VmmEntry) -> Resul
     r
 }
 
+/// Whether the tests run on the QEMU AMD-V machines.
+fn on_qemu_svm() -> bool {
+    std::env::var("vmmtest_backend").is_ok_and(|b| b == "svm")
+}
+
 /// Host CPUID leaf `leaf`, subleaf 0: EAX, EBX, ECX, EDX.
 pub(crate) fn host_cpuid(leaf: u32) -> [u32; 4] {
     let r = std::arch::x86_64::__cpuid_count(leaf, 0);
@@ -310,6 +315,8 @@ pub(crate) fn snippets(p: &Payload) -> Vec<&'static [u8]> {
 struct State {
     /// The last exit, if it is not a HLT.
     other: Option<String>,
+    /// The run ended in a triple fault before any MMIO exit.
+    early_triple_fault: bool,
     /// RAX-R15, with pointer registers as offsets into their area.
     gprs: [u64; 16],
     rip: u64,
@@ -377,7 +384,16 @@ impl Side {
     /// Runs `code` in `mode` from the state `seed` makes, with the window
     /// at [`WINDOW`] (the MMIO side) or in RAM at [`SHADOW`].
     fn run(&mut self, mode: Mode, code: &[u8], m: &Meta, seed: u64) -> Result<State, String> {
-        let r = self.run_in(mode, code, m, seed);
+        let mut r = self.run_in(mode, code, m, seed);
+        if matches!(&r, Ok(s) if s.early_triple_fault) && on_qemu_svm() {
+            // QEMU 10.0.2's TCG now and then walks a guest's page tables
+            // without nested paging on the first instruction after a VMRUN
+            // (Documentation/testing.rst): the same state runs cleanly on a
+            // second try. A real triple fault comes back.
+            println!("# {mode:?}: triple fault before any access on QEMU AMD-V: run again on a new VM");
+            self.vm = None;
+            r = self.run_in(mode, code, m, seed);
+        }
         if r.is_err() {
             self.vm = None;
         }
@@ -480,8 +496,11 @@ impl Side {
             }
             None => t.read(SHADOW - PAGE, 3 * p)?,
         };
+        let early_triple_fault = dev.log.is_empty()
+            && matches!(Exit::decode(&e), Exit::Suspended(x) if x.how == VMM_SUSPEND_TRIPLE_FAULT);
         Ok(State {
             other,
+            early_triple_fault,
             gprs,
             rip: v[16],
             rflags: v[17],
