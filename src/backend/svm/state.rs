@@ -13,6 +13,7 @@ use crate::svm::{
     vmcb::{Intercept1, Segment, INT_SHADOW, V_TPR},
 };
 use crate::uapi::{access, reg, VmmSegDesc};
+use crate::vmspace::gen::Flushed;
 use crate::x86::{
     msr::{DirectMsr, Gp},
     paging::canonical,
@@ -117,6 +118,13 @@ impl VcpuHw for SvmVcpu {
             reg::ES..=reg::TR if v <= 0xffff => self.segment(id).ok_or(EINVAL)?.selector = v as u16,
             _ => return Err(EINVAL),
         }
+        if matches!(id, reg::CR0 | reg::CR3 | reg::CR4 | reg::EFER) {
+            // The guest's translations may have changed without the guest
+            // doing it (SET_REGS, INIT): its ASID's TLB entries go at the
+            // next entry, as VT-x flushes the VPID (KVM flushes on
+            // SET_SREGS too).
+            self.flushed = Flushed::NEVER;
+        }
         Ok(())
     }
 
@@ -211,6 +219,7 @@ impl VcpuHw for SvmVcpu {
 
     fn set_efer(&mut self, v: u64) {
         self.vm().save.efer = v | efer::SVME;
+        self.flushed = Flushed::NEVER;
     }
 
     fn set_cr2(&mut self, cr2: u64) {
