@@ -390,7 +390,9 @@ impl Side {
             // without nested paging on the first instruction after a VMRUN
             // (Documentation/testing.rst): the same state runs cleanly on a
             // second try. A real triple fault comes back.
-            println!("# {mode:?}: triple fault before any access on QEMU AMD-V: run again on a new VM");
+            println!(
+                "# {mode:?}: triple fault before any access on QEMU AMD-V: run again on a new VM"
+            );
             self.vm = None;
             r = self.run_in(mode, code, m, seed);
         }
