@@ -250,6 +250,9 @@ pub(crate) struct Platform {
     cpus: Arc<Cpus>,
     /// The PM timer's port. Immutable.
     pm_port: u16,
+    /// The devices the VM was created without. Immutable: which ports the
+    /// platform claims is known without the lock.
+    absent: CreateFlags,
 }
 
 impl Platform {
@@ -277,6 +280,7 @@ impl Platform {
                 chipset <- new_spinlock_irq!(chipset, "vmm_chipset"),
                 cpus,
                 pm_port,
+                absent: flags,
             })),
             GFP_KERNEL,
         )
